@@ -254,7 +254,9 @@ class CfC(LiquidSequence):
             self.backbone_units = 128 if backbone_units is None else int(backbone_units)
             self.backbone_layers = 1 if backbone_layers is None else int(backbone_layers)
             self.backbone_dropout = 0.0 if backbone_dropout is None else float(backbone_dropout)
+            # A dense CfC is all-to-all; this wiring only describes it (roles, pictures).
             self.wiring = FullyConnected(int(units))
+            self.wiring.build(self.input_size)
             self.rnn_cell = CfCCell(
                 input_size, int(units), mode, activation, self.backbone_units, self.backbone_layers, self.backbone_dropout
             )
