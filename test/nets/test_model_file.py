@@ -109,7 +109,7 @@ def _break(folder, how):
     ("wrong format", "not a liquid_control model card"),
     ("newer format", "newer than this liquid_control"),
     ("unknown kind", "unknown architecture kind 'transformer'"),
-    ("mismatched architecture", r"missing 2 tensor\(s\): lstm.input_map.bias, lstm.input_map.weight"),
+    ("mismatched architecture", r"missing 3 tensor\(s\): lstm\.input_map\.bias, lstm\.input_map\.weight, lstm\.recurrent_map\.weight"),
     ("inconsistent architecture", "wiring was built for 32 input features but is now used with 16"),
     ("bad architecture field", "unknown CfC mode 'turbo'"),
     ("no architecture", "lacks the 'architecture' section"),
