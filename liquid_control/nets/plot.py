@@ -16,7 +16,8 @@ ROLE_COLOURS = {"sensory": "#9a9a3a", "inter": "#1f77b4", "command": "#2ca02c", 
 POLARITY_COLOURS = {1: "#3b9c3b", -1: "#d62728"}
 
 
-def plot_wiring(wiring: Wiring, path: str | os.PathLike | None = None, title: str | None = None, max_inputs: int = 64):
+def plot_wiring(wiring: Wiring, path: str | os.PathLike | None = None, title: str | None = None, max_inputs: int = 64,
+                dpi: int = 100):
     """Draw ``wiring`` (built) and return the matplotlib Figure; also save it as PNG if ``path`` is given."""
     import matplotlib
 
@@ -74,5 +75,5 @@ def plot_wiring(wiring: Wiring, path: str | os.PathLike | None = None, title: st
     ax.axis("off")
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=dpi)
     return fig

@@ -1,0 +1,85 @@
+"""Packaging for liquid_control: a ROS 2 ament_python package that pip can also install.
+
+colcon (on a ROS host) and pip (in a plain virtual environment) both read this file, so it
+keeps to what both understand: setuptools, data_files relative to the install prefix, and
+console scripts from entry points.
+"""
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+PACKAGE_NAME = 'liquid_control'
+
+# Folders shipped to share/<package>/ as they are, sub-folders kept. Any of them may be empty
+# or missing (a fresh checkout, or before launch files and models exist): glob then finds
+# nothing and the package still builds.
+SHARED_DIRS = ('launch', 'config', 'models')
+
+
+def shared_data_files():
+    """Return (install_dir, [files]) pairs mirroring SHARED_DIRS under share/<package>/."""
+    by_dir = {}
+    for top in SHARED_DIRS:
+        for path in sorted(glob.glob(os.path.join(top, '**', '*'), recursive=True)):
+            if os.path.isfile(path):
+                target = os.path.join('share', PACKAGE_NAME, os.path.dirname(path))
+                by_dir.setdefault(target, []).append(path)
+    return sorted(by_dir.items())
+
+
+setup(
+    name=PACKAGE_NAME,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    data_files=[
+        # The ament index marker and package.xml are what make `ros2 run`, `ros2 launch` and
+        # ament_index_python.get_package_share_directory() find the package.
+        ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE_NAME]),
+        ('share/' + PACKAGE_NAME, ['package.xml']),
+        *shared_data_files(),
+    ],
+    python_requires='>=3.10',
+    install_requires=[
+        'numpy',
+        # Deliberately unpinned: a robot with a system torch must not be made to reinstall it.
+        # Development and CI pin the version through requirements/constraints.txt instead.
+        'torch>=2.1',
+        'safetensors',
+        'pyyaml',
+        'matplotlib',
+    ],
+    extras_require={
+        # ROS 2 (Kilted) from PyPI wheels, for machines without a system ROS install. rclpy
+        # cannot be imported without an RMW implementation, hence ros-rmw-fastrtps-cpp.
+        'ros': [
+            'ros-rclpy',
+            'ros-rmw-fastrtps-cpp',
+            'ros-sensor-msgs',
+            'ros-geometry-msgs',
+            'ros-std-msgs',
+            'ros-std-srvs',
+            'ros-diagnostic-msgs',
+            'ros-nav-msgs',
+            'ros-lifecycle-msgs',
+            'ros-rosgraph-msgs',
+            'ros-rcl-interfaces',
+        ],
+        'test': [
+            'pytest',
+            'pytest-timeout',
+            # The reference implementation our cells are checked against (parity tests).
+            'ncps==1.0.1',
+        ],
+    },
+    zip_safe=False,
+    maintainer='liquid_control developers',
+    maintainer_email='dev@liquid-control.invalid',
+    description='Liquid neural network (LTC, CfC, NCP) control for ROS 2 robots.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'liquid_control = liquid_control.cli:main',
+        ],
+    },
+)
