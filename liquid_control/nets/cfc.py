@@ -100,6 +100,9 @@ class CfCCell(nn.Module):
                 if backbone_dropout > 0.0:
                     layers.append(nn.Dropout(backbone_dropout))
             self.backbone = nn.Sequential(*layers)
+        # What follows the first backbone Linear (which precompute/step split in two), kept as a
+        # plain list so a step does not rebuild it.
+        self._backbone_rest = list(self.backbone)[1:] if self.backbone is not None else []
         head_inputs = self.backbone_units if backbone_layers > 0 else self.input_size + self.hidden_size
         self.ff1 = nn.Linear(head_inputs, hidden_size)
         if mode == "pure":
@@ -157,7 +160,7 @@ class CfCCell(nn.Module):
     def step(self, drive: torch.Tensor, hx: torch.Tensor, ts, prepared: CfCPrepared):
         z = drive + hx.matmul(prepared.first_state_w.t())
         if self.backbone is not None:
-            for layer in list(self.backbone)[1:]:
+            for layer in self._backbone_rest:
                 z = layer(z)
             z = nn.functional.linear(z, prepared.heads_w, prepared.heads_b)
         if self.mode == "pure":
@@ -206,10 +209,8 @@ class WiredCfCCell(nn.Module):
             cell = CfCCell(in_features, len(neurons), mode, "lecun_tanh", 0, 0, 0.0, sparsity_mask=mask)
             self.add_module(f"layer_{index}", cell)
             in_features = len(neurons)
-
-    @property
-    def layers(self) -> list[CfCCell]:
-        return [getattr(self, f"layer_{i}") for i in range(len(self.layer_sizes))]
+        # Registered above as layer_0, layer_1, ... (the ncps state-dict names); also kept in order here.
+        self.layers: list[CfCCell] = [getattr(self, f"layer_{i}") for i in range(len(self.layer_sizes))]
 
     @property
     def input_size(self) -> int:

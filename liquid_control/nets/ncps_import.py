@@ -61,7 +61,8 @@ def from_ncps(module: nn.Module) -> nn.Module:
         ours = LTCCell(wiring_from_ncps(module._wiring), **_ltc_cell_settings(module))
     else:
         raise TypeError(f"no liquid_control equivalent for ncps module {name}; supported: CfC, LTC, CfCCell, WiredCfCCell, LTCCell")
-    ours = ours.to(next(module.parameters()).dtype)
+    reference = next(module.parameters())
+    ours = ours.to(device=reference.device, dtype=reference.dtype)
     load_weights(ours, module.state_dict(), source=f"ncps {name}")
     adopt_checkpoint_masks(ours)
     return ours.train(module.training)
