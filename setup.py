@@ -48,6 +48,13 @@ setup(
         'safetensors',
         'pyyaml',
         'matplotlib',
+        # The lane-keeping simulator: physics and headless rendering, image ops, track geometry,
+        # and video/PNG output.
+        'mujoco>=3.2',
+        'opencv-python-headless',
+        'scipy',
+        'imageio',
+        'imageio-ffmpeg',
     ],
     extras_require={
         # ROS 2 (Kilted) from PyPI wheels, for machines without a system ROS install. rclpy

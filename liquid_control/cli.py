@@ -137,6 +137,95 @@ def cmd_import_ncps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drive(args: argparse.Namespace) -> int:
+    from .sim.drive import drive
+    from .sim.expert import ExpertDriver, RecoveryConfig
+    from .sim.perturbations import PerturbationConfig
+    from .sim.track import TrackSpec
+    from .sim.world import LaneWorld, WorldConfig
+
+    if args.driver != "expert":
+        print("error: --driver model arrives with the trained liquid policies (not built yet); use --driver expert",
+              file=sys.stderr)
+        return 2
+    config = WorldConfig(
+        track=TrackSpec(closed=not args.open_road),
+        perturbations=PerturbationConfig.from_dict(_parse_assignments(args.perturb, "perturbation")),
+        camera_rate_hz=args.camera_rate,
+        render=not args.no_render,
+    )
+    world = LaneWorld(args.seed, config)
+    driver = ExpertDriver(config.car, speed=args.speed, recovery=RecoveryConfig(rate_hz=args.recovery_rate))
+    frames = _FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
+    try:
+        result = drive(world, driver, args.distance, args.max_time, on_step=frames.add if frames.active else None)
+    finally:
+        frames.close()
+        world.close()
+    report = result.report
+    if args.plot:
+        from .sim.plot import plot_drive
+
+        plot_drive(world.track, result.trajectory, args.plot)
+        report["plot"] = args.plot
+    report.update(frames.outputs())
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['driver']} on track {report['seed']} ({report['family']}): {report['distance_m']:.0f} m in "
+              f"{report['sim_time_s']:.0f} s sim time ({report['realtime_factor']}x real time); mean |lateral error| "
+              f"{report['mean_abs_lateral_m'] * 100:.1f} cm, max {report['max_abs_lateral_m'] * 100:.1f} cm, "
+              f"{report['departures']} lane departure(s); stopped: {report['stop_reason']}")
+    return 0 if report["stop_reason"] == "distance reached" else 3
+
+
+class _FrameSink:
+    """Saves camera frames as PNGs (every Nth) and/or an MP4 video while driving."""
+
+    def __init__(self, folder: str | None, every: int, video: str | None, fps: float):
+        self.folder = Path(folder) if folder else None
+        self.every = max(1, every)
+        self.video_path = video
+        self.count = 0
+        self.saved = 0
+        self._video = None
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        if video:
+            import imageio.v2 as imageio
+
+            self._video = imageio.get_writer(video, fps=fps, macro_block_size=1)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.folder or self._video)
+
+    def add(self, observation, command) -> None:
+        if observation.frame is None:
+            return
+        if self._video is not None:
+            self._video.append_data(observation.frame)
+        if self.folder and self.count % self.every == 0:
+            import imageio.v2 as imageio
+
+            imageio.imwrite(self.folder / f"frame_{self.count:06d}.png", observation.frame)
+            self.saved += 1
+        self.count += 1
+
+    def close(self) -> None:
+        if self._video is not None:
+            self._video.close()
+
+    def outputs(self) -> dict:
+        result = {}
+        if self.folder:
+            result["frames_saved"] = self.saved
+            result["frames_folder"] = str(self.folder)
+        if self.video_path:
+            result["video"] = self.video_path
+        return result
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m liquid_control",
@@ -172,6 +261,27 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="model name for the card")
     imp.add_argument("--description", help="description for the card")
     imp.set_defaults(func=cmd_import_ncps)
+
+    drv = verbs.add_parser("drive", help="drive a car in the MuJoCo lane world and report lane-keeping metrics")
+    drv.add_argument("--driver", choices=("expert", "model"), default="expert", help="who drives (default: %(default)s)")
+    drv.add_argument("--model", help="model folder for --driver model")
+    drv.add_argument("--seed", type=int, default=0, help="track seed; seeds >= 1000 are the held-out family (default: %(default)s)")
+    drv.add_argument("--distance", type=float, default=1000.0, help="metres to drive along the lane (default: %(default)s)")
+    drv.add_argument("--max-time", type=float, help="sim-time limit in seconds (default: distance / 0.5 m/s)")
+    drv.add_argument("--speed", type=float, default=3.0, help="expert speed in m/s (default: %(default)s)")
+    drv.add_argument("--recovery-rate", type=float, default=0.0, help="expert steering-noise bursts per second (default: off)")
+    drv.add_argument("--open-road", action="store_true", help="an open road instead of a closed loop (stops at its end)")
+    drv.add_argument("--camera-rate", type=float, default=20.0, help="camera and control rate in Hz (default: %(default)s)")
+    drv.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE",
+                     help="camera/world perturbation, e.g. noise_std=8, blur_sigma=1.5, drop_probability=0.1, latency_s=0.1, "
+                          "brightness=-0.2, contrast=0.7, occlusion_blobs=2, light_intensity=0.5, texture_seed=1003")
+    drv.add_argument("--no-render", action="store_true", help="skip the camera (metrics only, faster)")
+    drv.add_argument("--frames", metavar="DIR", help="save camera frames as PNG here")
+    drv.add_argument("--frame-every", type=int, default=20, help="with --frames, keep every Nth frame (default: %(default)s)")
+    drv.add_argument("--video", metavar="PATH.mp4", help="save the camera stream as a video")
+    drv.add_argument("--plot", metavar="PATH.png", help="save a top-down plot of the trajectory over the track")
+    drv.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    drv.set_defaults(func=cmd_drive)
     return parser
 
 

@@ -26,7 +26,7 @@ class RecoveryConfig:
     rate_hz: float = 0.0  # expected bursts per second of driving (0 = off)
     min_duration_s: float = 0.3
     max_duration_s: float = 0.9
-    max_offset_rad: float = 0.25  # steering added during a burst, drawn from +-[max/3, max]
+    max_offset_rad: float = 0.15  # steering added during a burst, drawn from +-[max/3, max]
 
     def validate(self) -> None:
         if self.rate_hz < 0 or not 0 < self.min_duration_s <= self.max_duration_s or self.max_offset_rad < 0:
