@@ -21,6 +21,7 @@ import torch
 import yaml
 from torch import nn
 
+from .policy import Policy
 from .sequence import CfC, LTC
 from .weights import WeightsMismatchError, load_weights
 
@@ -29,11 +30,11 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 CARD_FILE = "card.yaml"
 
-# kind -> builder(architecture dict) -> module. Later layers (policies with a perception head)
-# register their own kinds here.
+# kind -> builder(architecture dict) -> module; register_architecture() adds more.
 _ARCHITECTURES: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
     "cfc": CfC.from_architecture,
     "ltc": LTC.from_architecture,
+    "policy": Policy.from_architecture,
 }
 
 

@@ -1,0 +1,230 @@
+"""Camera-to-command policies: a convolutional perception head feeding a recurrent core.
+
+``Policy`` = ``ConvHead`` (camera frame -> a few dozen features, PilotNet-sized: five
+convolutions, ~54 MFLOP at 66x200) + a core that carries state over time:
+
+- ``cfc`` / ``ltc``: a liquid network (e.g. CfC on an AutoNCP(19, 1) wiring: the NCP lane keeper),
+  advanced by the real elapsed time between frames;
+- ``lstm``: an LSTM baseline (elapsed time ignored);
+- ``none``: a feed-forward baseline (a linear readout of the features, no state).
+
+Images go in as float tensors (batch, [time,] channels, height, width), already preprocessed as
+the model card's ``preprocessing`` section says (see ``liquid_control.data.images``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .sequence import CfC, LTC, LiquidSequence
+from .validation import check_finite
+from .wirings import AutoNCP
+
+
+class ConvHead(nn.Module):
+    """Five ReLU convolutions and a linear layer: an image becomes ``features`` numbers."""
+
+    def __init__(self, in_channels: int = 3, height: int = 66, width: int = 200, features: int = 32,
+                 channels: tuple[int, ...] = (24, 36, 48, 64, 64), dropout: float = 0.0):
+        super().__init__()
+        if len(channels) != 5:
+            raise ValueError(f"the conv head has five convolutions; got {len(channels)} channel counts")
+        self.in_channels, self.height, self.width = int(in_channels), int(height), int(width)
+        self.features, self.channels, self.dropout = int(features), tuple(int(c) for c in channels), float(dropout)
+        layers = []
+        previous, rows, cols = in_channels, int(height), int(width)
+        for index, out in enumerate(channels):
+            kernel, stride = (5, 2) if index < 3 else (3, 1)
+            layers.append(nn.Conv2d(previous, out, kernel, stride))
+            previous, rows, cols = out, (rows - kernel) // stride + 1, (cols - kernel) // stride + 1
+            if rows < 1 or cols < 1:
+                raise ValueError(f"a {height}x{width} image is too small for the conv head (five 5x5/3x3 convolutions)")
+        self.convs = nn.ModuleList(layers)
+        flat = previous * rows * cols
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(flat, features)
+
+    def _conv_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = []
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+            maps.append(x)
+        return maps
+
+    def forward(self, images: torch.Tensor, return_maps: bool = False):
+        maps = self._conv_maps(images)
+        features = self.fc(self.drop(maps[-1].flatten(1)))
+        return (features, maps) if return_maps else features
+
+    def architecture(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "height": self.height, "width": self.width, "features": self.features,
+                "channels": list(self.channels), "dropout": self.dropout}
+
+
+class _LSTMCore(nn.Module):
+    """An LSTM with the stepping interface of the liquid cores (elapsed time accepted and ignored)."""
+
+    def __init__(self, input_size: int, hidden_size: int, outputs: int):
+        super().__init__()
+        self.input_size, self.hidden_size, self.outputs = int(input_size), int(hidden_size), int(outputs)
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self.readout = nn.Linear(hidden_size, outputs)
+
+    @property
+    def output_size(self) -> int:
+        return self.outputs
+
+    def initial_state(self, batch_size: int | None, device=None, dtype=None):
+        shape = (self.hidden_size,) if batch_size is None else (int(batch_size), self.hidden_size)
+        h = torch.zeros(shape, device=device, dtype=dtype)
+        return (h, torch.zeros_like(h))
+
+    def forward(self, x, hx=None, timespans=None):
+        state = None if hx is None else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+        y, (h, c) = self.lstm(x, state)
+        return self.readout(y), (h[0], c[0])
+
+    def step(self, x, dt=1.0, state=None):
+        batched = x.dim() == 2
+        xb = x if batched else x.unsqueeze(0)
+        hx = None if state is None else tuple(s if batched else s.unsqueeze(0) for s in state)
+        y, (h, c) = self.forward(xb.unsqueeze(1), hx)
+        y = y[:, 0]
+        return (y, (h, c)) if batched else (y[0], (h[0], c[0]))
+
+    def architecture(self) -> dict[str, Any]:
+        return {"kind": "lstm", "input_size": self.input_size, "hidden_size": self.hidden_size, "outputs": self.outputs}
+
+
+class _FeedForwardCore(nn.Module):
+    """No memory: a linear readout of the features (the 'cnn' baseline)."""
+
+    def __init__(self, input_size: int, outputs: int):
+        super().__init__()
+        self.input_size, self.outputs = int(input_size), int(outputs)
+        self.readout = nn.Linear(input_size, outputs)
+
+    @property
+    def output_size(self) -> int:
+        return self.outputs
+
+    def initial_state(self, batch_size: int | None, device=None, dtype=None):
+        return None
+
+    def forward(self, x, hx=None, timespans=None):
+        return self.readout(x), None
+
+    def step(self, x, dt=1.0, state=None):
+        return self.readout(x), None
+
+    def architecture(self) -> dict[str, Any]:
+        return {"kind": "none", "input_size": self.input_size, "outputs": self.outputs}
+
+
+def build_core(spec: dict[str, Any]) -> nn.Module:
+    kind = spec.get("kind")
+    if kind in ("cfc", "ltc"):
+        return (CfC if kind == "cfc" else LTC).from_architecture(spec)
+    fields = {k: v for k, v in spec.items() if k != "kind"}
+    if kind == "lstm":
+        return _LSTMCore(**fields)
+    if kind == "none":
+        return _FeedForwardCore(**fields)
+    raise ValueError(f"unknown policy core kind {kind!r}; choose cfc, ltc, lstm or none")
+
+
+class Policy(nn.Module):
+    """Camera frames in, commands out, state carried between frames."""
+
+    kind = "policy"
+
+    def __init__(self, head: dict[str, Any], core: dict[str, Any]):
+        super().__init__()
+        self.head = ConvHead(**head)
+        self.core = build_core(core)
+        core_inputs = self.core.input_size
+        if core_inputs != self.head.features:
+            raise ValueError(f"the core takes {core_inputs} inputs but the conv head makes {self.head.features} features")
+        self.check_inputs = True
+
+    @property
+    def output_size(self) -> int:
+        return self.core.output_size
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.head.in_channels, self.head.height, self.head.width
+
+    @property
+    def is_liquid(self) -> bool:
+        return isinstance(self.core, LiquidSequence)
+
+    def initial_state(self, batch_size: int | None = 1, device=None, dtype=None):
+        reference = next(self.parameters())
+        device = reference.device if device is None else device
+        dtype = reference.dtype if dtype is None else dtype
+        return self.core.initial_state(batch_size, device=device, dtype=dtype)
+
+    def describe_state(self, state) -> dict[str, Any]:
+        if self.is_liquid:
+            return self.core.describe_state(state)
+        return {} if state is None else {"lstm": {"values": state[0]}}
+
+    def _check_images(self, images: torch.Tensor, leading: int) -> None:
+        expected = self.image_shape
+        if images.dim() != leading + 3 or tuple(images.shape[-3:]) != expected:
+            raise ValueError(f"images have shape {tuple(images.shape)}; expected (..., {expected[0]}, {expected[1]}, {expected[2]}) "
+                             f"with {leading} leading axis/axes, preprocessed as the model card says")
+        if self.check_inputs:
+            check_finite(images, "image")
+
+    def forward(self, images: torch.Tensor, hx=None, timespans=None):
+        """Sequences: images (batch, time, C, H, W) -> outputs (batch, time, outputs), final state."""
+        self._check_images(images, 2)
+        batch, steps = images.shape[:2]
+        features = self.head(images.flatten(0, 1)).reshape(batch, steps, -1)
+        return self.core(features, hx, timespans=timespans)
+
+    def step(self, image: torch.Tensor, dt=1.0, state=None):
+        """One frame (C, H, W) or a batch (batch, C, H, W) and its elapsed time -> (outputs, state)."""
+        batched = image.dim() == 4
+        self._check_images(image, 1 if batched else 0)
+        features = self.head(image if batched else image.unsqueeze(0))
+        return self.core.step(features if batched else features[0], dt, state)
+
+    def architecture(self) -> dict[str, Any]:
+        return {"kind": self.kind, "head": self.head.architecture(), "core": self.core.architecture()}
+
+    @classmethod
+    def from_architecture(cls, spec: dict[str, Any]) -> "Policy":
+        if spec.get("kind", cls.kind) != cls.kind:
+            raise ValueError(f"architecture kind {spec.get('kind')!r} is not a policy")
+        try:
+            return cls(head=dict(spec["head"]), core=dict(spec["core"]))
+        except KeyError as exc:
+            raise ValueError(f"a policy architecture needs 'head' and 'core' sections (missing {exc})") from exc
+
+
+PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn")
+
+
+def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), outputs: int = 1, features: int = 32,
+                ncp_units: int = 19, wiring_seed: int = 22222, lstm_units: int = 64) -> Policy:
+    """The standard architectures: ``ncp-cfc`` / ``ncp-ltc`` (conv head + CfC/LTC on AutoNCP(ncp_units,
+    outputs), the NCP lane keeper), ``lstm`` (conv head + LSTM) and ``cnn`` (conv head, feed-forward)."""
+    channels, height, width = image_shape
+    head = {"in_channels": channels, "height": height, "width": width, "features": features}
+    if preset in ("ncp-cfc", "ncp-ltc"):
+        wiring = AutoNCP(ncp_units, outputs, seed=wiring_seed)
+        wiring.build(features)
+        core = {"kind": preset[4:], "input_size": features, "units": {"wiring": wiring.to_config()}}
+    elif preset == "lstm":
+        core = {"kind": "lstm", "input_size": features, "hidden_size": lstm_units, "outputs": outputs}
+    elif preset == "cnn":
+        core = {"kind": "none", "input_size": features, "outputs": outputs}
+    else:
+        raise ValueError(f"unknown policy preset {preset!r}; choose one of {PRESETS}")
+    return Policy(head, core)

@@ -1,0 +1,98 @@
+"""Camera policies (conv head + liquid/LSTM/feed-forward core), their files, and VisualBackProp."""
+
+import pytest
+import torch
+
+from liquid_control.nets import ModelFileError, load_model, save_model
+from liquid_control.nets.policy import PRESETS, ConvHead, Policy, make_policy
+from liquid_control.nets.saliency import visual_backprop
+
+SHAPE = (3, 66, 200)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_stepping_frame_by_frame_equals_the_sequence_forward(preset):
+    torch.manual_seed(0)
+    policy = make_policy(preset).eval()
+    images = torch.randn(2, 6, *SHAPE)
+    dt = 0.03 + 0.05 * torch.rand(2, 6)
+    with torch.no_grad():
+        outputs, _ = policy(images, timespans=dt)
+        state = None
+        for t in range(6):
+            y, state = policy.step(images[:, t], dt[:, t], state)
+            assert torch.allclose(y, outputs[:, t], atol=1e-5)
+    assert outputs.shape == (2, 6, 1)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_policy_files_round_trip(tmp_path, preset):
+    torch.manual_seed(1)
+    policy = make_policy(preset, outputs=2).eval()
+    folder = save_model(policy, tmp_path / preset, preprocessing={"size": [66, 200]}, outputs={"names": ["v", "w"]})
+    loaded, card = load_model(folder)
+    image = torch.randn(*SHAPE)
+    with torch.no_grad():
+        assert torch.equal(policy.step(image, 0.05)[0], loaded.step(image, 0.05)[0])
+    assert card["architecture"]["kind"] == "policy" and card["architecture"]["core"]["kind"] in ("cfc", "ltc", "lstm", "none")
+
+
+def test_ncp_policy_is_the_19_neuron_lane_keeper():
+    policy = make_policy("ncp-cfc")
+    assert policy.is_liquid and policy.core.state_size == 19
+    assert policy.core.wiring.neuron_counts() == {"motor": 1, "command": 7, "inter": 11}
+    state = policy.initial_state(None)
+    assert set(policy.describe_state(state)) == {"inter", "command", "motor"}
+
+
+def test_elapsed_time_reaches_the_liquid_core():
+    torch.manual_seed(0)
+    policy = make_policy("ncp-ltc").eval()
+    image = torch.randn(*SHAPE)
+    with torch.no_grad():
+        short, _ = policy.step(image, 0.01)
+        long, _ = policy.step(image, 1.0)
+    assert not torch.allclose(short, long)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (torch.randn(3, 64, 200), "expected .*3, 66, 200"),
+    (torch.randn(1, 66, 200), "expected .*3, 66, 200"),
+    (torch.full(SHAPE, float("nan")), "non-finite"),
+])
+def test_bad_images_are_refused(bad, match):
+    with pytest.raises(ValueError, match=match):
+        make_policy("ncp-cfc").step(bad, 0.05)
+
+
+def test_bad_policy_specs_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown policy preset"):
+        make_policy("transformer")
+    with pytest.raises(ValueError, match="too small"):
+        ConvHead(height=20, width=20)
+    with pytest.raises(ValueError, match="core takes 16 inputs"):
+        Policy({"features": 32}, {"kind": "none", "input_size": 16, "outputs": 1})
+    folder = save_model(make_policy("cnn"), tmp_path / "p")
+    card = (folder / "card.yaml").read_text().replace("kind: none", "kind: gru")
+    (folder / "card.yaml").write_text(card)
+    with pytest.raises(ModelFileError, match="unknown policy core kind 'gru'"):
+        load_model(folder)
+
+
+def test_visual_backprop_highlights_what_drives_the_features():
+    """A head that only sees a bright square attends to that square."""
+    torch.manual_seed(0)
+    head = ConvHead()
+    with torch.no_grad():
+        for conv in head.convs:
+            conv.weight.abs_()  # all-positive filters: activation follows brightness
+            conv.bias.zero_()
+    image = torch.zeros(*SHAPE)
+    image[:, 20:40, 120:160] = 1.0
+    saliency = visual_backprop(head, image)
+    assert saliency.shape == (66, 200) and saliency.min() >= 0 and saliency.max() == pytest.approx(1.0)
+    inside = saliency[20:40, 120:160].mean()
+    outside = saliency[:, :80].mean()
+    assert inside > 5 * outside
+    batch = visual_backprop(head, image.expand(2, *SHAPE))
+    assert batch.shape == (2, 66, 200) and torch.allclose(batch[0], saliency)
