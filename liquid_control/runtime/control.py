@@ -1,0 +1,272 @@
+"""The fixed-rate control loop of a camera policy, without ROS: what ``controller_node`` wraps.
+
+``ControlLoop`` keeps the newest preprocessed frame, and at every tick of the control timer
+steps the policy on it with the real elapsed time since the previous step, then turns the
+outputs into a velocity command through ``CommandShaper`` (output semantics, gains, clamps,
+slew-rate limits). Safety comes first:
+
+- no frame yet, or the newest frame older than ``input_timeout_s``: command a stop and reset the
+  network state (a continuous-time network must not integrate over a gap it never saw);
+- time going backwards (a bag looping, a simulator restarting) or a gap longer than
+  ``max_gap_s`` between steps: reset the state;
+- a non-finite output or state: stop, reset, and report a fault.
+
+All times are seconds on one clock (the node clock: wall time, or /clock with use_sim_time).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+OUTPUT_KINDS = ("curvature", "yaw_rate", "steering_angle")
+TWIST_FIELDS = ("linear.x", "linear.y", "linear.z", "angular.z")
+
+
+@dataclass
+class ControlConfig:
+    output_mode: str = "steering"  # steering: forward speed + turn from the policy; velocity: outputs -> twist fields
+    speed: float = 2.0  # m/s, forward speed in steering mode
+    output_kind: str = "auto"  # steering mode: what the first output means (auto: from the model card)
+    wheelbase: float = 0.5  # m, to turn a steering angle into a yaw rate
+    steering_gain: float = 1.0
+    velocity_outputs: tuple[str, ...] = ("linear.x", "angular.z")  # velocity mode: the twist field of each output
+    velocity_gains: tuple[float, ...] = ()  # per output (empty: all 1)
+    max_linear: float = 3.0  # m/s, per axis
+    max_angular: float = 2.0  # rad/s
+    max_linear_accel: float = 3.0  # m/s^2: slew-rate limit
+    max_angular_accel: float = 8.0  # rad/s^2
+    input_timeout_s: float = 0.5
+    max_gap_s: float = 1.0
+
+    def validate(self) -> None:
+        if self.output_mode not in ("steering", "velocity"):
+            raise ValueError(f"output_mode must be 'steering' or 'velocity', got {self.output_mode!r}")
+        if self.output_kind not in ("auto", *OUTPUT_KINDS):
+            raise ValueError(f"output_kind must be 'auto' or one of {OUTPUT_KINDS}, got {self.output_kind!r}")
+        unknown = [f for f in self.velocity_outputs if f not in TWIST_FIELDS]
+        if unknown:
+            raise ValueError(f"velocity_outputs may only name {TWIST_FIELDS}; got {unknown}")
+        if self.velocity_gains and len(self.velocity_gains) != len(self.velocity_outputs):
+            raise ValueError(f"velocity_gains needs one gain per velocity output ({len(self.velocity_outputs)}), got {len(self.velocity_gains)}")
+        for name in ("wheelbase", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel", "input_timeout_s", "max_gap_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value}")
+        if not math.isfinite(self.speed) or abs(self.speed) > self.max_linear:
+            raise ValueError(f"speed {self.speed} must be finite and within max_linear {self.max_linear}")
+
+
+@dataclass(frozen=True)
+class Twist:
+    linear_x: float = 0.0
+    linear_y: float = 0.0
+    linear_z: float = 0.0
+    angular_z: float = 0.0
+
+    def is_stop(self) -> bool:
+        return self == Twist()
+
+
+def output_kind_from_card(card: dict[str, Any] | None) -> str:
+    """The meaning of a steering policy's first output, from the card's ``outputs.names``."""
+    names = ((card or {}).get("outputs") or {}).get("names") or []
+    return names[0] if names and names[0] in OUTPUT_KINDS else "curvature"
+
+
+class CommandShaper:
+    """Network outputs -> a Twist within limits, changing no faster than the slew-rate limits."""
+
+    def __init__(self, config: ControlConfig, output_kind: str):
+        self.config = config
+        self.output_kind = output_kind
+        self.previous = Twist()
+
+    def reset(self) -> None:
+        self.previous = Twist()
+
+    def raw(self, outputs: np.ndarray) -> Twist:
+        cfg = self.config
+        if cfg.output_mode == "steering":
+            value = float(outputs[0]) * cfg.steering_gain
+            if self.output_kind == "curvature":
+                yaw_rate = cfg.speed * value
+            elif self.output_kind == "yaw_rate":
+                yaw_rate = value
+            else:
+                yaw_rate = cfg.speed * math.tan(value) / cfg.wheelbase
+            return Twist(linear_x=cfg.speed, angular_z=yaw_rate)
+        if len(outputs) < len(cfg.velocity_outputs):
+            raise ValueError(f"the policy has {len(outputs)} outputs but velocity_outputs names {len(cfg.velocity_outputs)}")
+        gains = cfg.velocity_gains or (1.0,) * len(cfg.velocity_outputs)
+        values = {name.replace(".", "_"): float(outputs[i]) * gains[i] for i, name in enumerate(cfg.velocity_outputs)}
+        return Twist(**values)
+
+    def shape(self, outputs: np.ndarray, dt: float) -> Twist:
+        cfg = self.config
+        target = self.raw(outputs)
+        limited = []
+        for name in ("linear_x", "linear_y", "linear_z", "angular_z"):
+            angular = name == "angular_z"
+            bound = cfg.max_angular if angular else cfg.max_linear
+            step = (cfg.max_angular_accel if angular else cfg.max_linear_accel) * dt
+            value = min(max(getattr(target, name), -bound), bound)
+            previous = getattr(self.previous, name)
+            limited.append(min(max(value, previous - step), previous + step))
+        self.previous = Twist(*limited)
+        return self.previous
+
+
+@dataclass
+class TickResult:
+    twist: Twist
+    status: str  # "ok", "no_input", "stale_input", "fault"
+    outputs: np.ndarray | None = None  # raw network outputs when it stepped
+    dt: float | None = None  # elapsed time fed to the network
+    input_age: float | None = None  # now - stamp of the frame used (s)
+    step_seconds: float | None = None  # compute time of the network step
+    frame_stamp: float | None = None
+    reset: str = ""  # why the state was reset at this tick, if it was
+    message: str = ""
+
+
+@dataclass
+class _Frame:
+    image: np.ndarray  # (H, W, C) float32, preprocessed
+    stamp: float
+
+
+class ControlLoop:
+    def __init__(self, policy: torch.nn.Module, config: ControlConfig, card: dict[str, Any] | None = None,
+                 device: str = "cpu", nominal_dt: float = 0.05):
+        config.validate()
+        self.config = config
+        self.policy = policy.to(device).eval()
+        self.device = torch.device(device)
+        self.card = card or {}
+        self.output_kind = output_kind_from_card(card) if config.output_kind == "auto" else config.output_kind
+        self.shaper = CommandShaper(config, self.output_kind)
+        self.nominal_dt = nominal_dt
+        self.frame: _Frame | None = None
+        self.state = None
+        self.last_step_time: float | None = None
+        self.last_tick_time: float | None = None
+        self.resets = 0
+        self.expected_shape = getattr(policy, "image_shape", None)  # (C, H, W)
+
+    # ----------------------------------------------------------------- input
+    def check_frame(self, image: np.ndarray) -> str:
+        """'' if the frame fits the policy, else what is wrong with it."""
+        if image.dtype != np.float32 or image.ndim != 3:
+            return f"expected a float32 (H, W, C) preprocessed image, got {image.dtype} {image.shape}"
+        if self.expected_shape is not None:
+            channels, height, width = self.expected_shape
+            if image.shape != (height, width, channels):
+                return f"image is {image.shape[0]}x{image.shape[1]}x{image.shape[2]}, the policy needs {height}x{width}x{channels}"
+        if not np.isfinite(image).all():
+            return "image holds NaN or Inf"
+        return ""
+
+    def on_frame(self, image: np.ndarray, stamp: float) -> str:
+        """Keep ``image`` as the newest frame unless it is bad; returns the problem ('' if none)."""
+        problem = self.check_frame(image)
+        if not problem:
+            self.frame = _Frame(image, stamp)
+        return problem
+
+    # ----------------------------------------------------------------- control
+    def reset(self, reason: str = "requested") -> str:
+        self.state = None
+        self.last_step_time = None
+        self.shaper.reset()
+        self.resets += 1
+        return reason
+
+    def tick(self, now: float) -> TickResult:
+        reset = ""
+        if self.last_tick_time is not None and now < self.last_tick_time:
+            self.frame = None  # frames stamped in the abandoned timeline are meaningless now
+            reset = self.reset("time went backwards")
+        self.last_tick_time = now
+        if self.frame is None:
+            if self.state is not None:
+                reset = self.reset("no input")
+            return TickResult(Twist(), "no_input", reset=reset, message="waiting for a preprocessed frame")
+        age = now - self.frame.stamp
+        if age > self.config.input_timeout_s:
+            if self.state is not None or self.last_step_time is not None:
+                reset = self.reset("stale input")
+            return TickResult(Twist(), "stale_input", input_age=age, reset=reset,
+                              message=f"newest frame is {age:.3f} s old (input_timeout_s {self.config.input_timeout_s})")
+        if self.last_step_time is not None and now - self.last_step_time > self.config.max_gap_s:
+            reset = self.reset(f"{now - self.last_step_time:.2f} s since the last step")
+        dt = self.nominal_dt if self.last_step_time is None else now - self.last_step_time
+        if dt <= 0:
+            dt = self.nominal_dt  # two ticks at the same instant (a paused sim clock): keep a valid step
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                image = torch.from_numpy(self.frame.image).to(self.device).permute(2, 0, 1)
+                outputs, state = self.policy.step(image, float(dt), self.state)
+                values = outputs.detach().to("cpu").numpy().astype(np.float64).reshape(-1)
+                finite_state = _finite(state)
+        except (ValueError, RuntimeError) as error:
+            self.reset("the network failed")
+            return TickResult(Twist(), "fault", dt=dt, input_age=age, frame_stamp=self.frame.stamp,
+                              reset="the network failed", message=f"the network step failed ({error}): commanded a stop")
+        step_seconds = time.perf_counter() - started
+        if not (np.isfinite(values).all() and finite_state):
+            self.reset("non-finite output or state")
+            return TickResult(Twist(), "fault", outputs=values, dt=dt, input_age=age, step_seconds=step_seconds,
+                              frame_stamp=self.frame.stamp, reset="non-finite output or state",
+                              message="the network produced NaN/Inf: commanded a stop and reset its state")
+        self.state = state
+        self.last_step_time = now
+        twist = self.shaper.shape(values, dt)
+        return TickResult(twist, "ok", outputs=values, dt=dt, input_age=age, step_seconds=step_seconds,
+                          frame_stamp=self.frame.stamp, reset=reset)
+
+    def inspect_state(self) -> dict[str, Any]:
+        if self.state is None:
+            return {}
+        return self.policy.describe_state(self.state)
+
+
+def _finite(state) -> bool:
+    if state is None:
+        return True
+    if isinstance(state, (tuple, list)):
+        return all(_finite(s) for s in state)
+    return bool(torch.isfinite(state).all())
+
+
+def choose_device(requested: str) -> str:
+    """'cpu', 'cuda' (an error if there is none) or 'auto' (cuda when available)."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device; use 'cpu' or 'auto'")
+    if requested not in ("cpu", "cuda") and not requested.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {requested!r}")
+    return requested
+
+
+@dataclass
+class RollingStats:
+    """Percentiles over the last ``size`` samples (for diagnostics)."""
+
+    size: int = 500
+    values: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+        if len(self.values) > self.size:
+            del self.values[: len(self.values) - self.size]
+
+    def percentile(self, q: float) -> float | None:
+        return float(np.percentile(self.values, q)) if self.values else None
