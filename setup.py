@@ -55,6 +55,8 @@ setup(
         'scipy',
         'imageio',
         'imageio-ffmpeg',
+        # Training progress bars.
+        'tqdm',
     ],
     extras_require={
         # ROS 2 (Kilted) from PyPI wheels, for machines without a system ROS install. rclpy
@@ -87,6 +89,9 @@ setup(
     entry_points={
         'console_scripts': [
             'liquid_control = liquid_control.cli:main',
+            'lane_sim_node = liquid_control.nodes.lane_sim_node:main',
+            'perception_node = liquid_control.nodes.perception_node:main',
+            'controller_node = liquid_control.nodes.controller_node:main',
         ],
     },
 )
