@@ -1,0 +1,399 @@
+"""controller_node: a liquid-network policy driving the robot at a fixed control rate (lifecycle node).
+
+subscribes  image_preprocessed  sensor_msgs/Image 32FC1/32FC3 from perception_node (sensor-data QoS)
+publishes   cmd_vel             geometry_msgs/Twist (TwistStamped with twist_stamped:=true)
+            ~/policy_output     std_msgs/Float32MultiArray: the network's raw outputs at each step
+            ~/saliency          sensor_msgs/Image mono8: VisualBackProp of the conv head (publish_saliency)
+            /diagnostics        diagnostic_msgs/DiagnosticArray: rate, step and pipeline latency, input age,
+                                frame counters, model
+service     ~/reset             std_srvs/Trigger: clear the network's hidden state
+
+Lifecycle: configure loads the model (``model_path``; its card gives the architecture and output
+meaning) on ``device``; activate starts the control timer; deactivate publishes a stop and pauses;
+cleanup frees the model. A plain ``ros2 run`` goes straight to active (``autostart``).
+
+All control logic (timeouts, resets, output shaping, safety) lives in
+``liquid_control.runtime.control``; this node connects it to ROS. Times come from the node clock,
+so ``use_sim_time`` and bag replay work.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist as TwistMessage
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
+from rclpy.time import Time
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray
+from std_srvs.srv import Trigger
+
+from liquid_control.data.images import decode_float_image
+from liquid_control.nets import load_model
+from liquid_control.runtime.control import ControlConfig, ControlLoop, RollingStats, TickResult, Twist, choose_device
+from liquid_control.nodes.settings import EXIT_BAD_PARAMETER, ParameterError, Setting, declare_settings
+
+NODE_NAME = "controller_node"
+WARN_THROTTLE_S = 2.0
+
+SETTINGS = (
+    Setting("model_path", "", "Model folder (card.yaml + weights.safetensors). Changing it while running loads the "
+            "new model and swaps it in atomically, or refuses the change with the reason.", read_only=False),
+    Setting("device", "cpu", "cpu, cuda, cuda:N or auto (cuda when available)."),
+    Setting("autostart", True, "Go through configure and activate at start-up (false: wait for lifecycle requests)."),
+    Setting("control_rate_hz", 20.0, "Control timer rate on the node clock.", 1.0, 1000.0, read_only=False),
+    Setting("trigger", "timer", "timer: step at control_rate_hz on the newest frame (a robot); frame: step as each "
+            "preprocessed frame arrives (a lock-step simulator or a bag replay, where a timer would race the frames)."),
+    Setting("output_mode", "steering", "steering: linear.x = speed, angular.z from the policy's first output; "
+            "velocity: the outputs drive the twist fields named in velocity_outputs.", read_only=False),
+    Setting("output_kind", "auto", "steering mode: what the first output means: curvature (1/m), yaw_rate (rad/s), "
+            "steering_angle (rad), or auto (from the model card's outputs.names).", read_only=False),
+    Setting("speed", 2.0, "steering mode: forward speed, m/s.", -10.0, 10.0, read_only=False),
+    Setting("wheelbase", 0.5, "Wheelbase, m, to turn a steering_angle output into a yaw rate.", 0.01, 10.0, read_only=False),
+    Setting("steering_gain", 1.0, "Multiplies the steering output.", -10.0, 10.0, read_only=False),
+    Setting("velocity_outputs", ["linear.x", "angular.z"], "velocity mode: twist field of each output, from "
+            "linear.x, linear.y, linear.z, angular.z.", read_only=False),
+    Setting("velocity_gains", [1.0, 1.0], "velocity mode: gain per output.", read_only=False),
+    Setting("max_linear", 3.0, "Clamp on each linear velocity component, m/s.", 0.0, 100.0, read_only=False),
+    Setting("max_angular", 2.0, "Clamp on the yaw rate, rad/s.", 0.0, 100.0, read_only=False),
+    Setting("max_linear_accel", 3.0, "Slew-rate limit on linear velocity, m/s^2.", 0.0, 1000.0, read_only=False),
+    Setting("max_angular_accel", 8.0, "Slew-rate limit on the yaw rate, rad/s^2.", 0.0, 1000.0, read_only=False),
+    Setting("input_timeout_s", 0.5, "A newest frame older than this commands a stop and resets the state.", 0.001,
+            60.0, read_only=False),
+    Setting("max_gap_s", 1.0, "A gap longer than this between two steps resets the state first.", 0.001, 3600.0,
+            read_only=False),
+    Setting("twist_stamped", False, "Publish geometry_msgs/TwistStamped instead of Twist."),
+    Setting("frame_id", "base_link", "frame_id of TwistStamped commands."),
+    Setting("publish_saliency", False, "Publish ~/saliency (VisualBackProp of the conv head).", read_only=False),
+    Setting("saliency_rate_hz", 2.0, "Rate of ~/saliency.", 0.1, 100.0, read_only=False),
+    Setting("diagnostics_rate_hz", 1.0, "Rate of /diagnostics.", 0.1, 100.0),
+)
+CONTROL_FIELDS = ("output_mode", "output_kind", "speed", "wheelbase", "steering_gain", "velocity_outputs",
+                  "velocity_gains", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel",
+                  "input_timeout_s", "max_gap_s")
+
+
+def control_config(values: dict) -> ControlConfig:
+    fields = {name: values[name] for name in CONTROL_FIELDS}
+    fields["velocity_outputs"] = tuple(fields["velocity_outputs"])
+    fields["velocity_gains"] = tuple(fields["velocity_gains"])
+    config = ControlConfig(**fields)
+    config.validate()
+    return config
+
+
+def seconds(stamp) -> float:
+    return Time.from_msg(stamp).nanoseconds * 1e-9
+
+
+class ControllerNode(LifecycleNode):
+    def __init__(self, **node_options):
+        super().__init__(NODE_NAME, **node_options)
+        self.values = declare_settings(self, SETTINGS)
+        try:
+            control_config(self.values)
+            choose_device(self.values["device"])
+            if self.values["trigger"] not in ("timer", "frame"):
+                raise ValueError(f"trigger must be 'timer' or 'frame', got {self.values['trigger']!r}")
+        except ValueError as error:
+            raise ParameterError(f"parameters rejected: {error}") from None
+        self._lock = threading.Lock()  # guards the loop against a model swap from a parameter change
+        self.loop: ControlLoop | None = None
+        self.card: dict = {}
+        self._timer = self._saliency_timer = None
+        self._active = False
+        self._subscription = None
+        self._publishers = []
+        self._last_frame = None
+        self._last_tick: TickResult | None = None
+        self._counts = {"frames": 0, "invalid_frames": 0, "ticks": 0, "commands": 0, "faults": 0, "resets": 0}
+        self._configure_error = ""
+        self._last_problem = ""
+        self._step_latency = RollingStats()
+        self._pipeline_latency = RollingStats()
+        self._tick_times = RollingStats(size=200)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # Diagnostics watch the node in wall time: on a paused sim clock they must still report.
+        self._diagnostics_timer = self.create_timer(1.0 / self.values["diagnostics_rate_hz"], self._publish_diagnostics,
+                                                    clock=Clock(clock_type=ClockType.STEADY_TIME))
+        if self.values["autostart"]:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise ParameterError(f"could not configure: {self._configure_error}")
+            self.trigger_activate()
+
+    # ----------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._configure_error = ""
+        try:
+            self.loop, self.card = self._load(self.values["model_path"])
+        except (ValueError, OSError) as error:
+            self._configure_error = str(error)
+            self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        stamped = self.values["twist_stamped"]
+        self._cmd_publisher = self.create_lifecycle_publisher(TwistStamped if stamped else TwistMessage, "cmd_vel", 10)
+        self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
+        self._saliency_publisher = self.create_lifecycle_publisher(Image, "~/saliency", qos_profile_sensor_data)
+        self._subscription = self.create_subscription(Image, "image_preprocessed", self._on_image, qos_profile_sensor_data)
+        self.get_logger().info(f"configured: model {self.card.get('name')!r} on {self.loop.device}, "
+                               f"output {self.loop.config.output_mode}/{self.loop.output_kind}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.loop.reset("activated")
+        self._start_timers()
+        self.get_logger().info("active: stepping on each frame" if self._frame_triggered
+                               else f"active: stepping at {self.values['control_rate_hz']:g} Hz")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_timers()
+        self._publish_command(Twist())  # publishers are still active here: the robot gets its stop
+        self.loop.reset("deactivated")
+        self.get_logger().info("inactive: published a stop, control paused")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._active:
+            self._stop_timers()
+            self._publish_command(Twist())
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        for publisher in ("_cmd_publisher", "_output_publisher", "_saliency_publisher"):
+            if hasattr(self, publisher):
+                self.destroy_lifecycle_publisher(getattr(self, publisher))
+                delattr(self, publisher)
+        self._last_frame = None
+        self.loop = None
+
+    @property
+    def _frame_triggered(self) -> bool:
+        return self.values["trigger"] == "frame"
+
+    def _start_timers(self) -> None:
+        self._active = True
+        if not self._frame_triggered:
+            self._timer = self.create_timer(1.0 / self.values["control_rate_hz"], self._on_tick)
+        if self.values["publish_saliency"]:
+            self._saliency_timer = self.create_timer(1.0 / self.values["saliency_rate_hz"], self._publish_saliency)
+
+    def _stop_timers(self) -> None:
+        self._active = False
+        for timer in (self._timer, self._saliency_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._timer = self._saliency_timer = None
+
+    def _load(self, model_path: str) -> tuple[ControlLoop, dict]:
+        if not model_path:
+            raise ValueError("model_path is empty: give the model folder (card.yaml + weights.safetensors)")
+        policy, card = load_model(model_path, device="cpu")
+        if not hasattr(policy, "image_shape"):
+            raise ValueError(f"{model_path} holds a {card['architecture'].get('kind')!r} network, not a camera policy")
+        device = choose_device(self.values["device"])
+        loop = ControlLoop(policy, control_config(self.values), card, device=device,
+                           nominal_dt=1.0 / self.values["control_rate_hz"])
+        return loop, card
+
+    # ----------------------------------------------------------------- parameters
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        changed = {p.name: p.value for p in parameters}
+        values = {**self.values, **changed}
+        try:
+            config = control_config(values)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        if "model_path" in changed and changed["model_path"] != self.values["model_path"] and self.loop is not None:
+            try:
+                previous, self.values = self.values, values
+                loop, card = self._load(changed["model_path"])
+            except (ValueError, OSError) as error:
+                self.values = previous
+                return SetParametersResult(successful=False, reason=f"model not swapped: {error}")
+            with self._lock:
+                self.loop, self.card = loop, card
+            self.get_logger().info(f"swapped in model {card.get('name')!r} from {changed['model_path']}")
+        self.values = values
+        if self.loop is not None:
+            with self._lock:
+                self.loop.config = config
+                self.loop.shaper.config = config
+                if config.output_kind != "auto":
+                    self.loop.output_kind = self.loop.shaper.output_kind = config.output_kind
+        if self._active and ({"control_rate_hz", "publish_saliency", "saliency_rate_hz"} & changed.keys()):
+            self._stop_timers()
+            self._start_timers()
+        return SetParametersResult(successful=True)
+
+    # ----------------------------------------------------------------- data flow
+    def _on_image(self, message: Image) -> None:
+        self._counts["frames"] += 1
+        try:
+            image = decode_float_image(message.encoding, message.height, message.width, message.step,
+                                       message.data, message.is_bigendian)
+        except ValueError as error:
+            problem = str(error)
+        else:
+            with self._lock:
+                problem = self.loop.on_frame(image, seconds(message.header.stamp)) if self.loop else "not configured"
+            if not problem:
+                self._last_frame = image
+                if self._frame_triggered and self._active:
+                    # /clock and the frame travel on different topics: when the frame wins the
+                    # race, the node clock still shows the previous time; the stamp does not.
+                    self._on_tick(at_least=seconds(message.header.stamp))
+                return
+        self._counts["invalid_frames"] += 1
+        self._last_problem = problem
+        self.get_logger().warning(f"dropped a preprocessed frame: {problem}", throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _on_tick(self, at_least: float = float("-inf")) -> None:
+        now = max(self.get_clock().now().nanoseconds * 1e-9, at_least)
+        self._tick_times.add(time.monotonic())
+        with self._lock:
+            result = self.loop.tick(now)
+        self._counts["ticks"] += 1
+        self._last_tick = result
+        if result.reset:
+            self._counts["resets"] += 1
+        if result.status == "fault":
+            self._counts["faults"] += 1
+            self.get_logger().error(result.message, throttle_duration_sec=WARN_THROTTLE_S)
+        elif result.status != "ok":
+            self.get_logger().warning(f"commanding a stop: {result.message}", throttle_duration_sec=WARN_THROTTLE_S)
+        self._publish_command(result.twist)
+        if result.outputs is not None:
+            self._output_publisher.publish(Float32MultiArray(data=[float(v) for v in result.outputs]))
+        if result.status == "ok":
+            self._step_latency.add(result.step_seconds)
+            self._pipeline_latency.add(self.get_clock().now().nanoseconds * 1e-9 - result.frame_stamp)
+
+    def _publish_command(self, twist: Twist) -> None:
+        message = TwistMessage()
+        message.linear.x, message.linear.y, message.linear.z = twist.linear_x, twist.linear_y, twist.linear_z
+        message.angular.z = twist.angular_z
+        if self.values["twist_stamped"]:
+            stamped = TwistStamped(twist=message)
+            stamped.header.stamp = self.get_clock().now().to_msg()
+            stamped.header.frame_id = self.values["frame_id"]
+            message = stamped
+        self._cmd_publisher.publish(message)
+        self._counts["commands"] += 1
+
+    def _publish_saliency(self) -> None:
+        from liquid_control.nets.saliency import visual_backprop
+        import torch
+
+        frame = self._last_frame
+        if frame is None or self.loop is None:
+            return
+        policy = self.loop.policy
+        image = torch.from_numpy(frame).to(self.loop.device).permute(2, 0, 1)
+        saliency = (visual_backprop(policy.head, image).cpu().numpy() * 255).astype(np.uint8)
+        message = Image(height=saliency.shape[0], width=saliency.shape[1], encoding="mono8", step=saliency.shape[1])
+        message.header.stamp = self.get_clock().now().to_msg()
+        message.header.frame_id = "camera"
+        message.data = saliency.tobytes()
+        self._saliency_publisher.publish(message)
+
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self.loop is None:
+            response.success, response.message = False, "not configured: no network to reset"
+            return response
+        with self._lock:
+            self.loop.reset("~/reset")
+        self._counts["resets"] += 1
+        response.success, response.message = True, "hidden state cleared"
+        return response
+
+    def _publish_diagnostics(self) -> None:
+        tick = self._last_tick
+        ticks = self._tick_times.values
+        rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 and ticks[-1] > ticks[0] else 0.0
+
+        def ms(value):
+            return "n/a" if value is None else f"{value * 1e3:.3f}"
+
+        level, message = DiagnosticStatus.OK, "stepping"
+        if self.loop is None:
+            level, message = DiagnosticStatus.WARN, "unconfigured"
+        elif not self._active:
+            level, message = DiagnosticStatus.WARN, "inactive"
+        elif tick is not None and tick.status == "fault":
+            level, message = DiagnosticStatus.ERROR, tick.message
+        elif tick is not None and tick.status != "ok":
+            level, message = DiagnosticStatus.WARN, tick.message
+        values = {
+            "model": str(self.card.get("name")),
+            "device": str(self.loop.device) if self.loop else "n/a",
+            "control_rate_hz": f"{self.values['control_rate_hz']:g}" if not self._frame_triggered else "frame-triggered",
+            "achieved_rate_hz": f"{rate:.2f}",
+            "step_latency_p50_ms": ms(self._step_latency.percentile(50)),
+            "step_latency_p99_ms": ms(self._step_latency.percentile(99)),
+            "pipeline_latency_p50_ms": ms(self._pipeline_latency.percentile(50)),
+            "pipeline_latency_p99_ms": ms(self._pipeline_latency.percentile(99)),
+            "input_age_ms": ms(tick.input_age if tick else None),
+            "last_invalid_frame": self._last_problem or "none",
+            **{key: str(value) for key, value in self._counts.items()},
+        }
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: control loop", message=message,
+                                  hardware_id=str(self.card.get("name")),
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_publisher.publish(array)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends the node like Ctrl-C: with a final stop command
+
+
+def main(args=None) -> int:
+    # Our own Ctrl-C handling: rclpy's would shut the context down before we could publish the
+    # final stop command.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
+    node = None
+    try:
+        node = ControllerNode()
+        rclpy.spin(node)
+    except ParameterError as error:
+        print(f"{NODE_NAME}: {error}", file=sys.stderr)
+        return EXIT_BAD_PARAMETER
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            if node.loop is not None and node._active:
+                node._stop_timers()
+                node._publish_command(Twist())  # leave the robot stopped
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""controller_node in a real process: frames in, commands out, safety, parameters, lifecycle.
+
+The probe drives the node's clock (use_sim_time with a /clock it publishes) and triggers steps
+with frames (trigger:=frame), so the elapsed times the network sees are exactly known and its
+outputs can be compared with the same policy stepped here.
+"""
+
+import os
+import time
+
+import numpy as np
+import pytest
+import rclpy
+import torch
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Twist
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray
+from std_srvs.srv import Trigger
+
+from liquid_control.data.images import float_image_fields
+from liquid_control.nets import save_model
+from liquid_control.nets.policy import make_policy
+
+from .harness import REPO_ROOT, NodeProcess, Probe
+
+pytestmark = [pytest.mark.ros,
+              pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")]
+
+PARAMS_FILE = REPO_ROOT / "config" / "controller.yaml"
+STARTUP_S = 60.0
+SPEED = 1.5
+
+
+def _time(seconds: float) -> Time:
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
+
+
+class ControllerProbe(Probe):
+    def __init__(self, node_process):
+        super().__init__(node_process, "controller_probe")
+        node = self.node
+        self.commands, self.outputs, self.diagnostics, self.saliency = [], [], [], []
+        node.create_subscription(Twist, "cmd_vel", self.commands.append, 10)
+        node.create_subscription(Float32MultiArray, "controller_node/policy_output", self.outputs.append, 10)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        node.create_subscription(Image, "controller_node/saliency", self.saliency.append, qos_profile_sensor_data)
+        self.images = node.create_publisher(Image, "image_preprocessed", qos_profile_sensor_data)
+        self.clock = node.create_publisher(Clock, "/clock", 10)
+        self.now = 100.0
+        self.set_parameters_client = node.create_client(SetParameters, "controller_node/set_parameters")
+        self.change_state_client = node.create_client(ChangeState, "controller_node/change_state")
+        self.get_state_client = node.create_client(GetState, "controller_node/get_state")
+        self.reset_client = node.create_client(Trigger, "controller_node/reset")
+
+    def send_frame(self, image: np.ndarray, dt: float = 0.05, stamp_offset: float = 0.0, encoding_fields=None) -> None:
+        """Advance the clock by dt, then publish a frame stamped now (minus stamp_offset)."""
+        self.now += dt
+        self.clock.publish(Clock(clock=_time(self.now)))
+        fields = encoding_fields or float_image_fields(image)
+        message = Image(**fields)
+        message.header.stamp = _time(self.now - stamp_offset)
+        self.images.publish(message)
+
+    def step(self, image: np.ndarray, dt: float = 0.05, **kwargs):
+        """Send a frame and wait for the command it causes."""
+        before = len(self.commands)
+        self.send_frame(image, dt, **kwargs)
+        self.spin_until(lambda: len(self.commands) > before, "a command for the frame")
+        return self.commands[-1]
+
+    def set_parameter(self, name: str, value):
+        kinds = {bool: (ParameterType.PARAMETER_BOOL, "bool_value"), float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
+                 str: (ParameterType.PARAMETER_STRING, "string_value"), int: (ParameterType.PARAMETER_INTEGER, "integer_value")}
+        kind, field = kinds[type(value)]
+        parameter = Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))
+        response = self.call(self.set_parameters_client, SetParameters.Request(parameters=[parameter]), "set_parameters")
+        return response.results[0]
+
+    def transition(self, transition_id: int) -> bool:
+        request = ChangeState.Request(transition=Transition(id=transition_id))
+        return self.call(self.change_state_client, request, "change_state").success
+
+    def state(self) -> str:
+        return self.call(self.get_state_client, GetState.Request(), "get_state").current_state.label
+
+    def latest_diagnostics(self) -> dict:
+        status = [s for s in self.diagnostics[-1].status if s.name.startswith("controller_node")][0]
+        return {pair.key: pair.value for pair in status.values} | {"message": status.message, "level": status.level}
+
+
+def _frame(seed: int) -> np.ndarray:
+    return (0.5 * np.random.default_rng(seed).normal(size=(66, 200, 3))).astype(np.float32)
+
+
+def _model(folder, seed: int = 0):
+    torch.manual_seed(seed)
+    policy = make_policy("ncp-cfc").eval()
+    save_model(policy, folder, preprocessing={"size": [66, 200]}, outputs={"names": ["curvature"]})
+    return policy
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    return {"a": (root / "a", _model(root / "a", 0)), "b": (root / "b", _model(root / "b", 1))}
+
+
+@pytest.fixture(scope="module")
+def controller(models, tmp_path_factory):
+    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ),
+                               tmp_path_factory.mktemp("controller") / "node.log", PARAMS_FILE,
+                               [f"model_path:={models['a'][0]}", "use_sim_time:=true", "trigger:=frame",
+                                f"speed:={SPEED}", "max_linear_accel:=100.0", "max_angular_accel:=100.0",
+                                "input_timeout_s:=0.3", "diagnostics_rate_hz:=20.0"])
+    probe = ControllerProbe(node_process)
+    try:
+        probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,
+                         "the controller to come up", STARTUP_S)
+        # Discovery is not symmetric: our writer may see the node's reader before the reader sees
+        # our writer, and a best-effort frame sent in between is lost. Send until one gets through.
+        deadline = time.monotonic() + STARTUP_S
+        while not probe.commands and time.monotonic() < deadline:
+            probe.send_frame(_frame(0))
+            end = time.monotonic() + 0.2
+            probe.spin_until(lambda: probe.commands or time.monotonic() > end, "a first command")
+        assert probe.commands, "the controller never answered a frame"
+        yield probe
+    finally:
+        probe.close()
+        node_process.interrupt()
+
+
+class TestController:
+    def test_frames_in_commands_out_equal_to_the_policy_stepped_here(self, controller, models):
+        policy = models["a"][1]
+        state, expected = None, []
+        controller.step(_frame(99), dt=1.0)  # resynchronise: whatever came before, the next steps are exact
+        controller.transition(Transition.TRANSITION_DEACTIVATE)
+        controller.transition(Transition.TRANSITION_ACTIVATE)  # fresh state, as the policy here
+        dts = [0.05, 0.05, 0.08, 0.03, 0.05, 0.11]
+        commands, outputs = [], []
+        for i, dt in enumerate(dts):
+            before = len(controller.outputs)
+            commands.append(controller.step(_frame(i), dt=dt))
+            controller.spin_until(lambda: len(controller.outputs) > before, "policy_output")
+            outputs.append(controller.outputs[-1].data[0])
+            with torch.no_grad():
+                y, state = policy.step(torch.from_numpy(_frame(i)).permute(2, 0, 1), 0.05 if i == 0 else dt, state)
+            expected.append(float(y[0]))
+        # The first step after activation uses the nominal period, the others the clock's elapsed time.
+        assert np.allclose(outputs, expected, atol=1e-5), (outputs, expected)
+        for command, curvature in zip(commands, expected):
+            assert command.linear.x == pytest.approx(SPEED)
+            assert command.angular.z == pytest.approx(SPEED * curvature, abs=1e-5)
+
+    def test_stale_input_commands_a_stop(self, controller):
+        command = controller.step(_frame(1), dt=0.05, stamp_offset=0.5)  # frame 0.5 s old at arrival
+        assert command.linear.x == 0.0 and command.angular.z == 0.0
+        controller.wait_for_log("s old (input_timeout_s 0.3)")
+        controller.spin_until(lambda: controller.latest_diagnostics()["message"].startswith("newest frame"),
+                              "diagnostics to report the stale input")
+
+    def test_bad_frames_are_dropped_and_the_node_lives(self, controller):
+        before = len(controller.commands)
+        rgb8 = {"height": 66, "width": 200, "encoding": "rgb8", "step": 600, "data": bytes(66 * 600)}
+        for bad, fields, problem in ((_frame(2)[:60], None, "image is 60x200x3, the policy needs 66x200x3"),
+                                     (_frame(3), rgb8, "rgb8")):
+            # Best effort: a frame may be lost on the way; send until the node reports this one.
+            def reported():
+                return controller.diagnostics and problem in controller.latest_diagnostics()["last_invalid_frame"]
+            deadline = time.monotonic() + 15
+            while not reported() and time.monotonic() < deadline:
+                controller.send_frame(bad, encoding_fields=fields)
+                end = time.monotonic() + 0.3
+                controller.spin_until(lambda: reported() or time.monotonic() > end, f"the {problem} report")
+            assert reported(), controller.latest_diagnostics()
+        controller.wait_for_log("dropped a preprocessed frame: image is 60x200x3, the policy needs 66x200x3")
+        assert len(controller.commands) == before, "bad frames trigger no step"
+        assert controller.step(_frame(4)).linear.x == pytest.approx(SPEED)
+
+    def test_parameters_are_live_and_checked(self, controller, models, tmp_path):
+        assert controller.set_parameter("speed", 1.0).successful
+        assert controller.step(_frame(5)).linear.x == pytest.approx(1.0)
+        refused = controller.set_parameter("speed", 50.0)
+        assert not refused.successful
+        refused = controller.set_parameter("output_mode", "fly")
+        assert not refused.successful and "output_mode" in refused.reason
+        refused = controller.set_parameter("model_path", str(tmp_path / "nothing"))
+        assert not refused.successful and "model not swapped" in refused.reason and "no model card" in refused.reason
+        assert controller.set_parameter("model_path", str(models["b"][0])).successful
+        controller.wait_for_log("swapped in model 'b'")
+        assert not controller.set_parameter("device", "cuda").successful, "device is read-only"
+        assert controller.set_parameter("speed", SPEED).successful
+
+    def test_reset_service_and_saliency(self, controller):
+        response = controller.call(controller.reset_client, Trigger.Request(), "reset")
+        assert response.success
+        assert controller.set_parameter("publish_saliency", True).successful
+        assert controller.set_parameter("saliency_rate_hz", 50.0).successful
+        for i in range(3):
+            controller.step(_frame(i))
+        controller.spin_until(lambda: controller.saliency, "a saliency image")
+        image = controller.saliency[-1]
+        assert (image.width, image.height, image.encoding) == (200, 66, "mono8")
+
+    def test_lifecycle_deactivate_publishes_a_stop_and_pauses(self, controller):
+        controller.step(_frame(6))
+        before = len(controller.commands)
+        assert controller.transition(Transition.TRANSITION_DEACTIVATE)
+        controller.spin_until(lambda: len(controller.commands) > before, "the stop on deactivation")
+        assert controller.commands[-1].linear.x == 0.0 and controller.state() == "inactive"
+        count = len(controller.commands)
+        controller.send_frame(_frame(7))
+        controller.spin_until(lambda: controller.latest_diagnostics()["message"] == "inactive", "inactive diagnostics")
+        assert len(controller.commands) == count, "no commands while inactive"
+        assert controller.transition(Transition.TRANSITION_ACTIVATE) and controller.state() == "active"
+        assert controller.step(_frame(8)).linear.x == pytest.approx(SPEED)
+
+    def test_sigint_leaves_the_robot_stopped(self, controller):
+        controller.step(_frame(9))
+        before = len(controller.commands)
+        code = controller.node_process.interrupt()
+        assert code == 0
+        controller.spin_until(lambda: len(controller.commands) > before, "the final stop", timeout=5.0, node_must_live=False)
+        assert controller.commands[-1].linear.x == 0.0
+
+
+@pytest.mark.parametrize("parameters,message", [
+    (["model_path:=/nonexistent/model"], "no model card at /nonexistent/model"),
+    (["trigger:=sometimes", "model_path:=/nonexistent"], "trigger must be 'timer' or 'frame'"),
+    (["control_rate_hz:=0.0"], "parameter 'control_rate_hz' must be within [1.0, 1000.0]"),
+])
+def test_bad_start_up_parameters_exit_with_a_message(tmp_path, parameters, message):
+    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "node.log",
+                               PARAMS_FILE, parameters)
+    code = node_process.wait(60)
+    assert code != 0 and message in node_process.output(), node_process.output()
