@@ -1,0 +1,563 @@
+"""The launch-file runner: parsing and substitution, refusals with file:line, the shipped launch files'
+exact node commands, and real processes started, relayed, failed and stopped.
+
+Resolution is tested in-process on small launch files written to tmp_path. Process management is
+tested through the command line (`python -m liquid_control launch ...`) as a user runs it, with a
+fake ROS package (shell scripts under <prefix>/lib/fake_pkg, found through AMENT_PREFIX_PATH) whose
+"nodes" start in milliseconds, and once end to end with the real lane_sim_node. Nothing sleeps a
+fixed time: every wait reads the runner's output until a line appears, with a deadline.
+"""
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from liquid_control.launch_runner import (
+    LaunchError, LaunchRunner, SOURCE_ROOT, find_package_share, format_plan, plan_launch, resolve_launch_file,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RUNNER = [sys.executable, '-m', 'liquid_control', 'launch']
+PYTHON_NODE = [sys.executable, '-m']
+SHARE = find_package_share('liquid_control')
+
+
+def write(folder: Path, name: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(body)
+    return path
+
+
+def line_of(path: Path, marker: str) -> int:
+    """1-based line of the first line of the file that contains marker."""
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if marker in line:
+            return number
+    raise AssertionError(f'{marker!r} not in {path}')
+
+
+def commands(plan) -> dict:
+    return {node.label: node.command for node in plan.nodes}
+
+
+def node_command(executable: str, *ros_args: str) -> list:
+    return [*PYTHON_NODE, f'liquid_control.nodes.{executable}', '--ros-args', *ros_args]
+
+
+@pytest.fixture
+def params(tmp_path):
+    path = tmp_path / 'params.yaml'
+    path.write_text('/**:\n  ros__parameters:\n    x: 1\n')
+    return path
+
+
+# ------------------------------------------------------------------------- resolution
+def test_arguments_lets_and_substitutions(tmp_path, monkeypatch):
+    monkeypatch.setenv('LAUNCH_TEST_TOPIC', 'from_env')
+    monkeypatch.delenv('LAUNCH_TEST_UNSET', raising=False)
+    path = write(tmp_path, 'subst.launch.xml', """<launch>
+  <arg name="rate" default="20.0"/>
+  <arg name="which" default="rate"/>
+  <arg name="label" default="$(var rate)hz"/>
+  <let name="share" value="$(find-pkg-share liquid_control)"/>
+  <node pkg="liquid_control" exec="lane_sim_node" name="n" args="--flag 'two words'">
+    <param name="a" value="$(var $(var which))"/>
+    <param name="b" value="$(var label)"/>
+    <param name="c" value="$(env LAUNCH_TEST_TOPIC)"/>
+    <param name="d" value="$(env LAUNCH_TEST_UNSET 'fallback value')"/>
+    <param name="e" value="$(var share)/models"/>
+    <param name="f" value="$(dirname)"/>
+    <param name="g" value=""/>
+    <param name="h" value="\\$(var rate)"/>
+  </node>
+</launch>
+""")
+    plan = plan_launch(path, {'rate': '30.0'})
+    assert commands(plan)['n'] == [
+        *PYTHON_NODE, 'liquid_control.nodes.lane_sim_node', '--flag', 'two words', '--ros-args',
+        '-r', '__node:=n', '-p', 'a:=30.0', '-p', 'b:=30.0hz', '-p', 'c:=from_env', '-p', 'd:=fallback value',
+        '-p', f'e:={SHARE}/models', '-p', f'f:={tmp_path.resolve()}', '-p', "g:=''", '-p', 'h:=$(var rate)']
+    assert plan.arguments['rate'] == ('30.0', '')
+    assert plan.arguments['label'] == ('30.0hz', '')
+
+
+def test_find_pkg_share_falls_back_to_the_source_tree_for_an_editable_install(monkeypatch):
+    # The ament index does not know an editable install (pip installs no data_files for it).
+    monkeypatch.delenv('AMENT_PREFIX_PATH', raising=False)
+    index = Path(sys.prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'liquid_control'
+    if index.exists():
+        pytest.skip('liquid_control is installed non-editable in this environment')
+    assert find_package_share('liquid_control') == SOURCE_ROOT == REPO_ROOT
+    # The PyPI ROS wheels' own index in the venv is searched too, with no AMENT_PREFIX_PATH.
+    if (index.parent / 'rclpy').is_file():
+        assert find_package_share('rclpy') == Path(sys.prefix) / 'share' / 'rclpy'
+
+
+def test_groups_scope_namespaces_and_lets(tmp_path):
+    path = write(tmp_path, 'ns.launch.xml', """<launch>
+  <let name="where" value="outside"/>
+  <node pkg="liquid_control" exec="lane_sim_node" name="root"/>
+  <group>
+    <push-ros-namespace namespace="a"/>
+    <let name="where" value="inside"/>
+    <node pkg="liquid_control" exec="lane_sim_node" name="in_a"/>
+    <group>
+      <push_ros_namespace namespace="b/"/>
+      <node pkg="liquid_control" exec="lane_sim_node" name="in_ab"/>
+      <node pkg="liquid_control" exec="lane_sim_node" name="in_abc" namespace="c"/>
+      <node pkg="liquid_control" exec="lane_sim_node" name="absolute" namespace="/abs"/>
+    </group>
+    <node pkg="liquid_control" exec="lane_sim_node" name="back_in_a">
+      <param name="where" value="$(var where)"/>
+    </node>
+  </group>
+  <node pkg="liquid_control" exec="lane_sim_node" name="after">
+    <param name="where" value="$(var where)"/>
+  </node>
+  <group scoped="false">
+    <push-ros-namespace namespace="/leaky"/>
+  </group>
+  <node pkg="liquid_control" exec="lane_sim_node" name="leaked" namespace="x"/>
+  <node pkg="liquid_control" exec="lane_sim_node" name="leaked"/>
+</launch>
+""")
+    plan = plan_launch(path)
+    assert {node.label: node.namespace for node in plan.nodes} == {
+        'root': None, 'in_a': '/a', 'in_ab': '/a/b', 'in_abc': '/a/b/c', 'absolute': '/abs',
+        'back_in_a': '/a', 'after': None, 'leaked': '/leaky/x', 'leaked-2': '/leaky'}
+    got = commands(plan)
+    assert got['root'] == node_command('lane_sim_node', '-r', '__node:=root')
+    assert got['in_abc'] == node_command('lane_sim_node', '-r', '__node:=in_abc', '-r', '__ns:=/a/b/c')
+    assert got['back_in_a'][-2:] == ['-p', 'where:=inside']
+    assert got['after'][-2:] == ['-p', 'where:=outside']
+
+
+def test_include_passes_arguments_and_is_not_a_scope(tmp_path):
+    write(tmp_path, 'inner.launch.xml', """<launch>
+  <arg name="topic" default="inner_default"/>
+  <arg name="rate" default="1.0"/>
+  <arg name="extra" default="none"/>
+  <let name="set_by_inner" value="yes"/>
+  <node pkg="liquid_control" exec="lane_sim_node" name="inner">
+    <param name="rate" value="$(var rate)"/>
+    <param name="extra" value="$(var extra)"/>
+    <remap from="image_raw" to="$(var topic)"/>
+  </node>
+</launch>
+""")
+    outer = write(tmp_path, 'outer.launch.xml', """<launch>
+  <let name="given" value="camera/image"/>
+  <include file="$(dirname)/inner.launch.xml">
+    <arg name="topic" value="$(var given)"/>
+    <let name="rate" value="5.0"/>
+  </include>
+  <node pkg="liquid_control" exec="lane_sim_node" name="outer">
+    <param name="leaked" value="$(var set_by_inner) $(var topic)"/>
+  </node>
+</launch>
+""")
+    got = commands(plan_launch(outer))
+    assert got['inner'] == node_command('lane_sim_node', '-r', '__node:=inner', '-p', 'rate:=5.0', '-p', 'extra:=none',
+                                        '-r', 'image_raw:=camera/image')
+    # As in launch: an include's arguments and lets stay set after it (a <group> would scope them).
+    assert got['outer'][-2:] == ['-p', 'leaked:=yes camera/image']
+    # Command-line arguments reach included files; the include's own arguments win over them.
+    got = commands(plan_launch(outer, {'rate': '7.0', 'extra': 'cli'}))
+    assert got['inner'] == node_command('lane_sim_node', '-r', '__node:=inner', '-p', 'rate:=5.0', '-p', 'extra:=cli',
+                                        '-r', 'image_raw:=camera/image')
+
+
+def test_params_and_remaps_in_launch_ros_order(tmp_path, params):
+    other = tmp_path / 'other.yaml'
+    other.write_text('n:\n  ros__parameters:\n    x: 2\n')
+    path = write(tmp_path, 'order.launch.xml', f"""<launch>
+  <node pkg="liquid_control" exec="controller_node" name="n" namespace="robot" output="both">
+    <remap from="a" to="b"/>
+    <param from="{params}"/>
+    <param name="x" value="3"/>
+    <remap from="~/out" to="/global"/>
+    <param from="{other}"/>
+    <param name="list" value="[1, 2]"/>
+  </node>
+</launch>
+""")
+    (node,) = plan_launch(path).nodes
+    assert (node.label, node.name, node.namespace, node.output) == ('n', 'n', '/robot', 'both')
+    assert node.command == node_command(
+        'controller_node', '-r', '__node:=n', '-r', '__ns:=/robot', '--params-file', str(params), '-p', 'x:=3',
+        '--params-file', str(other), '-p', 'list:=[1, 2]', '-r', 'a:=b', '-r', '~/out:=/global')
+
+
+def test_other_packages_run_from_their_lib_folder(tmp_path, monkeypatch):
+    prefix = fake_package(tmp_path)
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(prefix))
+    path = write(tmp_path, 'other.launch.xml', """<launch>
+  <node pkg="fake_pkg" exec="talker" args="--count 3"/>
+</launch>
+""")
+    (node,) = plan_launch(path).nodes
+    assert node.label == 'talker'
+    assert node.command == [str(prefix / 'lib' / 'fake_pkg' / 'talker'), '--count', '3', '--ros-args']
+
+
+REFUSALS = [
+    # (what, launch file body, arguments, marker on the line the message must name, words in the message)
+    ('unknown tag', '<launch>\n  <executable cmd="ls"/>\n</launch>\n', {}, '<executable',
+     ['<executable>', 'not supported', '<node>']),
+    ('unknown attribute', '<launch>\n  <node pkg="liquid_control" exec="x" respawn="true"/>\n</launch>\n', {},
+     'respawn', ["'respawn'", 'not supported', 'pkg, exec, name']),
+    ('unknown child', '<launch>\n  <node pkg="liquid_control" exec="x">\n    <env name="A" value="1"/>\n'
+     '  </node>\n</launch>\n', {}, '<env', ['<env>', 'inside <node>', '<param>, <remap>']),
+    ('unknown substitution', '<launch>\n  <let name="a" value="$(anon x)"/>\n</launch>\n', {}, 'anon',
+     ["unknown substitution 'anon'", '$(var NAME)', '$(find-pkg-share PKG)']),
+    ('eval', '<launch>\n  <let name="a" value="$(eval 1 + 1)"/>\n</launch>\n', {}, 'eval',
+     ['$(eval', 'not supported']),
+    ('unterminated substitution', '<launch>\n  <let name="a" value="$(var x"/>\n</launch>\n', {}, '$(var x',
+     ['unterminated']),
+    ('required argument', '<launch>\n  <arg name="x" default="1"/>\n  <arg name="robot"/>\n</launch>\n', {},
+     'robot', ["'robot' is required", 'robot:=VALUE']),
+    ('unset configuration', '<launch>\n  <let name="a" value="$(var nope)"/>\n</launch>\n', {}, 'nope',
+     ["'nope' is not set"]),
+    ('unset environment variable', '<launch>\n  <let name="a" value="$(env LAUNCH_TEST_UNSET)"/>\n</launch>\n',
+     {}, 'LAUNCH_TEST_UNSET', ["'LAUNCH_TEST_UNSET' is not set"]),
+    ('missing params file', '<launch>\n  <node pkg="liquid_control" exec="x">\n'
+     '    <param from="/no/such/params.yaml"/>\n  </node>\n</launch>\n', {}, 'params.yaml',
+     ['parameters file not found: /no/such/params.yaml']),
+    ('unknown package share', '<launch>\n  <let name="a" value="$(find-pkg-share no_such_pkg)"/>\n</launch>\n',
+     {}, 'no_such_pkg', ["package 'no_such_pkg' not found"]),
+    ('unknown node package', '<launch>\n  <node pkg="no_such_pkg" exec="x"/>\n</launch>\n', {}, 'no_such_pkg',
+     ["package 'no_such_pkg' not found"]),
+    ('bad output', '<launch>\n  <node pkg="liquid_control" exec="x" output="own_log"/>\n</launch>\n', {},
+     'own_log', ['screen, log, both']),
+    ('bad node name', '<launch>\n  <node pkg="liquid_control" exec="x" name="1st"/>\n</launch>\n', {}, '1st',
+     ["invalid ROS node name '1st'"]),
+    ('malformed XML', '<launch>\n  <node pkg="liquid_control"\n</launch>\n', {}, '</launch>',
+     ['not well-formed XML']),
+    ('wrong root', '<robot>\n</robot>\n', {}, '<robot>', ['root element', '<launch>']),
+    ('include of a missing file', '<launch>\n  <include file="$(dirname)/missing.launch.xml"/>\n</launch>\n', {},
+     'missing.launch', ['launch file not found']),
+    ('include of itself', '<launch>\n  <include file="$(dirname)/refused.launch.xml"/>\n</launch>\n', {},
+     'refused.launch', ['includes itself']),
+]
+
+
+@pytest.mark.parametrize('body, arguments, marker, words', [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS])
+def test_refusals_name_file_and_line(tmp_path, monkeypatch, body, arguments, marker, words):
+    monkeypatch.delenv('LAUNCH_TEST_UNSET', raising=False)
+    path = write(tmp_path, 'refused.launch.xml', body)
+    with pytest.raises(LaunchError) as error:
+        plan_launch(path, arguments)
+    message = str(error.value)
+    assert f'{path}:{line_of(path, marker)}:' in message, message
+    for word in words:
+        assert word in message, message
+
+
+def test_unknown_command_line_argument_is_refused(tmp_path):
+    path = write(tmp_path, 'args.launch.xml', '<launch>\n  <arg name="camera_topic" default="x"/>\n</launch>\n')
+    with pytest.raises(LaunchError, match=r"unknown launch argument\(s\) camera_topc \(declared: camera_topic\)"):
+        plan_launch(path, {'camera_topc': 'y'})
+
+
+def test_launch_file_lookup():
+    assert resolve_launch_file('sim_demo.launch.xml') == SHARE / 'launch' / 'sim_demo.launch.xml'
+    lane_keeping = resolve_launch_file('lane_keeping.launch.xml', 'liquid_control')
+    assert lane_keeping == SHARE / 'launch' / 'lane_keeping.launch.xml'
+    with pytest.raises(LaunchError, match=r"no launch file 'nope.launch.xml' .*sim_demo.launch.xml"):
+        resolve_launch_file('nope.launch.xml')
+
+
+# ---------------------------------------------------------------- the shipped launch files
+def dry_run_commands(text: str) -> list:
+    return [shlex.split(line) for line in text.splitlines() if line and not line.startswith('#')]
+
+
+def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer'):
+    model = model or f'{SHARE}/models/ncp19_lane'
+    common = ['-r', f'__ns:={namespace}', '--params-file', str(params), '-p', f'model_path:={model}',
+              '-p', f'use_sim_time:={use_sim_time}']
+    return [
+        node_command('perception_node', '-r', '__node:=perception_node', *common, '-r', 'image_raw:=camera/image_raw'),
+        node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}'),
+    ]
+
+
+def test_lane_keeping_dry_run(params):
+    plan = plan_launch(SHARE / 'launch' / 'lane_keeping.launch.xml', {'params_file': str(params)})
+    assert [(n.label, n.output) for n in plan.nodes] == [('perception_node', 'screen'), ('controller_node', 'screen')]
+    assert dry_run_commands(format_plan(plan)) == lane_keeping_commands(params)
+
+    plan = plan_launch(SHARE / 'launch' / 'lane_keeping.launch.xml', {
+        'params_file': str(params), 'namespace': 'car1', 'use_sim_time': 'true', 'model': '/m',
+        'camera_topic': '/front/image_raw'})
+    expected = lane_keeping_commands(params, '/car1', 'true', '/m')
+    expected[0][-1] = 'image_raw:=/front/image_raw'
+    assert [n.command for n in plan.nodes] == expected
+
+
+def test_lane_keeping_default_params_file():
+    default = SHARE / 'config' / 'lane_keeping.yaml'
+    launch_file = SHARE / 'launch' / 'lane_keeping.launch.xml'
+    assert [n.command for n in plan_launch(launch_file).nodes] == lane_keeping_commands(default)
+
+
+def test_sim_demo_dry_run_through_the_command_line(params, ros_env):
+    result = subprocess.run([*RUNNER, 'sim_demo.launch.xml', f'params_file:={params}', 'seed:=1000', '--print'],
+                            env=ros_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    sim = node_command('lane_sim_node', '-r', '__node:=lane_sim_node', '-r', '__ns:=/',
+                       '--params-file', f'{SHARE}/config/lane_sim.yaml', '-p', 'mode:=lockstep', '-p', 'seed:=1000',
+                       '-p', 'use_sim_time:=true')
+    assert dry_run_commands(result.stdout) == [sim, *lane_keeping_commands(params, use_sim_time='true', trigger='frame')]
+    assert '# arg seed:=1000' in result.stdout
+
+
+def test_command_line_reports_refusals(tmp_path, ros_env):
+    path = write(tmp_path, 'bad.launch.xml',
+                 '<launch>\n  <node pkg="liquid_control" exec="x" respawn="true"/>\n</launch>\n')
+    result = subprocess.run([*RUNNER, str(path)], env=ros_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert f"error: {path}:2: <node>: attribute 'respawn' is not supported" in result.stderr
+
+
+# ------------------------------------------------------------------------------ processes
+FAKE_NODES = {
+    # Prints its command line, then runs until SIGINT or SIGTERM, and exits 0.
+    'talker': 'trap "echo talker stopping; exit 0" INT TERM\necho "talker up: $*"\n'
+              'while :; do sleep 0.05; done\n',
+    # Prints its command line and exits 0 at once.
+    'oneshot': 'echo "oneshot ran: $*"\n',
+    # Fails on its own.
+    'crasher': 'echo "crasher failing" >&2\nexit 3\n',
+    # Ignores SIGINT (its sleeps inherit that), so only SIGTERM stops it.
+    'stubborn': 'trap "" INT\necho "stubborn up"\nwhile :; do sleep 0.05; done\n',
+    # Leaves a child behind that ignores SIGINT, and exits 0 on SIGINT itself.
+    'forker': 'trap "exit 0" INT\n(trap "" INT; echo "child ready"; exec sleep 60) &\n'
+              'while :; do sleep 0.05; done\n',
+}
+
+
+def fake_package(root: Path) -> Path:
+    """An install prefix with package fake_pkg, laid out the way `ros2 run` and the ament index expect."""
+    prefix = root / 'prefix'
+    (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages').mkdir(parents=True)
+    (prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'fake_pkg').touch()
+    (prefix / 'share' / 'fake_pkg').mkdir()
+    (prefix / 'lib' / 'fake_pkg').mkdir(parents=True)
+    for name, script in FAKE_NODES.items():
+        path = prefix / 'lib' / 'fake_pkg' / name
+        path.write_text('#!/bin/sh\n' + script)
+        path.chmod(0o755)
+    return prefix
+
+
+class Runner:
+    """`python -m liquid_control launch FILE` as a child process; its output read line by line."""
+
+    def __init__(self, launch_file: Path, env: dict, *arguments: str):
+        self.process = subprocess.Popen([*RUNNER, str(launch_file), *arguments], env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, errors='replace')
+        self.lines: list = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line.rstrip('\n'))
+                self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        return '\n'.join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines:
+                    match = regex.search(line)
+                    if match:
+                        return match
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.process.poll() is not None and not self._reader.is_alive()):
+                    pytest.fail(f'no line matching {pattern!r} within {timeout} s; runner output:\n{self.output}')
+                self._changed.wait(min(left, 0.5))
+
+    def finish(self, timeout: float = 30.0) -> int:
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f'the runner did not exit within {timeout} s; output:\n{self.output}')
+        self._reader.join(5)
+        return code
+
+    def node_pids(self) -> dict:
+        return {m.group(1): int(m.group(2)) for m in
+                (re.search(r'^\[launch\] (\S+) started \(pid (\d+)\)', line) for line in self.lines) if m}
+
+
+@pytest.fixture
+def start_runner():
+    """Starts runners; one still running when the test ends (a failed wait) is stopped with its nodes."""
+    started = []
+
+    def start(*args) -> Runner:
+        started.append(Runner(*args))
+        return started[-1]
+
+    yield start
+    for runner in started:
+        if runner.process.poll() is None:
+            runner.process.send_signal(signal.SIGINT)  # the runner stops its nodes (which run in their own sessions)
+            try:
+                runner.process.wait(30)
+            except subprocess.TimeoutExpired:
+                runner.process.kill()
+                runner.process.wait()
+
+
+def assert_gone(pids: dict) -> None:
+    """No process is left of any node: each ran in its own process group (pgid = its pid).
+
+    Zombies are ignored: a node's orphaned child is reparented to PID 1, which may take a moment
+    (over a second in some containers) to reap it; it is dead, and nothing the runner can wait for.
+    """
+    assert pids
+    for label, pid in pids.items():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # reaped by the runner
+        live = [entry.name for entry in Path('/proc').iterdir() if entry.name.isdigit() and in_group(entry, pid)]
+        assert not live, f'{label}: processes {live} of its process group survived the runner'
+
+
+def in_group(proc_entry: Path, pgid: int) -> bool:
+    try:
+        fields = (proc_entry / 'stat').read_text().rsplit(')', 1)[1].split()
+    except OSError:
+        return False
+    return int(fields[2]) == pgid and fields[0] not in ('Z', 'X')
+
+
+@pytest.fixture
+def fake_env(tmp_path, ros_env):
+    return {**ros_env, 'AMENT_PREFIX_PATH': str(fake_package(tmp_path))}
+
+
+def test_relays_output_keeps_running_after_a_clean_exit_and_stops_on_sigint(tmp_path, fake_env, start_runner):
+    path = write(tmp_path, 'fake.launch.xml', """<launch>
+  <node pkg="fake_pkg" exec="talker" name="talker" output="screen"/>
+  <node pkg="fake_pkg" exec="oneshot" name="oneshot" namespace="ns" output="log">
+    <param name="x" value="1"/>
+  </node>
+</launch>
+""")
+    runner = start_runner(path, fake_env)
+    runner.wait_for(r'^\[talker\] talker up: --ros-args -r __node:=talker$', 15)
+    runner.wait_for(r'^\[launch\] oneshot exited cleanly', 15)
+    assert runner.process.poll() is None, 'a node that exits 0 leaves the others running'
+    runner.process.send_signal(signal.SIGINT)
+    assert runner.finish() == 0, runner.output
+    assert '[talker] talker stopping' in runner.lines
+    assert_gone(runner.node_pids())
+    # output="log": the node's stdout went to a file under ROS_LOG_DIR, not to the screen.
+    assert 'oneshot ran' not in runner.output
+    (log,) = Path(fake_env['ROS_LOG_DIR']).glob('launch_runner-*/oneshot.log')
+    assert log.read_text() == 'oneshot ran: --ros-args -r __node:=oneshot -r __ns:=/ns -p x:=1\n'
+
+
+def test_a_failing_node_stops_the_launch(tmp_path, fake_env, start_runner):
+    path = write(tmp_path, 'fail.launch.xml', """<launch>
+  <node pkg="fake_pkg" exec="talker" output="screen"/>
+  <node pkg="fake_pkg" exec="crasher" output="screen"/>
+</launch>
+""")
+    runner = start_runner(path, fake_env, '--shutdown-timeout', '10')
+    assert runner.finish() == 1, runner.output
+    assert '[crasher] crasher failing' in runner.lines
+    assert re.search(r'^\[launch\] crasher died \(pid \d+, exit code 3\); stopping the other 1 node', runner.output,
+                     re.M), runner.output
+    assert re.search(rf'launch failed: crasher \({re.escape(str(path))}:3\) died with exit code 3', runner.output)
+    assert_gone(runner.node_pids())
+
+
+@pytest.mark.parametrize('how', ['after the grace period', 'on a second signal'])
+def test_sigterm_escalates_when_a_node_ignores_sigint(tmp_path, fake_env, how, start_runner):
+    path = write(tmp_path, 'stubborn.launch.xml', """<launch>
+  <node pkg="fake_pkg" exec="stubborn" output="screen"/>
+  <node pkg="fake_pkg" exec="talker" output="screen"/>
+</launch>
+""")
+    runner = start_runner(path, fake_env, '--shutdown-timeout', '0.5' if how == 'after the grace period' else '60')
+    runner.wait_for(r'^\[stubborn\] stubborn up', 15)
+    runner.wait_for(r'^\[talker\] talker up', 15)
+    runner.process.send_signal(signal.SIGTERM)
+    if how == 'on a second signal':
+        runner.wait_for(r'^\[launch\] talker stopped|^\[talker\] talker stopping', 15)
+        runner.process.send_signal(signal.SIGINT)
+    assert runner.finish(20) == 1, runner.output  # not every node stopped cleanly
+    assert '[launch] SIGTERM received: stopping 2 node(s)' in runner.lines
+    assert '[launch] stubborn still running after SIGINT; sending SIGTERM' in runner.lines
+    assert '[launch] talker stopped (exit code 0)' in runner.lines
+    assert '[launch] stubborn stopped (killed by SIGTERM)' in runner.lines
+    assert_gone(runner.node_pids())
+
+
+def test_what_a_node_leaves_behind_is_killed(tmp_path, fake_env, start_runner):
+    path = write(tmp_path, 'forker.launch.xml',
+                 '<launch>\n  <node pkg="fake_pkg" exec="forker" output="screen"/>\n</launch>\n')
+    runner = start_runner(path, fake_env)
+    runner.wait_for(r'^\[forker\] child ready', 15)
+    runner.process.send_signal(signal.SIGINT)
+    assert runner.finish() == 0, runner.output
+    assert '[launch] killing what forker left running in its process group' in runner.lines
+    assert_gone(runner.node_pids())
+
+
+def test_missing_node_module_is_refused_before_anything_starts(tmp_path):
+    path = write(tmp_path, 'missing.launch.xml', """<launch>
+  <node pkg="liquid_control" exec="lane_sim_node"/>
+  <node pkg="liquid_control" exec="no_such_node"/>
+</launch>
+""")
+    with pytest.raises(LaunchError, match=rf"^{re.escape(str(path))}:3: liquid_control has no node executable "
+                                          r"'no_such_node' \(no module liquid_control.nodes.no_such_node\)$"):
+        LaunchRunner(plan_launch(path)).run()
+
+
+@pytest.mark.ros
+def test_runs_lane_sim_node_end_to_end(tmp_path, ros_env, start_runner):
+    """The real node, started by the runner: named, namespaced and parameterised as the file says."""
+    pytest.importorskip('rclpy')
+    path = write(tmp_path, 'sim.launch.xml', """<launch>
+  <arg name="seed" default="0"/>
+  <group>
+    <push-ros-namespace namespace="launch_test"/>
+    <node pkg="liquid_control" exec="lane_sim_node" name="sim_under_test" output="screen">
+      <param from="$(find-pkg-share liquid_control)/config/lane_sim.yaml"/>
+      <param name="seed" value="$(var seed)"/>
+      <param name="mode" value="realtime"/>
+    </node>
+  </group>
+</launch>
+""")
+    runner = start_runner(path, ros_env, 'seed:=1000', '--shutdown-timeout', '20')
+    # rclpy names a node's logger <namespace>.<name>: this line shows the runner's prefix, and that
+    # the node came up with the name, namespace and seed of the launch file.
+    line = runner.wait_for(r'^\[sim_under_test\] .*\[launch_test\.sim_under_test\]: .*', 90).group()
+    assert re.search(r'seed\D*1000\b', line), line
+    runner.process.send_signal(signal.SIGINT)
+    assert runner.finish(60) == 0, runner.output
+    assert '[launch] sim_under_test stopped (exit code 0)' in runner.lines, runner.output
+    assert_gone(runner.node_pids())
