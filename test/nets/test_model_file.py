@@ -143,13 +143,13 @@ def _cli(*args, cwd=None):
 def test_cli_help_lists_the_verbs():
     result = _cli("--help")
     assert result.returncode == 0
-    for verb in ("demo", "wiring", "info", "import-ncps"):
+    for verb in ("demo", "wiring", "info", "import-ncps", "drive", "launch", "bag", "generate", "train", "eval"):
         assert verb in result.stdout
 
 
-def test_cli_demo_says_honestly_that_it_is_not_there_yet():
-    result = _cli("demo")
-    assert result.returncode != 0 and "not built yet" in result.stderr
+def test_cli_demo_without_a_model_says_how_to_get_one(tmp_path):
+    result = _cli("demo", "--model", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "no model at" in result.stderr and "python -m liquid_control train" in result.stderr
 
 
 def test_cli_wiring_summary_and_picture(tmp_path):

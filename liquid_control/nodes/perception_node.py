@@ -1,0 +1,333 @@
+"""perception_node: camera frames in, the network's input image out.
+
+subscribes  image_raw             sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8, mono16, 8UC1,
+                                  8UC3, 16UC1, yuv422/uyvy, yuv422_yuy2/yuyv), sensor-data QoS
+            image_raw/compressed  sensor_msgs/CompressedImage (JPEG or PNG) instead, when
+                                  ``use_compressed`` is true
+publishes   image_preprocessed    sensor_msgs/Image 32FC3 (32FC1 for mono8 networks): cropped,
+                                  resized, reordered and normalised as the model card says; the
+                                  input's header (stamp and frame_id) unchanged; sensor-data QoS
+            /diagnostics          diagnostic_msgs/DiagnosticArray, 1 Hz, status
+                                  ``<node name>: preprocessing``: frames in/out, drops by reason,
+                                  the last error, preprocessing time
+
+The preprocessing is ``liquid_control.data.images.PreprocessSpec``: by default that of the model
+card in ``model_path``; any of its settings given as a parameter replaces the card's value.
+Frames that cannot be used (unknown encoding, wrong step or size, undecodable JPEG, ...) are
+dropped, counted and reported with a warning at most every 5 s per reason; the node carries on.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+
+from liquid_control.data.images import (
+    ImageDecodeError,
+    PreprocessSpec,
+    PreprocessSpecError,
+    decode_compressed,
+    decode_image,
+    float_image_fields,
+)
+
+NODE_NAME = 'perception_node'
+EXIT_BAD_PARAMETER = 2
+WARN_THROTTLE_S = 5.0
+DIAGNOSTICS_PERIOD_S = 1.0
+COMPRESSED_ENCODING = 'rgb8'  # what decode_compressed returns
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One parameter. An override (``default`` None) starts unset: unset, '' or [] keep the card's value."""
+
+    name: str
+    type: Parameter.Type
+    description: str
+    default: Any = None
+    constraints: str = ''
+    low: float | None = None
+    high: float | None = None
+
+    def descriptor(self) -> ParameterDescriptor:
+        descriptor = ParameterDescriptor(description=f'{self.description} Read once at start-up.', read_only=True,
+                                         additional_constraints=self.constraints)
+        if self.low is not None:
+            descriptor.floating_point_range = [FloatingPointRange(from_value=self.low, to_value=self.high)]
+        return descriptor
+
+    def kind(self) -> str:
+        return {
+            Parameter.Type.BOOL: 'a bool',
+            Parameter.Type.STRING: 'a string',
+            Parameter.Type.DOUBLE: 'a double (write 1.0, not 1)',
+            Parameter.Type.INTEGER_ARRAY: 'an integer array, e.g. [0, 0, 0, 0]',
+            Parameter.Type.DOUBLE_ARRAY: 'a double array (write [0.5, 0.5, 0.5], not [1, 1, 1])',
+        }[self.type]
+
+
+SETTINGS = (
+    Setting('model_path', Parameter.Type.STRING, "Model folder (or its card.yaml) whose card's preprocessing "
+            "section gives every setting below that is not set here; '' = no model (defaults: rgb8, no crop, "
+            '66x200, area, scale 1/255, mean 0, std 1).', default=''),
+    Setting('use_compressed', Parameter.Type.BOOL, 'Subscribe to image_raw/compressed (sensor_msgs/CompressedImage, '
+            'JPEG or PNG) instead of image_raw (sensor_msgs/Image).', default=False),
+    Setting('input_encoding', Parameter.Type.STRING, "Channel order the network expects. Unset or '' = the card's.",
+            constraints='rgb8, bgr8 or mono8'),
+    Setting('crop', Parameter.Type.INTEGER_ARRAY, 'Pixels removed from the raw frame before resizing, '
+            "[top, bottom, left, right]. Unset or [] = the card's.", constraints='4 integers >= 0'),
+    Setting('size', Parameter.Type.INTEGER_ARRAY, "Network input [height, width] after resizing. Unset or [] = "
+            "the card's.", constraints='2 integers >= 1'),
+    Setting('interpolation', Parameter.Type.STRING, "Resizing method. Unset or '' = the card's.",
+            constraints='area, linear, nearest or cubic'),
+    Setting('scale', Parameter.Type.DOUBLE, "Pixel factor: output = (pixel * scale - mean) / std per channel. "
+            "Unset = the card's.", constraints='> 0', low=0.0, high=1000.0),
+    Setting('mean', Parameter.Type.DOUBLE_ARRAY, "Per-channel mean subtracted after scaling. Unset or [] = the "
+            "card's.", constraints='one value per network channel, or one for all'),
+    Setting('std', Parameter.Type.DOUBLE_ARRAY, "Per-channel divisor applied last. Unset or [] = the card's.",
+            constraints='one value > 0 per network channel, or one for all'),
+)
+OVERRIDES = PreprocessSpec.field_names()
+
+
+class ParameterError(ValueError):
+    """A parameter value the node cannot start with; the message is one line that names it."""
+
+
+def declare_settings(node: Node) -> dict[str, Any]:
+    """Declare every parameter (command-line and params-file values apply) and return the values."""
+    values = {}
+    for setting in SETTINGS:
+        initial = setting.type if setting.default is None else setting.default
+        try:
+            values[setting.name] = node.declare_parameter(setting.name, initial, setting.descriptor()).value
+        except InvalidParameterTypeException:
+            raise ParameterError(f"parameter '{setting.name}' must be {setting.kind()}") from None
+        except InvalidParameterValueException as error:
+            # rclpy keeps the rejected value only in its message: 'Invalid parameter value (<value>) ...'.
+            given = re.match(r'Invalid parameter value \((.*?)\) for parameter', str(error.args[0]))
+            raise ParameterError(f"parameter '{setting.name}' must be within [{setting.low}, {setting.high}], "
+                                 f"got {given.group(1) if given else error.args[0]}") from None
+    return values
+
+
+def _given(value: Any) -> bool:
+    """An override is given unless unset, '' or an empty array."""
+    return value is not None and not (hasattr(value, '__len__') and len(value) == 0)
+
+
+def preprocess_spec(values: dict[str, Any]) -> tuple[PreprocessSpec, str]:
+    """The spec the parameters ask for, and a few words on where it came from."""
+    model_path = values['model_path']
+    if model_path:
+        if not Path(model_path).exists():  # said before importing torch, which takes seconds
+            raise ParameterError(f"parameter 'model_path' rejected: {model_path} does not exist")
+        # Imported here: liquid_control.nets loads torch, which reading a card does not need.
+        from liquid_control.nets import ModelFileError, read_card
+        try:
+            card = read_card(model_path)
+        except (ModelFileError, OSError) as error:
+            raise ParameterError(f"parameter 'model_path' rejected: {error}") from None
+        try:
+            spec = PreprocessSpec.from_card(card)
+        except PreprocessSpecError as error:
+            raise ParameterError(f"parameter 'model_path': the preprocessing in the card of {model_path} is "
+                                 f'invalid: {error}') from None
+        source = f'the card of {model_path}'
+    else:
+        spec, source = PreprocessSpec(), 'the defaults'
+    overrides = {name: values[name] for name in OVERRIDES if _given(values[name])}
+    try:
+        spec = spec.with_overrides(**overrides)
+    except PreprocessSpecError as error:
+        if error.field in overrides:
+            raise ParameterError(f"parameter '{error.field}' rejected: {error}") from None
+        names = ', '.join(f"'{name}'" for name in overrides)
+        fit = f'parameters {names} do not fit' if len(overrides) > 1 else f'parameter {names} does not fit'
+        raise ParameterError(f'{fit} {source}: {error}') from None
+    if overrides:
+        source += f" with {', '.join(overrides)} from parameters"
+    return spec, source
+
+
+class FrameStatistics:
+    """Counters behind /diagnostics: since start, and since the last report."""
+
+    def __init__(self):
+        self.frames_in = self.frames_out = 0
+        self.dropped = Counter()
+        self.last_error = ''
+        self.seconds = 0.0  # preprocessing time of the frames published
+        self.period_in = self.period_out = self.period_dropped = 0
+        self.period_seconds = self.period_max = 0.0
+
+    def received(self) -> None:
+        self.frames_in += 1
+        self.period_in += 1
+
+    def published(self, seconds: float) -> None:
+        self.frames_out += 1
+        self.period_out += 1
+        self.seconds += seconds
+        self.period_seconds += seconds
+        self.period_max = max(self.period_max, seconds)
+
+    def drop(self, reason: str, error: str) -> None:
+        self.dropped[reason] += 1
+        self.period_dropped += 1
+        self.last_error = error
+
+    def start_period(self) -> None:
+        self.period_in = self.period_out = self.period_dropped = 0
+        self.period_seconds = self.period_max = 0.0
+
+
+class PerceptionNode(Node):
+    """image_raw -> PreprocessSpec -> image_preprocessed; callbacks only call into liquid_control.data."""
+
+    def __init__(self, **node_options):
+        super().__init__(NODE_NAME, **node_options)
+        values = declare_settings(self)
+        self._spec, source = preprocess_spec(values)
+        self._stats = FrameStatistics()
+        self._warned_at: dict[str, float] = {}  # reason -> time.monotonic() of its last warning
+
+        self._publisher = self.create_publisher(Image, 'image_preprocessed', qos_profile_sensor_data)
+        if values['use_compressed']:
+            self._subscription = self.create_subscription(
+                CompressedImage, 'image_raw/compressed', self._on_compressed, qos_profile_sensor_data)
+        else:
+            self._subscription = self.create_subscription(Image, 'image_raw', self._on_image, qos_profile_sensor_data)
+        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        # A steady-clock timer: with use_sim_time and no /clock a ROS-time timer would never fire.
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+        spec = self._spec
+        self.get_logger().info(
+            f'{self._subscription.topic_name} -> {self._publisher.topic_name} ({spec.output_encoding}), '
+            f'preprocessing from {source}: {spec.input_encoding}, crop {list(spec.crop)} (top, bottom, left, right), '
+            f'size {spec.size[0]}x{spec.size[1]} (height x width), {spec.interpolation}, scale {spec.scale:g}, '
+            f'mean {list(spec.mean)}, std {list(spec.std)}')
+
+    def account(self) -> str:
+        """A one-line summary of the run, for the caller to log at exit."""
+        stats = self._stats
+        return (f'{stats.frames_in} frames in, {stats.frames_out} published, '
+                f'{sum(stats.dropped.values())} dropped{self._reasons_text(" ")}')
+
+    # ----------------------------------------------------------------- callbacks
+    def _on_image(self, message: Image) -> None:
+        self._process(message, message.encoding, lambda: decode_image(
+            message.encoding, message.height, message.width, message.step, message.data, message.is_bigendian))
+
+    def _on_compressed(self, message: CompressedImage) -> None:
+        self._process(message, COMPRESSED_ENCODING, lambda: decode_compressed(message.format, message.data))
+
+    def _process(self, message: Image | CompressedImage, encoding: str, decode) -> None:
+        """Decode, preprocess and publish one frame, or drop it (timed: decoding and preprocessing)."""
+        self._stats.received()
+        start = time.perf_counter()
+        try:
+            fields = float_image_fields(self._spec.apply(decode(), encoding))
+        except ImageDecodeError as error:
+            self._drop(error.reason, str(error))
+            return
+        except cv2.error as error:  # OpenCV refusing an odd frame is a bad frame, not a reason to stop
+            self._drop('opencv_error', ' '.join(str(error).split()))
+            return
+        self._stats.published(time.perf_counter() - start)
+        self._publisher.publish(Image(header=message.header, **fields))
+
+    def _drop(self, reason: str, error: str) -> None:
+        self._stats.drop(reason, error)
+        now = time.monotonic()
+        # Throttled per reason, so one recurring problem cannot hide another.
+        if now - self._warned_at.get(reason, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
+            self._warned_at[reason] = now
+            self.get_logger().warning(
+                f'dropped a frame from {self._subscription.topic_name}: {error} [{reason}: '
+                f'{self._stats.dropped[reason]} dropped so far; this warning repeats at most every '
+                f'{WARN_THROTTLE_S:g} s]')
+
+    # ----------------------------------------------------------------- diagnostics
+    def _reasons_text(self, prefix: str = '') -> str:
+        reasons = ', '.join(f'{reason}: {count}' for reason, count in sorted(self._stats.dropped.items()))
+        return f'{prefix}({reasons})' if reasons else ''
+
+    def _publish_diagnostics(self) -> None:
+        stats, topic = self._stats, self._subscription.topic_name
+        period = f'the last {DIAGNOSTICS_PERIOD_S:g} s'
+        if stats.period_dropped:
+            level = DiagnosticStatus.WARN
+            message = f'{stats.period_dropped} of {stats.period_in} frames dropped in {period}: {stats.last_error}'
+        elif not stats.period_in:
+            level, message = DiagnosticStatus.WARN, f'no frames on {topic} in {period}'
+        else:
+            level, message = DiagnosticStatus.OK, f'{stats.period_out} frames preprocessed in {period}'
+        values = {
+            'input_topic': topic,
+            'output_encoding': self._spec.output_encoding,
+            'frames_in': stats.frames_in,
+            'frames_out': stats.frames_out,
+            'frames_dropped': sum(stats.dropped.values()),
+            **{f'dropped_{reason}': count for reason, count in sorted(stats.dropped.items())},
+            'last_error': stats.last_error,
+            'frames_in_last_period': stats.period_in,
+            'mean_preprocess_ms': f'{1e3 * stats.seconds / stats.frames_out:.3f}' if stats.frames_out else '',
+            'mean_preprocess_ms_last_period':
+                f'{1e3 * stats.period_seconds / stats.period_out:.3f}' if stats.period_out else '',
+            'max_preprocess_ms_last_period': f'{1e3 * stats.period_max:.3f}' if stats.period_out else '',
+        }
+        array = DiagnosticArray(status=[DiagnosticStatus(
+            level=level, name=f'{self.get_name()}: preprocessing', message=message, hardware_id=topic,
+            values=[KeyValue(key=key, value=str(value)) for key, value in values.items()])])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics.publish(array)
+        stats.start_period()
+
+
+def main(args=None) -> int:
+    """Run the node until Ctrl-C; exit code 0, or 2 when a parameter is invalid."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PerceptionNode()
+        rclpy.spin(node)
+    except ParameterError as error:
+        get_logger(NODE_NAME).fatal(str(error))
+        return EXIT_BAD_PARAMETER
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            account = node.account()
+            node.destroy_node()
+            # Logged after destroy_node: after Ctrl-C the context is already shut down, and a node's
+            # logger would also try (and fail, noisily) to publish on /rosout.
+            get_logger(NODE_NAME).info(account)
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
