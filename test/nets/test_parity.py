@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from liquid_control.nets import CfC, LTC, AutoNCP, from_ncps, from_ncps_state_dict
+from liquid_control.nets import LTC, AutoNCP, from_ncps, from_ncps_state_dict
 from liquid_control.nets.parity import TIMESPANS, measure_parity, parity_cases
 
 CASES = parity_cases()

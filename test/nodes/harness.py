@@ -28,16 +28,19 @@ WAIT_S = 15.0
 
 class NodeProcess:
     def __init__(self, module: str, env: dict, log_path: Path, params_file: Path | None = None, parameters=(),
-                 extra_args=()):
+                 namespace: str = ""):
         self.name = module.rsplit(".", 1)[-1]
+        self.namespace = namespace
         self.log_path = log_path
         self._log = open(log_path, "w")
         args = ["--ros-args"]
         if params_file is not None:
             args += ["--params-file", str(params_file)]
+        if namespace:
+            args += ["-r", f"__ns:={namespace}"]
         for parameter in parameters:
             args += ["-p", parameter]
-        self.process = subprocess.Popen([sys.executable, "-m", module, *extra_args, *args], env=env, stdout=self._log,
+        self.process = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 
     def output(self) -> str:
@@ -69,11 +72,12 @@ class NodeProcess:
 class Probe:
     """An rclpy node in the test process; subclasses add the subscriptions and publishers they need."""
 
-    def __init__(self, node_process: NodeProcess, name: str, parameter_overrides=()):
+    def __init__(self, node_process: NodeProcess, name: str):
         self.node_process = node_process
         self.context = Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node(name, context=self.context, parameter_overrides=list(parameter_overrides))
+        # In the node's namespace, so that relative topic names are the node's.
+        self.node = rclpy.create_node(name, namespace=node_process.namespace or "/", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
@@ -82,13 +86,21 @@ class Probe:
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 
-    def spin_until(self, condition, what: str, timeout: float = WAIT_S, node_must_live: bool = True) -> None:
+    def spin_until(self, condition, what: str, timeout: float = WAIT_S, node_must_live: bool = True,
+                   resend=None, resend_every: float = 0.25) -> None:
+        """Spin until ``condition()``; with ``resend``, call it now and every ``resend_every`` s meanwhile
+        (best-effort messages, such as camera frames, may be lost on the way)."""
         deadline = time.monotonic() + timeout
+        next_send = time.monotonic()
         while not condition():
             if node_must_live:
                 self.node_process.check_alive()
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 pytest.fail(f"timed out after {timeout} s waiting for {what}; node output:\n{self.node_process.output()[-3000:]}")
+            if resend is not None and now >= next_send:
+                resend()
+                next_send = now + resend_every
             self.executor.spin_once(timeout_sec=0.02)
 
     def wait_for_more(self, records: list, count: int, what: str, timeout: float = WAIT_S) -> list:

@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-import rclpy
 import torch
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray

@@ -13,26 +13,22 @@ topic names in this test process's ROS domain.
 """
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip('rclpy')
-from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
-from geometry_msgs.msg import Twist, TwistStamped  # noqa: E402
-from nav_msgs.msg import Odometry  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
-from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_srvs.srv import Trigger  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticStatus
+from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import Odometry
+from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image
+from std_srvs.srv import Trigger
+
+from . import harness
 
 pytestmark = [
     pytest.mark.ros,
@@ -55,48 +51,16 @@ def nanoseconds(stamp) -> int:
     return stamp.sec * 10**9 + stamp.nanosec
 
 
-class NodeProcess:
-    """lane_sim_node in a child process, its console output in a file (a pipe could fill up and block it)."""
-
-    def __init__(self, env, log_path: Path, *parameters: str):
-        self.log_path = log_path
-        self._log = open(log_path, 'w')
-        args = ['--ros-args', '--params-file', str(PARAMS_FILE)]
-        for parameter in parameters:
-            args += ['-p', parameter]
-        self.process = subprocess.Popen(NODE + args, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                        cwd=REPO_ROOT)
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            pytest.fail(f'lane_sim_node exited with {self.process.returncode}:\n{self.output()}')
-
-    def interrupt(self, timeout: float = WAIT_S) -> int:
-        """Ctrl-C and the exit code; kill only if it does not stop (then the test fails on the code)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
+def NodeProcess(env, log_path: Path, *parameters: str) -> harness.NodeProcess:
+    """lane_sim_node with the package's params file and ``parameters`` (name:=value) on top."""
+    return harness.NodeProcess('liquid_control.nodes.lane_sim_node', env, log_path, PARAMS_FILE, parameters)
 
 
-class Probe:
-    """An rclpy node in the test process: records what lane_sim_node publishes and talks back."""
+class Probe(harness.Probe):
+    """Records what lane_sim_node publishes and talks back."""
 
-    def __init__(self, node_process: NodeProcess, stamped: bool = False):
-        self.node_process = node_process
-        self.context = Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node('lane_sim_probe', context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+    def __init__(self, node_process: harness.NodeProcess, stamped: bool = False):
+        super().__init__(node_process, 'lane_sim_probe')
         self.images, self.camera_infos, self.odometry, self.metrics, self.clock = [], [], [], [], []
         self.answer = None  # when set, every image is answered on cmd_vel with this (speed, yaw rate)
         self.stamped = stamped
@@ -107,11 +71,6 @@ class Probe:
         node.create_subscription(DiagnosticStatus, 'lane_metrics', self.metrics.append, 10)
         node.create_subscription(Clock, '/clock', lambda m: self.clock.append(nanoseconds(m.clock)), 10)
         self.cmd_vel = node.create_publisher(TwistStamped if stamped else Twist, 'cmd_vel', 10)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
     def _on_image(self, image: Image) -> None:
         self.images.append(image)
@@ -127,24 +86,6 @@ class Probe:
             self.cmd_vel.publish(message)
         else:
             self.cmd_vel.publish(twist)
-
-    def spin_until(self, condition, what: str, timeout: float = WAIT_S) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            self.node_process.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail(f'timed out after {timeout} s waiting for {what}; node output:\n'
-                            f'{self.node_process.output()[-3000:]}')
-            self.executor.spin_once(timeout_sec=0.02)
-
-    def wait_for_more(self, records: list, count: int, what: str, timeout: float = WAIT_S) -> list:
-        """Spin until ``count`` more records arrive; return those."""
-        start = len(records)
-        self.spin_until(lambda: len(records) >= start + count, f'{count} more {what}', timeout)
-        return records[start:]
-
-    def wait_for_log(self, text: str) -> None:
-        self.spin_until(lambda: text in self.node_process.output(), f'{text!r} in the node output')
 
     def latest_metrics(self) -> dict:
         """The key/value pairs of the newest lane_metrics message."""

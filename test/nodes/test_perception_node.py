@@ -16,26 +16,22 @@ their topics apart.
 """
 import itertools
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip('rclpy')
-from builtin_interfaces.msg import Time  # noqa: E402
-from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
-from rclpy.context import Context  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
-from rclpy.signals import SignalHandlerOptions  # noqa: E402
-from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
 
-from liquid_control.data.images import PreprocessSpec, decode_compressed, decode_float_image  # noqa: E402
+from liquid_control.data.images import PreprocessSpec, decode_compressed, decode_float_image
+
+from . import harness
 
 pytestmark = pytest.mark.ros
 
@@ -68,55 +64,19 @@ def decoded(image: Image) -> np.ndarray:
     return decode_float_image(image.encoding, image.height, image.width, image.step, image.data, image.is_bigendian)
 
 
-class NodeProcess:
-    """perception_node in a child process, its console output in a file (a pipe could fill up and block it)."""
-
-    def __init__(self, log_path: Path, *parameters: str, namespace: str = ''):
-        self.log_path = log_path
-        self.namespace = namespace
-        self._log = open(log_path, 'w')
-        args = ['--ros-args', '--params-file', str(PARAMS_FILE)]
-        if namespace:
-            args += ['-r', f'__ns:={namespace}']
-        for parameter in parameters:
-            args += ['-p', parameter]
-        # The whole environment, as conftest's ros_env gives it (that fixture is per test, nodes are per module).
-        self.process = subprocess.Popen(NODE + args, env=dict(os.environ), stdout=self._log,
-                                        stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            pytest.fail(f'perception_node exited with {self.process.returncode}:\n{self.output()}')
-
-    def interrupt(self, timeout: float = WAIT_S) -> int:
-        """Ctrl-C and the exit code; kill only if it does not stop (then the test fails on the code)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
+def NodeProcess(log_path: Path, *parameters: str, namespace: str = '') -> harness.NodeProcess:
+    """perception_node with the package's params file; the whole environment (nodes are per module,
+    conftest's ros_env fixture per test)."""
+    return harness.NodeProcess('liquid_control.nodes.perception_node', dict(os.environ), log_path, PARAMS_FILE,
+                               parameters, namespace)
 
 
-class Probe:
-    """An rclpy node in the test process: sends camera frames, records image_preprocessed and /diagnostics."""
+class Probe(harness.Probe):
+    """Sends camera frames, records image_preprocessed and /diagnostics."""
 
-    def __init__(self, node_process: NodeProcess, input_topic: str):
-        self.node_process = node_process
+    def __init__(self, node_process: harness.NodeProcess, input_topic: str):
+        super().__init__(node_process, 'perception_probe')
         self.input_topic = input_topic  # the node's, as its diagnostics name it
-        self.context = Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        # In the node's namespace, so the relative topic names below are the node's.
-        self.node = rclpy.create_node('perception_probe', namespace=node_process.namespace or '/',
-                                      context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         self.outputs = {}  # stamp (ns) -> Image
         self.statuses = []
         self.stamps = itertools.count(1)
@@ -126,11 +86,6 @@ class Probe:
         self.raw = node.create_publisher(Image, 'image_raw', qos_profile_sensor_data)
         self.compressed = node.create_publisher(CompressedImage, 'image_raw/compressed', qos_profile_sensor_data)
 
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
     def _on_output(self, image: Image) -> None:
         self.outputs[image.header.stamp.sec * 10**9 + image.header.stamp.nanosec] = image
 
@@ -138,21 +93,6 @@ class Probe:
         for status in array.status:
             if status.name == STATUS_NAME and status.hardware_id == self.input_topic:
                 self.statuses.append({kv.key: kv.value for kv in status.values} | {'': status})
-
-    def spin_until(self, condition, what: str, timeout: float = WAIT_S, resend=None) -> None:
-        """Spin until ``condition()``; call ``resend()`` now and every RESEND_S meanwhile."""
-        deadline = time.monotonic() + timeout
-        next_send = time.monotonic()
-        while not condition():
-            self.node_process.check_alive()
-            now = time.monotonic()
-            if now > deadline:
-                pytest.fail(f'timed out after {timeout} s waiting for {what}; node output:\n'
-                            f'{self.node_process.output()[-3000:]}')
-            if resend is not None and now >= next_send:
-                resend()
-                next_send = now + RESEND_S
-            self.executor.spin_once(timeout_sec=0.02)
 
     def _stamped(self, message):
         stamp = next(self.stamps)
@@ -167,7 +107,7 @@ class Probe:
         message, stamp = self._stamped(message)
         publisher = self._publisher(message)
         self.spin_until(lambda: stamp in self.outputs, f'image_preprocessed for the frame stamped {stamp} ns',
-                        timeout, resend=lambda: publisher.publish(message))
+                        timeout, resend=lambda: publisher.publish(message), resend_every=RESEND_S)
         return self.outputs[stamp]
 
     def send_bad(self, message, warning: str) -> int:
@@ -175,7 +115,7 @@ class Probe:
         message, stamp = self._stamped(message)
         publisher = self._publisher(message)
         self.spin_until(lambda: warning in self.node_process.output(), f'{warning!r} in the node output',
-                        resend=lambda: publisher.publish(message))
+                        resend=lambda: publisher.publish(message), resend_every=RESEND_S)
         return stamp
 
 

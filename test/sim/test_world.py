@@ -8,7 +8,7 @@ import pytest
 from liquid_control.sim.car import CarSpec, Command, ackermann_angles
 from liquid_control.sim.metrics import LaneMetrics, check_lane
 from liquid_control.sim.perturbations import PerturbationConfig
-from liquid_control.sim.track import LanePosition, TrackSpec, make_track
+from liquid_control.sim.track import LanePosition, make_track
 from liquid_control.sim.world import LaneWorld, WorldConfig
 
 
