@@ -38,15 +38,28 @@ def _parse_wiring(text: str):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    print(
-        "The closed-loop demo (MuJoCo lane world -> perception -> liquid controller -> car, with the shipped\n"
-        "NCP-19 model) is not built yet: the simulator, the ROS nodes and the trained model are still to come.\n"
-        "What works today: the liquid-network core. Try\n"
-        "  python -m liquid_control wiring AutoNCP:units=19,output_size=1 --inputs 32 --out wiring.png\n"
-        "and the test suite (make test).",
-        file=sys.stderr,
-    )
-    return 2
+    model = Path(args.model)
+    if not (model / "card.yaml").is_file():
+        print(f"error: no model at {model}. The package ships models/ncp19_lane; retrain it with\n"
+              "  python -m liquid_control train --sim-seeds 0-23 --arch ncp-cfc --out models/ncp19_lane", file=sys.stderr)
+        return 2
+    from .nodes.demo import run_demo
+
+    print(f"demo: {model.name} drives {args.distance:g} m on track {args.seed} through the ROS nodes "
+          f"(lane_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
+    report = run_demo(str(model.resolve()), seed=args.seed, distance_m=args.distance, out_dir=args.out,
+                      timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"track {report['seed']} ({report['track_family']}): {report['distance_m']:.0f} m driven, mean |lateral error| "
+              f"{report['mean_abs_lateral_m'] * 100:.1f} cm (max {report['max_abs_lateral_m'] * 100:.1f} cm), "
+              f"{report['departures']} lane departure(s); {report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
+        for key in ("trajectory_png", "frames_png", "video"):
+            if key in report:
+                print(f"  {key.replace('_', ' ')}: {report[key]}")
+    succeeded = report["stop_reason"] == "distance reached" and report["departures"] == 0
+    return 0 if succeeded else 3
 
 
 def cmd_wiring(args: argparse.Namespace) -> int:
@@ -144,9 +157,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
     from .sim.track import TrackSpec
     from .sim.world import LaneWorld, WorldConfig
 
-    if args.driver != "expert":
-        print("error: --driver model arrives with the trained liquid policies (not built yet); use --driver expert",
-              file=sys.stderr)
+    if args.driver == "model" and not args.model:
+        print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
         return 2
     config = WorldConfig(
         track=TrackSpec(closed=not args.open_road),
@@ -154,8 +166,13 @@ def cmd_drive(args: argparse.Namespace) -> int:
         camera_rate_hz=args.camera_rate,
         render=not args.no_render,
     )
+    if args.driver == "model":
+        from .train.evaluate import ModelDriver
+
+        driver = ModelDriver(args.model, speed=args.speed)
+    else:
+        driver = ExpertDriver(config.car, speed=args.speed, recovery=RecoveryConfig(rate_hz=args.recovery_rate))
     world = LaneWorld(args.seed, config)
-    driver = ExpertDriver(config.car, speed=args.speed, recovery=RecoveryConfig(rate_hz=args.recovery_rate))
     frames = _FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
     try:
         result = drive(world, driver, args.distance, args.max_time, on_step=frames.add if frames.active else None)
@@ -286,6 +303,105 @@ class _FrameSink:
         return result
 
 
+def _seed_list(text: str) -> list[int]:
+    """'0-23' or '0,3,5' or '1000-1004,7' -> a list of ints."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, sep, high = part.partition("-")
+        try:
+            seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+        except ValueError:
+            raise SystemExit(f"error: bad seed list {text!r}; write e.g. 0-23 or 0,3,5") from None
+    return seeds
+
+
+def _simulated_episodes(seeds, distance: float, speed: float, recovery_rate: float, perturbations: dict):
+    from tqdm import tqdm
+
+    from .data.episodes import simulate_episode
+
+    return [simulate_episode(seed, distance, speed=speed, recovery_rate_hz=recovery_rate, perturbations=perturbations)
+            for seed in tqdm(seeds, desc="expert driving", unit="track")]
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .data.episodes import write_episode_bag
+
+    out = Path(args.out)
+    perturbations = _parse_assignments(args.perturb, "perturbation")
+    episodes = _simulated_episodes(_seed_list(args.seeds), args.distance, args.speed, args.recovery_rate, perturbations)
+    for episode in episodes:
+        path = out / f"sim_{episode.meta['seed']:05d}"
+        write_episode_bag(episode, path, args.speed, storage=args.storage)
+        print(f"{path}: {len(episode)} frames, {episode.meta['report']['distance_m']:.0f} m on track "
+              f"{episode.meta['seed']} ({episode.meta['family']})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train.trainer import TrainConfig, train
+
+    if bool(args.bags) == bool(args.sim_seeds):
+        raise SystemExit("error: give either --bags DIR... (recorded data) or --sim-seeds (the simulator fast path)")
+    if args.bags:
+        from .data.episodes import episodes_from_bag, find_bags
+
+        bags = find_bags(args.bags)
+        episodes = [episode for bag in bags for episode in episodes_from_bag(bag, command_topic=args.command_topic)]
+        description = {"bags": [str(b) for b in bags]}
+    else:
+        seeds = _seed_list(args.sim_seeds)
+        perturbations = _parse_assignments(args.perturb, "perturbation")
+        episodes = _simulated_episodes(seeds, args.sim_distance, args.speed, args.recovery_rate, perturbations)
+        description = {"simulator_seeds": args.sim_seeds, "distance_per_track_m": args.sim_distance, "speed_mps": args.speed,
+                       "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
+                       "command": f"python -m liquid_control train --sim-seeds {args.sim_seeds} --sim-distance "
+                                  f"{args.sim_distance:g} --arch {args.arch} --epochs {args.epochs} --seed {args.seed}"}
+    config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
+                         stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
+                         augment=not args.no_augment)
+    folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
+    print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data.episodes import episodes_from_bag, find_bags
+    from .train.evaluate import open_loop
+
+    episodes = [e for bag in find_bags(args.bags) for e in episodes_from_bag(bag, command_topic=args.command_topic)]
+    result = open_loop(args.model, episodes)
+    predictions = result.pop("predictions")
+    if args.plot:
+        _plot_open_loop(episodes, predictions, args.plot)
+        result["plot"] = args.plot
+    print(json.dumps(result) if args.json else
+          f"{result['frames']} frames in {len(episodes)} episode(s): curvature MAE {result['mae']:.4f} 1/m, "
+          f"RMSE {result['rmse']:.4f} 1/m")
+    return 0
+
+
+def _plot_open_loop(episodes, predictions, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    shown = episodes[:4]
+    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 2.2 * len(shown)), squeeze=False)
+    for ax, episode in zip(axes[:, 0], shown):
+        t = episode.stamps - episode.stamps[0]
+        ax.plot(t, episode.labels[:, 0], label="recorded", lw=1.2)
+        ax.plot(t, predictions[episode.name][:, 0], label="network", lw=1.2)
+        ax.set_ylabel("curvature (1/m)")
+        ax.set_title(episode.name, fontsize=9)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m liquid_control",
@@ -294,7 +410,14 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     verbs.required = True
 
-    demo = verbs.add_parser("demo", help="run the closed-loop lane-keeping demo (not built yet)")
+    demo = verbs.add_parser("demo", help="the closed loop through the real ROS nodes: simulator, perception, liquid controller")
+    demo.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "models" / "ncp19_lane"),
+                      help="model folder (default: the shipped NCP-19 lane model)")
+    demo.add_argument("--seed", type=int, default=1000, help="track seed; >= 1000 is held out from training (default: %(default)s)")
+    demo.add_argument("--distance", type=float, default=1000.0, help="metres to drive (default: %(default)s)")
+    demo.add_argument("--out", default="out/demo", help="folder for the trajectory plot, frames and video (default: %(default)s)")
+    demo.add_argument("--timeout", type=float, default=1200.0, help="wall-clock limit in seconds (default: %(default)s)")
+    demo.add_argument("--json", action="store_true", help="print the report as JSON")
     demo.set_defaults(func=cmd_demo)
 
     wiring = verbs.add_parser("wiring", help="summarise and draw a wiring (a generator spec or a model's)")
@@ -389,6 +512,44 @@ def build_parser() -> argparse.ArgumentParser:
     rcv = bag_verbs.add_parser("recover", help="make a killed recording readable (rebuilds index and metadata.yaml)")
     rcv.add_argument("bag", help="bag folder whose recording did not finish")
     rcv.set_defaults(func=cmd_bag_recover)
+    gen = verbs.add_parser("generate", help="the expert drives simulator tracks and writes one rosbag2 bag per track")
+    gen.add_argument("--seeds", default="0-23", help="track seeds, e.g. 0-23 or 0,4,9 (default: %(default)s)")
+    gen.add_argument("--distance", type=float, default=150.0, help="metres per track (default: %(default)s)")
+    gen.add_argument("--speed", type=float, default=3.0, help="expert speed, m/s (default: %(default)s)")
+    gen.add_argument("--recovery-rate", type=float, default=0.4, help="steering-noise bursts per second (default: %(default)s)")
+    gen.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="camera perturbation (see drive)")
+    gen.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    gen.add_argument("--out", required=True, help="folder for the bags")
+    gen.set_defaults(func=cmd_generate)
+
+    trn = verbs.add_parser("train", help="train a camera policy from bags (or straight from the simulator)")
+    trn.add_argument("--bags", nargs="+", help="bag folders, or folders of bags")
+    trn.add_argument("--command-topic", default="auto", help="label topic: auto = /expert/cmd_vel if present, else /cmd_vel")
+    trn.add_argument("--sim-seeds", help="instead of bags: let the expert drive these tracks now, e.g. 0-23")
+    trn.add_argument("--sim-distance", type=float, default=150.0, help="with --sim-seeds: metres per track (default: %(default)s)")
+    trn.add_argument("--speed", type=float, default=3.0, help="with --sim-seeds: expert speed (default: %(default)s)")
+    trn.add_argument("--recovery-rate", type=float, default=0.4, help="with --sim-seeds: recovery bursts per second")
+    trn.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="with --sim-seeds: camera perturbation")
+    trn.add_argument("--arch", choices=("ncp-cfc", "ncp-ltc", "lstm", "cnn"), default="ncp-cfc")
+    trn.add_argument("--epochs", type=int, default=8)
+    trn.add_argument("--batch-size", type=int, default=16)
+    trn.add_argument("--seq-len", type=int, default=24, help="frames per training sequence (default: %(default)s)")
+    trn.add_argument("--stride", type=int, help="frames between sequence starts (default: seq-len)")
+    trn.add_argument("--lr", type=float, default=2e-3)
+    trn.add_argument("--seed", type=int, default=0)
+    trn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    trn.add_argument("--no-augment", action="store_true", help="switch off augmentation")
+    trn.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    trn.add_argument("--out", required=True, help="model folder to write")
+    trn.set_defaults(func=cmd_train)
+
+    evl = verbs.add_parser("eval", help="open-loop replay of bags through a model: error against the recorded commands")
+    evl.add_argument("--model", required=True)
+    evl.add_argument("--bags", nargs="+", required=True)
+    evl.add_argument("--command-topic", default="auto")
+    evl.add_argument("--plot", metavar="PATH.png", help="plot network vs recorded curvature")
+    evl.add_argument("--json", action="store_true")
+    evl.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -1,0 +1,99 @@
+"""Training sequences: windows of consecutive preprocessed frames with their elapsed times and labels.
+
+Frames are preprocessed once (crop, resize, normalise as the model card will say) and kept as
+float16 to halve the memory. Each window starts from a fresh network state, as deployment does.
+Augmentation acts per window, so a sequence stays consistent over time the way a real change of
+lighting or camera would: brightness/contrast and colour gains, sensor noise, and a small
+horizontal shift whose label is corrected (shifting the view to the right looks like the car
+sat further left, so it should steer right: a recovery example).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .episodes import Episode
+from .images import PreprocessSpec
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    brightness: float = 0.25  # +- offset in normalised units
+    contrast: float = 0.25  # +- relative
+    colour: float = 0.15  # +- per-channel gain
+    noise_std: float = 0.08  # normalised units
+    max_shift_px: int = 8  # horizontal shift, pixels (0 = off)
+    # Label correction per pixel of shift, 1/m: one pixel is ~0.45 deg of heading at a 90 deg field of
+    # view, which the expert's pure pursuit (look-ahead ~1.35 m) answers with ~0.012 1/m; we take less.
+    shift_curvature_per_px: float = 0.008
+    grayscale_probability: float = 0.1
+
+
+class SequenceDataset(torch.utils.data.Dataset):
+    def __init__(self, episodes: list[Episode], spec: PreprocessSpec, seq_len: int, stride: int | None = None,
+                 nominal_dt: float = 0.05, augmentation: Augmentation | None = None, seed: int = 0):
+        if seq_len < 1:
+            raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+        self.spec = spec
+        self.seq_len = seq_len
+        self.augmentation = augmentation
+        self.seed = seed
+        self.nominal_dt = nominal_dt
+        self.epoch = 0
+        self.frames, self.elapsed, self.labels, self.windows = [], [], [], []
+        for number, episode in enumerate(episodes):
+            if len(episode) < seq_len:
+                continue
+            processed = np.stack([spec.apply(frame, "rgb8") for frame in episode.frames]).astype(np.float16)
+            self.frames.append(torch.from_numpy(processed).permute(0, 3, 1, 2).contiguous())  # (T, C, H, W)
+            self.elapsed.append(torch.from_numpy(episode.elapsed(nominal_dt)))
+            self.labels.append(torch.from_numpy(episode.labels.astype(np.float32)))
+            index = len(self.frames) - 1
+            for start in range(0, len(episode) - seq_len + 1, stride or seq_len):
+                self.windows.append((index, start))
+        if not self.windows:
+            raise ValueError(f"no episode has {seq_len} frames: nothing to train on")
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed augmentation per epoch so epochs differ but a run is reproducible."""
+        self.epoch = epoch
+
+    def __getitem__(self, item: int):
+        index, start = self.windows[item]
+        stop = start + self.seq_len
+        frames = self.frames[index][start:stop].float()
+        elapsed = self.elapsed[index][start:stop].clone()
+        elapsed[0] = self.nominal_dt  # a window starts from a fresh state, like deployment's first step
+        labels = self.labels[index][start:stop].clone()
+        if self.augmentation is not None:
+            frames, labels = self._augment(frames, labels, np.random.default_rng([self.seed, self.epoch, item]))
+        return frames, elapsed, labels
+
+    def _augment(self, frames: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator):
+        aug = self.augmentation
+        channels = frames.shape[1]
+        if channels == 3 and rng.random() < aug.grayscale_probability:
+            frames = frames.mean(dim=1, keepdim=True).expand(-1, 3, -1, -1).contiguous()
+        gain = 1.0 + rng.uniform(-aug.contrast, aug.contrast) + rng.uniform(-aug.colour, aug.colour, size=channels)
+        offset = rng.uniform(-aug.brightness, aug.brightness)
+        frames = frames * torch.tensor(gain, dtype=frames.dtype)[None, :, None, None] + offset
+        if aug.noise_std > 0:
+            generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+            frames = frames + aug.noise_std * torch.randn(frames.shape, generator=generator)
+        if aug.max_shift_px > 0:
+            shift = int(rng.integers(-aug.max_shift_px, aug.max_shift_px + 1))
+            if shift:
+                # Roll the view sideways and repeat the edge column into the gap it leaves.
+                frames = torch.roll(frames, shifts=shift, dims=3)
+                if shift > 0:
+                    frames[..., :shift] = frames[..., shift : shift + 1]
+                else:
+                    frames[..., shift:] = frames[..., shift - 1 : shift]
+                labels = labels - shift * aug.shift_curvature_per_px
+        return frames, labels
