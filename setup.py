@@ -57,6 +57,14 @@ setup(
         'imageio-ffmpeg',
         # Training progress bars.
         'tqdm',
+        # rosbag2 bags without ROS (liquid_control.data.bags): rosbags reads and writes them
+        # (pinned: bags.py flushes through its writer's storage objects); mcap's non-seeking reader
+        # salvages the MCAP files of killed recordings.
+        'rosbags==0.11.9',
+        'mcap',
+        # ONNX export of policies, and ONNX Runtime to check (and run) the exported graph.
+        'onnx',
+        'onnxruntime',
     ],
     extras_require={
         # ROS 2 (Kilted) from PyPI wheels, for machines without a system ROS install. rclpy
@@ -79,6 +87,8 @@ setup(
             'pytest-timeout',
             # The reference implementation our cells are checked against (parity tests).
             'ncps==1.0.1',
+            # Writes MCAP files the way other tools do, for the bag reader's tests.
+            'mcap-ros2-support',
         ],
     },
     zip_safe=False,

@@ -402,6 +402,31 @@ def _plot_open_loop(episodes, predictions, path) -> None:
     plt.close(fig)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .nets import load_model
+    from .nets.model_file import _sha256, update_card
+    from .nets.onnx_export import check_onnx, export_onnx
+
+    policy, card = load_model(args.model)
+    if not hasattr(policy, "image_shape"):
+        raise SystemExit(f"error: {args.model} is not a camera policy; ONNX export covers policies")
+    out = Path(args.out) if args.out else Path(args.model) / "policy.onnx"
+    export_onnx(policy, out, opset=args.opset)
+    parity = check_onnx(policy, out)
+    exports = dict(card.get("exports") or {})
+    if out.parent.resolve() == Path(args.model).resolve():
+        exports["onnx"] = {"file": out.name, "opset": args.opset, "sha256": _sha256(out),
+                           "signature": "(image[B,C,H,W], dt[B], state...) -> (output[B,K], next_state...)",
+                           "parity_vs_torch": parity}
+        update_card(args.model, exports=exports)
+    print(json.dumps({"onnx": str(out), **parity}))
+    worst = max(parity["max_abs_output_error"], parity["max_abs_state_error"])
+    if worst > 1e-4:
+        print(f"error: the ONNX graph differs from the torch model by {worst:.2e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m liquid_control",
@@ -550,6 +575,11 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--plot", metavar="PATH.png", help="plot network vs recorded curvature")
     evl.add_argument("--json", action="store_true")
     evl.set_defaults(func=cmd_eval)
+    exp = verbs.add_parser("export", help="export a policy's control step to ONNX and check it against torch")
+    exp.add_argument("--model", required=True, help="model folder")
+    exp.add_argument("--out", help="ONNX file (default: MODEL/policy.onnx, recorded in the card)")
+    exp.add_argument("--opset", type=int, default=17)
+    exp.set_defaults(func=cmd_export)
     return parser
 
 

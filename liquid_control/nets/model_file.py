@@ -147,6 +147,17 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
     return card
 
 
+def update_card(path: str | os.PathLike, **sections: Any) -> dict[str, Any]:
+    """Add or replace top-level sections of a model card (e.g. ``exports``), keeping the rest."""
+    card_path = _card_path(path)
+    card = read_card(card_path)
+    card.update(sections)
+    tmp_card = card_path.with_suffix(".tmp")
+    tmp_card.write_text(_dump_card(card))
+    os.replace(tmp_card, card_path)
+    return card
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", verify_checksum: bool = True) -> LoadedModel:
     """Load a model folder: build the architecture from the card, then load and check the weights."""
     from safetensors import SafetensorError

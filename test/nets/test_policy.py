@@ -96,3 +96,28 @@ def test_visual_backprop_highlights_what_drives_the_features():
     assert inside > 5 * outside
     batch = visual_backprop(head, image.expand(2, *SHAPE))
     assert batch.shape == (2, 66, 200) and torch.allclose(batch[0], saliency)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_onnx_export_matches_torch_over_a_rollout(tmp_path, preset):
+    from liquid_control.nets.onnx_export import check_onnx, export_onnx
+
+    torch.manual_seed(2)
+    policy = make_policy(preset).eval()
+    path = export_onnx(policy, tmp_path / "policy.onnx")
+    parity = check_onnx(policy, path, steps=8, batch=2)
+    assert parity["max_abs_output_error"] < 1e-5 and parity["max_abs_state_error"] < 1e-5, parity
+
+
+def test_cli_export_records_the_onnx_file_in_the_card(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = save_model(make_policy("ncp-ltc"), tmp_path / "model")
+    result = subprocess.run([sys.executable, "-m", "liquid_control", "export", "--model", str(folder)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["max_abs_output_error"] < 1e-5
+    _, card = load_model(folder)
+    assert card["exports"]["onnx"]["file"] == "policy.onnx" and (folder / "policy.onnx").is_file()
