@@ -118,6 +118,9 @@ def save_model(
     }
     tmp_card = directory / (CARD_FILE + ".tmp")
     tmp_card.write_text(_dump_card(card))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_weights, 0o666 & ~umask)  # safetensors creates the file private (0600); a model is shared
     os.replace(tmp_weights, weights_path)
     os.replace(tmp_card, directory / CARD_FILE)
     return directory
