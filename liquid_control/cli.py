@@ -355,8 +355,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         episodes = _simulated_episodes(seeds, args.sim_distance, args.speed, args.recovery_rate, perturbations)
         description = {"simulator_seeds": args.sim_seeds, "distance_per_track_m": args.sim_distance, "speed_mps": args.speed,
                        "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
-                       "command": f"python -m liquid_control train --sim-seeds {args.sim_seeds} --sim-distance "
-                                  f"{args.sim_distance:g} --arch {args.arch} --epochs {args.epochs} --seed {args.seed}"}
+                       "command": " ".join(["python -m liquid_control train", f"--sim-seeds {args.sim_seeds}",
+                                            f"--sim-distance {args.sim_distance:g}", f"--speed {args.speed:g}",
+                                            f"--recovery-rate {args.recovery_rate:g}",
+                                            *(f"--perturb {p}" for p in args.perturb), f"--arch {args.arch}",
+                                            f"--epochs {args.epochs}", f"--seed {args.seed}", f"--threads {args.threads}",
+                                            f"--out {args.out}"])}
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
                          stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
                          augment=not args.no_augment)

@@ -141,8 +141,10 @@ def _pictures(monitor: _Monitor, seed: int, out: Path) -> dict:
         written["trajectory_png"] = str(out / "trajectory.png")
     if monitor.frames:
         picks = monitor.frames[:: max(1, len(monitor.frames) // 8)][:8]
-        strip = np.concatenate([np.concatenate(picks[:4], axis=1), np.concatenate((picks[4:8] + picks[:4])[:4], axis=1)], axis=0) \
-            if len(picks) >= 8 else np.concatenate(picks, axis=1)
+        if len(picks) == 8:  # two rows of four
+            strip = np.concatenate([np.concatenate(picks[:4], axis=1), np.concatenate(picks[4:], axis=1)], axis=0)
+        else:
+            strip = np.concatenate(picks, axis=1)
         PILImage.fromarray(strip).save(out / "frames.png")
         written["frames_png"] = str(out / "frames.png")
         import imageio.v2 as imageio
