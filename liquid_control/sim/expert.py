@@ -71,7 +71,8 @@ class ExpertDriver:
         alpha = math.atan2(dy, dx) - car.yaw
         distance = max(math.hypot(dx, dy), 1e-3)
         steering = math.atan2(2.0 * self.car.wheelbase * math.sin(alpha), distance)
-        return Command(self.speed, steering)
+        # Within the car's steering range: the label a learner copies must be a command the car can do.
+        return Command(self.speed, min(max(steering, -self.car.max_steer), self.car.max_steer))
 
     def act(self, observation: Observation, dt: float) -> Command:
         if self.track is None:
