@@ -90,8 +90,13 @@ def _evaluate(model, loader, loss_scale: float) -> float:
 
 
 def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConfig | None = None,
-          resume: bool = False, progress: bool = True, data_description: dict | None = None) -> Path:
-    """Train a policy on ``episodes`` and save it to ``out_dir`` (a model folder); returns the folder."""
+          resume: bool = False, progress: bool = True, data_description: dict | None = None,
+          stop_after_epochs: int | None = None) -> Path | None:
+    """Train a policy on ``episodes`` and save it to ``out_dir`` (a model folder); returns the folder.
+
+    ``stop_after_epochs`` ends this run early (after its checkpoint, returning None) so that a
+    later ``resume=True`` run continues exactly where it stopped.
+    """
     from tqdm import tqdm
 
     config = config or TrainConfig()
@@ -153,6 +158,8 @@ def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConf
         if progress:
             print(json.dumps(record), flush=True)
         _save_checkpoint(model, optimizer, scheduler, history, checkpoint_dir, spec)
+        if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < config.epochs:
+            return None
 
     elapsed_s = time.perf_counter() - started
     final = history[-1]

@@ -100,6 +100,11 @@ def test_a_tiny_training_run_reduces_the_loss_and_saves_a_usable_model(tmp_path,
     first, second = load_model(folder)[0], load_model(again)[0]
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), f"training is not deterministic ({name})"
+    # Stopped after two epochs and resumed, training ends exactly where the uninterrupted run did.
+    assert train(episodes, tmp_path / "resumed", config, progress=False, stop_after_epochs=2) is None
+    resumed = load_model(train(episodes, tmp_path / "resumed", config, progress=False, resume=True))[0]
+    for (name, a), b in zip(first.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), f"resuming changed the result ({name})"
     # Open loop on recorded data is deterministic too.
     one, two = open_loop(folder, episodes), open_loop(folder, episodes)
     assert one["mae"] == two["mae"] and np.array_equal(one["predictions"]["sim-0"], two["predictions"]["sim-0"])
