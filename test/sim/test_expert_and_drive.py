@@ -77,7 +77,9 @@ def test_cli_drive_prints_json_and_writes_plot_frames_and_video(tmp_path):
 
 
 def test_cli_drive_refuses_what_it_cannot_do():
-    model = _cli("--driver", "model", "--model", "x")
-    assert model.returncode == 2 and "not built yet" in model.stderr
+    no_model = _cli("--driver", "model")
+    assert no_model.returncode == 2 and "needs --model" in no_model.stderr
+    missing = _cli("--driver", "model", "--model", "/nonexistent/model", "--distance", "5")
+    assert missing.returncode == 1 and "no model card at /nonexistent/model" in missing.stderr
     bad = _cli("--perturb", "fog=3", "--distance", "5")
     assert bad.returncode == 1 and "fog" in bad.stderr

@@ -1,0 +1,42 @@
+"""record.launch.xml end to end: the simulator closed loop plus the recorder, then the bag trains."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from liquid_control.data.bags import BagReader
+from liquid_control.data.episodes import episodes_from_bag
+
+from .harness import REPO_ROOT
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path):
+    bag = tmp_path / "run"
+    log = open(tmp_path / "launch.log", "w")
+    runner = subprocess.Popen([sys.executable, "-m", "liquid_control", "launch", "record.launch.xml", f"output:={bag}",
+                               "seed:=5"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        # The recorder flushes every second: wait until about a hundred frames (40 KB each) are on disk.
+        while time.monotonic() < deadline and sum(f.stat().st_size for f in bag.glob("*") if f.is_file()) < 4_000_000:
+            assert runner.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        runner.send_signal(signal.SIGINT)
+        code = runner.wait(60)
+        log.close()
+    output = (tmp_path / "launch.log").read_text()
+    assert code == 0, output[-3000:]
+    with BagReader(bag) as reader:
+        counts = {topic["name"]: topic["count"] for topic in reader.info()["topics"]}
+    assert counts["/camera/image_raw"] >= 100 and counts["/cmd_vel"] >= 50 and counts["/odom"] >= 100
+    episodes = episodes_from_bag(bag, command_topic="/cmd_vel")
+    assert sum(len(e) for e in episodes) >= 50
+    assert all(abs(e.labels).max() < 1.2 for e in episodes)
