@@ -33,7 +33,13 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock as ClockMessage
 
-from liquid_control.data.bags import BagError, BagReader, BagWriter, TopicInfo, offered_qos
+from liquid_control.data.bags import (
+    BagError,
+    BagReader,
+    BagWriter,
+    TopicInfo,
+    offered_qos,
+)
 
 # Messages queued per topic between two spins of the recorder (and per publisher of the player).
 # Deep enough to ride out a slow disk write at camera rates; large images make it memory, though.

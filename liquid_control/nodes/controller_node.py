@@ -42,8 +42,20 @@ from std_srvs.srv import Trigger
 
 from liquid_control.data.images import decode_float_image
 from liquid_control.nets import load_model
-from liquid_control.runtime.control import ControlConfig, ControlLoop, RollingStats, TickResult, Twist, choose_device
-from liquid_control.nodes.settings import EXIT_BAD_PARAMETER, ParameterError, Setting, declare_settings
+from liquid_control.nodes.settings import (
+    EXIT_BAD_PARAMETER,
+    ParameterError,
+    Setting,
+    declare_settings,
+)
+from liquid_control.runtime.control import (
+    ControlConfig,
+    ControlLoop,
+    RollingStats,
+    TickResult,
+    Twist,
+    choose_device,
+)
 
 NODE_NAME = "controller_node"
 WARN_THROTTLE_S = 2.0
@@ -304,8 +316,9 @@ class ControllerNode(LifecycleNode):
         self._counts["commands"] += 1
 
     def _publish_saliency(self) -> None:
-        from liquid_control.nets.saliency import visual_backprop
         import torch
+
+        from liquid_control.nets.saliency import visual_backprop
 
         frame = self._last_frame
         if frame is None or self.loop is None:

@@ -39,21 +39,24 @@ import sys
 import time
 from collections import Counter
 
-import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock as ClockMessage
 from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 
-from liquid_control.nodes.settings import EXIT_BAD_PARAMETER, ParameterError, Setting, declare_settings
+from liquid_control.nodes.settings import (
+    ParameterError,
+    Setting,
+    declare_settings,
+    run_node,
+)
+
 # Nothing here imports mujoco itself: liquid_control.sim.world sets MUJOCO_GL=egl (headless
 # rendering) before it does, whatever order these imports run in.
 from liquid_control.sim.car import Command
@@ -390,25 +393,7 @@ class LaneSimNode(Node):
 
 def main(args=None) -> int:
     """Run the node until Ctrl-C; exit code 0, or 2 when a parameter is invalid."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = LaneSimNode()
-        rclpy.spin(node)
-    except ParameterError as error:
-        get_logger(NODE_NAME).fatal(str(error))
-        return EXIT_BAD_PARAMETER
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            account = node.close()
-            node.destroy_node()
-            # Logged after destroy_node: after Ctrl-C the context is already shut down, and a node's
-            # logger would also try (and fail, noisily) to publish on /rosout.
-            get_logger(NODE_NAME).info(account)
-        rclpy.try_shutdown()
-    return 0
+    return run_node(LaneSimNode, NODE_NAME, finish=LaneSimNode.close, args=args)
 
 
 if __name__ == '__main__':

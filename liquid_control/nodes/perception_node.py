@@ -19,22 +19,15 @@ dropped, counted and reported with a warning at most every 5 s per reason; the n
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
@@ -48,86 +41,41 @@ from liquid_control.data.images import (
     decode_image,
     float_image_fields,
 )
+from liquid_control.nodes.settings import (
+    ParameterError,
+    Setting,
+    declare_settings,
+    run_node,
+)
 
 NODE_NAME = 'perception_node'
-EXIT_BAD_PARAMETER = 2
 WARN_THROTTLE_S = 5.0
 DIAGNOSTICS_PERIOD_S = 1.0
 COMPRESSED_ENCODING = 'rgb8'  # what decode_compressed returns
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One parameter. An override (``default`` None) starts unset: unset, '' or [] keep the card's value."""
-
-    name: str
-    type: Parameter.Type
-    description: str
-    default: Any = None
-    constraints: str = ''
-    low: float | None = None
-    high: float | None = None
-
-    def descriptor(self) -> ParameterDescriptor:
-        descriptor = ParameterDescriptor(description=f'{self.description} Read once at start-up.', read_only=True,
-                                         additional_constraints=self.constraints)
-        if self.low is not None:
-            descriptor.floating_point_range = [FloatingPointRange(from_value=self.low, to_value=self.high)]
-        return descriptor
-
-    def kind(self) -> str:
-        return {
-            Parameter.Type.BOOL: 'a bool',
-            Parameter.Type.STRING: 'a string',
-            Parameter.Type.DOUBLE: 'a double (write 1.0, not 1)',
-            Parameter.Type.INTEGER_ARRAY: 'an integer array, e.g. [0, 0, 0, 0]',
-            Parameter.Type.DOUBLE_ARRAY: 'a double array (write [0.5, 0.5, 0.5], not [1, 1, 1])',
-        }[self.type]
-
-
 SETTINGS = (
-    Setting('model_path', Parameter.Type.STRING, "Model folder (or its card.yaml) whose card's preprocessing "
+    Setting('model_path', '', description="Model folder (or its card.yaml) whose card's preprocessing "
             "section gives every setting below that is not set here; '' = no model (defaults: rgb8, no crop, "
-            '66x200, area, scale 1/255, mean 0, std 1).', default=''),
-    Setting('use_compressed', Parameter.Type.BOOL, 'Subscribe to image_raw/compressed (sensor_msgs/CompressedImage, '
-            'JPEG or PNG) instead of image_raw (sensor_msgs/Image).', default=False),
-    Setting('input_encoding', Parameter.Type.STRING, "Channel order the network expects. Unset or '' = the card's.",
+            '66x200, area, scale 1/255, mean 0, std 1).'),
+    Setting('use_compressed', False, description='Subscribe to image_raw/compressed (sensor_msgs/CompressedImage, '
+            'JPEG or PNG) instead of image_raw (sensor_msgs/Image).'),
+    Setting('input_encoding', None, type=Parameter.Type.STRING, description="Channel order the network expects. Unset or '' = the card's.",
             constraints='rgb8, bgr8 or mono8'),
-    Setting('crop', Parameter.Type.INTEGER_ARRAY, 'Pixels removed from the raw frame before resizing, '
+    Setting('crop', None, type=Parameter.Type.INTEGER_ARRAY, description='Pixels removed from the raw frame before resizing, '
             "[top, bottom, left, right]. Unset or [] = the card's.", constraints='4 integers >= 0'),
-    Setting('size', Parameter.Type.INTEGER_ARRAY, "Network input [height, width] after resizing. Unset or [] = "
+    Setting('size', None, type=Parameter.Type.INTEGER_ARRAY, description="Network input [height, width] after resizing. Unset or [] = "
             "the card's.", constraints='2 integers >= 1'),
-    Setting('interpolation', Parameter.Type.STRING, "Resizing method. Unset or '' = the card's.",
+    Setting('interpolation', None, type=Parameter.Type.STRING, description="Resizing method. Unset or '' = the card's.",
             constraints='area, linear, nearest or cubic'),
-    Setting('scale', Parameter.Type.DOUBLE, "Pixel factor: output = (pixel * scale - mean) / std per channel. "
+    Setting('scale', None, type=Parameter.Type.DOUBLE, description="Pixel factor: output = (pixel * scale - mean) / std per channel. "
             "Unset = the card's.", constraints='> 0', low=0.0, high=1000.0),
-    Setting('mean', Parameter.Type.DOUBLE_ARRAY, "Per-channel mean subtracted after scaling. Unset or [] = the "
+    Setting('mean', None, type=Parameter.Type.DOUBLE_ARRAY, description="Per-channel mean subtracted after scaling. Unset or [] = the "
             "card's.", constraints='one value per network channel, or one for all'),
-    Setting('std', Parameter.Type.DOUBLE_ARRAY, "Per-channel divisor applied last. Unset or [] = the card's.",
+    Setting('std', None, type=Parameter.Type.DOUBLE_ARRAY, description="Per-channel divisor applied last. Unset or [] = the card's.",
             constraints='one value > 0 per network channel, or one for all'),
 )
 OVERRIDES = PreprocessSpec.field_names()
-
-
-class ParameterError(ValueError):
-    """A parameter value the node cannot start with; the message is one line that names it."""
-
-
-def declare_settings(node: Node) -> dict[str, Any]:
-    """Declare every parameter (command-line and params-file values apply) and return the values."""
-    values = {}
-    for setting in SETTINGS:
-        initial = setting.type if setting.default is None else setting.default
-        try:
-            values[setting.name] = node.declare_parameter(setting.name, initial, setting.descriptor()).value
-        except InvalidParameterTypeException:
-            raise ParameterError(f"parameter '{setting.name}' must be {setting.kind()}") from None
-        except InvalidParameterValueException as error:
-            # rclpy keeps the rejected value only in its message: 'Invalid parameter value (<value>) ...'.
-            given = re.match(r'Invalid parameter value \((.*?)\) for parameter', str(error.args[0]))
-            raise ParameterError(f"parameter '{setting.name}' must be within [{setting.low}, {setting.high}], "
-                                 f"got {given.group(1) if given else error.args[0]}") from None
-    return values
 
 
 def _given(value: Any) -> bool:
@@ -206,7 +154,7 @@ class PerceptionNode(Node):
 
     def __init__(self, **node_options):
         super().__init__(NODE_NAME, **node_options)
-        values = declare_settings(self)
+        values = declare_settings(self, SETTINGS)
         self._spec, source = preprocess_spec(values)
         self._stats = FrameStatistics()
         self._warned_at: dict[str, float] = {}  # reason -> time.monotonic() of its last warning
@@ -308,25 +256,7 @@ class PerceptionNode(Node):
 
 def main(args=None) -> int:
     """Run the node until Ctrl-C; exit code 0, or 2 when a parameter is invalid."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = PerceptionNode()
-        rclpy.spin(node)
-    except ParameterError as error:
-        get_logger(NODE_NAME).fatal(str(error))
-        return EXIT_BAD_PARAMETER
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            account = node.account()
-            node.destroy_node()
-            # Logged after destroy_node: after Ctrl-C the context is already shut down, and a node's
-            # logger would also try (and fail, noisily) to publish on /rosout.
-            get_logger(NODE_NAME).info(account)
-        rclpy.try_shutdown()
-    return 0
+    return run_node(PerceptionNode, NODE_NAME, finish=PerceptionNode.account, args=args)
 
 
 if __name__ == '__main__':

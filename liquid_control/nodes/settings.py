@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+)
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
 EXIT_BAD_PARAMETER = 2
 
@@ -24,29 +29,44 @@ class ParameterError(ValueError):
 
 @dataclass(frozen=True)
 class Setting:
+    """One parameter. Its default fixes its type; a parameter that starts unset (``default`` None,
+    e.g. an optional override) names its ``type`` instead."""
+
     name: str
-    default: bool | int | float | str | list
+    default: bool | int | float | str | list | None
     description: str
     low: float | None = None
     high: float | None = None
     read_only: bool = True  # False: may be changed while the node runs
+    type: Parameter.Type | None = None
+    constraints: str = ""
+
+    @property
+    def parameter_type(self) -> Parameter.Type:
+        return self.type if self.type is not None else Parameter.Type.from_parameter_value(self.default)
 
     def descriptor(self) -> ParameterDescriptor:
         when = "Read once at start-up." if self.read_only else "Can be changed while the node runs."
-        descriptor = ParameterDescriptor(description=f"{self.description} {when}", read_only=self.read_only)
-        if isinstance(self.default, (bool, str, list)) or self.low is None:
+        descriptor = ParameterDescriptor(description=f"{self.description} {when}", read_only=self.read_only,
+                                         additional_constraints=self.constraints)
+        if self.low is None:
             return descriptor
-        if isinstance(self.default, float):
+        if self.parameter_type == Parameter.Type.DOUBLE:
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(self.low), to_value=float(self.high))]
-        else:
+        elif self.parameter_type == Parameter.Type.INTEGER:
             descriptor.integer_range = [IntegerRange(from_value=int(self.low), to_value=int(self.high))]
         return descriptor
 
     def kind(self) -> str:
-        if isinstance(self.default, list):
-            element = self.default[0] if self.default else ""
-            return "an array of doubles" if isinstance(element, float) else "an array of strings"
-        return {bool: "a bool", int: "an integer", float: "a double (write 20.0, not 20)", str: "a string"}[type(self.default)]
+        return {
+            Parameter.Type.BOOL: "a bool",
+            Parameter.Type.INTEGER: "an integer",
+            Parameter.Type.DOUBLE: "a double (write 20.0, not 20)",
+            Parameter.Type.STRING: "a string",
+            Parameter.Type.STRING_ARRAY: "an array of strings",
+            Parameter.Type.INTEGER_ARRAY: "an integer array, e.g. [0, 0, 0, 0]",
+            Parameter.Type.DOUBLE_ARRAY: "a double array (write [0.5, 0.5], not [1, 1])",
+        }[self.parameter_type]
 
     def range_text(self) -> str:
         return f"[{self.low}, {self.high}]"
@@ -57,10 +77,8 @@ def declare_settings(node: Node, settings) -> dict:
     values = {}
     for setting in settings:
         try:
-            default = setting.default
-            if isinstance(default, list) and not default:
-                raise TypeError(f"setting {setting.name}: an empty list default has no type; give one element")
-            values[setting.name] = node.declare_parameter(setting.name, default, setting.descriptor()).value
+            initial = setting.type if setting.default is None else setting.default
+            values[setting.name] = node.declare_parameter(setting.name, initial, setting.descriptor()).value
         except InvalidParameterTypeException:
             raise ParameterError(f"parameter '{setting.name}' must be {setting.kind()}") from None
         except InvalidParameterValueException as error:
@@ -69,3 +87,34 @@ def declare_settings(node: Node, settings) -> dict:
             raise ParameterError(f"parameter '{setting.name}' must be within {setting.range_text()}, "
                                  f"got {given.group(1) if given else error.args[0]}") from None
     return values
+
+
+def run_node(make_node: Callable[[], Node], name: str, finish: Callable[[Node], str] | None = None, args=None) -> int:
+    """``main()`` of a node: init, spin until Ctrl-C, clean up; exit code 0, or 2 for a bad parameter.
+
+    ``finish(node)`` runs before the node is destroyed and returns a line to log after it (logged
+    then because after Ctrl-C the context is shut down, and the node's logger would also try, and
+    fail noisily, to publish on /rosout).
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.logging import get_logger
+
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except ParameterError as error:
+        get_logger(name).fatal(str(error))
+        return EXIT_BAD_PARAMETER
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            account = finish(node) if finish is not None else ""
+            node.destroy_node()
+            if account:
+                get_logger(name).info(account)
+        rclpy.try_shutdown()
+    return 0
