@@ -7,6 +7,9 @@ pass per epoch on episodes held out *by episode* (never frames of the same drive
 a checkpoint per epoch (weights in safetensors, optimiser state in a tensors-only torch file, so
 resuming never unpickles code), a training-curve PNG, and the final model in the package's format
 with a card that records data, settings and metrics.
+
+Started by ``torchrun --nproc_per_node=N -m liquid_control train ...`` the same loop runs data
+parallel (see ``distributed``): ``batch_size`` windows per process and step, N processes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from liquid_control.data.images import PreprocessSpec
 from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model, save_model
 from liquid_control.nets.policy import PRESETS, make_policy
+from liquid_control.train.distributed import Distributed, from_environment
 
 DEFAULT_PREPROCESSING = {"input_encoding": "rgb8", "size": [66, 200], "scale": 1 / 255,
                          "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
@@ -78,11 +82,17 @@ def _loader(dataset, batch_size: int, shuffle: bool, seed: int):
                                        drop_last=False, num_workers=0)
 
 
-def _evaluate(model, loader, loss_scale: float) -> float:
+def _on(device: torch.device | None, loader):
+    """The loader's batches, moved to ``device`` (None: left where they are, on the CPU)."""
+    for batch in loader:
+        yield batch if device is None else tuple(tensor.to(device, non_blocking=True) for tensor in batch)
+
+
+def _evaluate(model, loader, loss_scale: float, device: torch.device | None = None) -> float:
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for frames, elapsed, labels in loader:
+        for frames, elapsed, labels in _on(device, loader):
             outputs, _ = model(frames, timespans=elapsed)
             total += float(torch.nn.functional.mse_loss(outputs, labels, reduction="sum")) * loss_scale
             count += labels.numel()
@@ -96,15 +106,31 @@ def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConf
 
     ``stop_after_epochs`` ends this run early (after its checkpoint, returning None) so that a
     later ``resume=True`` run continues exactly where it stopped.
-    """
-    from tqdm import tqdm
 
+    Under torchrun every process calls this with the same arguments; each trains on its share of
+    the windows, rank 0 alone validates and writes checkpoints and the model, and all return the
+    model folder (or None).
+    """
     config = config or TrainConfig()
     config.validate()
-    out_dir = Path(out_dir)
-    checkpoint_dir = out_dir / "checkpoint"
     if config.threads:
         torch.set_num_threads(config.threads)
+    ddp = from_environment()
+    try:
+        return _train(episodes, Path(out_dir), config, resume, progress, data_description, stop_after_epochs, ddp)
+    finally:
+        if ddp is not None:
+            ddp.close()
+
+
+def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: bool, progress: bool,
+           data_description: dict | None, stop_after_epochs: int | None, ddp: Distributed | None) -> Path | None:
+    from tqdm import tqdm
+
+    checkpoint_dir = out_dir / "checkpoint"
+    main = ddp is None or ddp.is_main  # the process that validates and writes files
+    world_size = 1 if ddp is None else ddp.world_size
+    device = None if ddp is None else ddp.device
     torch.manual_seed(config.seed)
     spec = PreprocessSpec.from_dict(config.preprocessing)
     training, validation = split_episodes(episodes, config.val_fraction, config.seed)
@@ -115,53 +141,79 @@ def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConf
     val_set = SequenceDataset(validation, spec, config.seq_len, config.seq_len, config.nominal_dt) if validation else None
     channels, height, width = spec.channels, spec.size[0], spec.size[1]
     model = make_policy(config.arch, image_shape=(channels, height, width), outputs=episodes[0].labels.shape[1])
+    if ddp is not None:
+        model.to(ddp.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    # The schedule counts this process's optimiser steps: with N processes each sees its shard of
+    # the windows (ceil(len / N), the same for all), so an epoch has 1/N as many steps.
+    sampler = None if ddp is None else ddp.sampler(train_set, config.seed)
+    steps_per_epoch = math.ceil((len(train_set) if sampler is None else len(sampler)) / config.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch,
                                                     pct_start=0.15)
     history: list[dict] = []
     start_epoch = 0
     if resume and (checkpoint_dir / "card.yaml").is_file():
+        state = torch.load(checkpoint_dir / "optimizer.pt", map_location="cpu", weights_only=True)
+        saved_world_size = int(state.get("world_size", 1))
+        if saved_world_size != world_size:
+            raise ValueError(f"the checkpoint in {checkpoint_dir} was written by a run of {saved_world_size} process(es); "
+                             f"resume it with the same number (this run has {world_size}): the learning-rate schedule "
+                             "counts per-process steps")
         restored, _ = load_model(checkpoint_dir)
         model.load_state_dict(restored.state_dict())
-        state = torch.load(checkpoint_dir / "optimizer.pt", weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         history = json.loads((checkpoint_dir / "history.json").read_text())
         start_epoch = len(history)
         torch.set_rng_state(state["torch_rng"])
 
+    net = model if ddp is None else ddp.wrap(model)  # what the training step runs: DDP averages the gradients
     started = time.perf_counter()
     for epoch in range(start_epoch, config.epochs):
-        model.train()
+        net.train()
         train_set.set_epoch(epoch)
-        loader = _loader(train_set, config.batch_size, shuffle=True, seed=config.seed + epoch)
+        if sampler is None:
+            loader = _loader(train_set, config.batch_size, shuffle=True, seed=config.seed + epoch)
+        else:
+            sampler.set_epoch(epoch)
+            loader = torch.utils.data.DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, drop_last=False,
+                                                 num_workers=0, pin_memory=device is not None and device.type == "cuda")
         running, seen = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+        bar = tqdm(_on(device, loader), total=len(loader), desc=f"epoch {epoch + 1}/{config.epochs}",
+                   disable=not (progress and main), leave=False)
         for frames, elapsed, labels in bar:
-            outputs, _ = model(frames, timespans=elapsed)
+            outputs, _ = net(frames, timespans=elapsed)
             loss = torch.nn.functional.mse_loss(outputs, labels) * config.loss_scale
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             scheduler.step()
-            if hasattr(model.core, "apply_weight_constraints"):
+            if hasattr(model.core, "apply_weight_constraints"):  # on every process: the weights stay identical
                 model.core.apply_weight_constraints()
             running += loss.item() * len(frames)
             seen += len(frames)
             bar.set_postfix(loss=f"{running / seen:.4f}")
-        record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1),
-                  "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), config.loss_scale) if val_set else None,
-                  "seconds": round(time.perf_counter() - started, 1), "sequences": len(train_set)}
-        history.append(record)
-        if progress:
-            print(json.dumps(record), flush=True)
-        _save_checkpoint(model, optimizer, scheduler, history, checkpoint_dir, spec)
+        if ddp is not None:
+            running, seen = ddp.sum([running, seen])  # the loss over all processes' windows
+        if main:
+            record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1),
+                      "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), config.loss_scale, device)
+                      if val_set else None,
+                      "seconds": round(time.perf_counter() - started, 1), "sequences": len(train_set)}
+            history.append(record)
+            if progress:
+                print(json.dumps(record), flush=True)
+            _save_checkpoint(model, optimizer, scheduler, history, checkpoint_dir, spec, world_size)
+        if ddp is not None:
+            ddp.barrier()  # the others wait for rank 0's validation and checkpoint
         if stop_after_epochs is not None and epoch + 1 - start_epoch >= stop_after_epochs and epoch + 1 < config.epochs:
             return None
 
     elapsed_s = time.perf_counter() - started
+    if not main:
+        ddp.barrier()  # until rank 0 has written the model
+        return out_dir
     final = history[-1]
     folder = save_model(
         model, out_dir, name=out_dir.name,
@@ -172,19 +224,21 @@ def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConf
         training={"config": asdict(config), "episodes": {"train": [e.name for e in training],
                   "validation": [e.name for e in validation]}, "frames": int(sum(len(e) for e in episodes)),
                   "data": data_description or {}, "wall_time_s": round(elapsed_s, 1), "threads": torch.get_num_threads(),
-                  "history": history},
+                  "world_size": world_size, "history": history},
         metrics={"train_loss": final["train_loss"], "val_loss": final["val_loss"],
                  "loss": f"mean squared curvature error x {config.loss_scale}"},
         provenance={"trained_by": "liquid_control.train"},
     )
     plot_history(history, folder / "training_curve.png")
+    if ddp is not None:
+        ddp.barrier()
     return folder
 
 
-def _save_checkpoint(model, optimizer, scheduler, history, checkpoint_dir: Path, spec: PreprocessSpec) -> None:
+def _save_checkpoint(model, optimizer, scheduler, history, checkpoint_dir: Path, spec: PreprocessSpec, world_size: int) -> None:
     save_model(model, checkpoint_dir, preprocessing=spec.to_dict())
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state()},
-               checkpoint_dir / "optimizer.pt")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "torch_rng": torch.get_rng_state(),
+                "world_size": world_size}, checkpoint_dir / "optimizer.pt")
     (checkpoint_dir / "history.json").write_text(json.dumps(history, indent=1))
 
 
