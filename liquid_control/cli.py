@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -365,7 +366,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                          stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
                          augment=not args.no_augment)
     folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
-    print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
+    if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
+        print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
     return 0
 
 
