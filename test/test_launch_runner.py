@@ -539,7 +539,6 @@ def test_missing_node_module_is_refused_before_anything_starts(tmp_path):
 @pytest.mark.ros
 def test_runs_lane_sim_node_end_to_end(tmp_path, ros_env, start_runner):
     """The real node, started by the runner: named, namespaced and parameterised as the file says."""
-    pytest.importorskip('rclpy')
     path = write(tmp_path, 'sim.launch.xml', """<launch>
   <arg name="seed" default="0"/>
   <group>

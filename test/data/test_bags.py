@@ -95,7 +95,7 @@ def fixture_bag(tmp_path, shared_fixtures):
     def copy(name):
         source = shared_fixtures / 'rosbag2' / name
         if not source.is_dir():
-            pytest.skip(f'shared fixture {source} is missing')
+            pytest.fail(f'shared fixture {source} is missing: the project keeps ../shared/fixtures beside the checkout')
         target = tmp_path / name
         shutil.copytree(source, target)
         for file in target.iterdir():

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip('rclpy')
+import rclpy  # noqa: F401  (the ros extra must be installed: fail loudly, never skip)
 from liquid_control.cli import main as cli_main  # noqa: E402
 from liquid_control.data.bags import BagReader, BagWriter, offered_qos, standard_typestore  # noqa: E402
 
