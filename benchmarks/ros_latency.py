@@ -21,7 +21,8 @@ at `--rate`; the probe records the perf_counter time of each publish and each an
   pipeline    Image -> perception_node -> controller_node -> cmd_vel (the target)
   composed    the same, both nodes in one process (one executor: `--composed-executor single events`)
 and on request: echo_reliable (the echo with RELIABLE, as the DESIGN's 4.8 ms figure), onnx_standin
-(perception_node -> a stand-in controller stepping policy.onnx with ONNX Runtime -> cmd_vel) and
+(perception_node -> a stand-in controller stepping policy.onnx with ONNX Runtime -> cmd_vel),
+fused_onnx_standin (one stand-in process doing the preprocessing and the ONNX step on image_raw) and
 in_process (perception's work and the policy step timed in this process without ROS: torch with its
 default threads and 1 thread, ONNX Runtime 1 thread).
 Answers that carry the header stamp (echo, perception) are paired with their frame exactly; a
@@ -52,7 +53,7 @@ NAMESPACE = "/ros_latency_bench"
 DIAGNOSTICS = f"{NAMESPACE}/diagnostics"
 DEFAULT_MODEL = REPO_ROOT / "models" / "ncp19_lane"
 PHASES = ("ping", "echo", "echo_reliable", "perception", "controller", "pipeline", "composed", "onnx_standin",
-          "in_process")
+          "fused_onnx_standin", "in_process")
 STARTUP_S = 90.0  # torch import and model load on a loaded 2-core machine
 QOS_TEXT = {
     "image_raw": "sensor data: BEST_EFFORT, KEEP_LAST 5, VOLATILE (perception_node's subscription)",
@@ -221,10 +222,11 @@ def run_composed(ros_arguments: list[str], executor_kind: str) -> None:
         rclpy.try_shutdown()
 
 
-def run_onnx_controller(ros_arguments: list[str], model: Path) -> None:
+def run_onnx_controller(ros_arguments: list[str], model: Path, fused: bool) -> None:
     """A stand-in for controller_node with an ONNX Runtime policy step (1 thread), to measure that option
     end to end: the same subscription, QoS, decoding, finiteness check, step and cmd_vel; no command
-    shaping or safety logic (microseconds). Its /diagnostics use controller_node's keys."""
+    shaping or safety logic (microseconds). Its /diagnostics use controller_node's keys. `fused`: it
+    subscribes to image_raw and does perception_node's preprocessing in the same callback (one hop less)."""
     from collections import deque
 
     import onnxruntime
@@ -236,8 +238,14 @@ def run_onnx_controller(ros_arguments: list[str], model: Path) -> None:
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
-    from liquid_control.data.images import decode_float_image
+    from liquid_control.data.images import (
+        PreprocessSpec,
+        decode_float_image,
+        decode_image,
+    )
+    from liquid_control.nets import read_card
 
+    spec = PreprocessSpec.from_card(read_card(model))
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(model / "policy.onnx"), options, providers=["CPUExecutionProvider"])
@@ -253,8 +261,12 @@ def run_onnx_controller(ros_arguments: list[str], model: Path) -> None:
 
     def on_image(message):
         counts["frames"] += 1
-        image = decode_float_image(message.encoding, message.height, message.width, message.step, message.data,
-                                   message.is_bigendian)
+        if fused:
+            image = spec.apply(decode_image(message.encoding, message.height, message.width, message.step,
+                                            message.data, message.is_bigendian), message.encoding)
+        else:
+            image = decode_float_image(message.encoding, message.height, message.width, message.step, message.data,
+                                       message.is_bigendian)
         if not np.isfinite(image).all():
             counts["invalid_frames"] += 1
             return
@@ -281,7 +293,7 @@ def run_onnx_controller(ros_arguments: list[str], model: Path) -> None:
         diagnostics.publish(DiagnosticArray(status=[DiagnosticStatus(
             name="controller_node: onnx stand-in", values=[KeyValue(key=k, value=v) for k, v in values.items()])]))
 
-    node.create_subscription(Image, "image_preprocessed", on_image, qos_profile_sensor_data)
+    node.create_subscription(Image, "image_raw" if fused else "image_preprocessed", on_image, qos_profile_sensor_data)
     node.create_timer(1.0, publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME))
     try:
         rclpy.spin(node)
@@ -654,30 +666,36 @@ class Benchmark:
             composed.stop()
 
 
-    def run_onnx_standin_phase(self) -> None:
+    def run_onnx_standin_phase(self, fused: bool = False) -> None:
         from geometry_msgs.msg import Twist
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
         from sensor_msgs.msg import Image
 
         node = self.probe.node
-        perception = self.start("perception_node", node_command("liquid_control.nodes.perception_node",
-                                                                [f"model_path:={self.args.model}"]))
-        standin = self.start("onnx_controller", role_command("onnx_controller", ["--model", str(self.args.model)]))
+        processes, node_names = [], ("controller_node",)
+        if not fused:
+            processes.append(self.start("perception_node", node_command("liquid_control.nodes.perception_node",
+                                                                        [f"model_path:={self.args.model}"])))
+            node_names = ("perception_node", "controller_node")
+        processes.append(self.start("onnx_controller", role_command(
+            "onnx_controller", ["--model", str(self.args.model), *(["--fused"] if fused else [])])))
         commands = node.create_subscription(Twist, "cmd_vel", self.probe.record(lambda m: None), QoSProfile(depth=10))
         publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
         try:
             for size in self.args.sizes:
-                key = f"onnx_standin_pipeline_{size[0]}x{size[1]}"
-                self.results[key] = self._phase(publisher, rgb8_image(*size), f"{NAMESPACE}/cmd_vel",
-                                                [perception, standin], ("perception_node", "controller_node"),
-                                                keyed=False)
-                self.results[key]["what"] = ("perception_node -> a stand-in controller (this script, ONNX Runtime "
-                                             "1 thread, no command shaping) -> cmd_vel; separate processes")
+                key = f"{'fused_' if fused else ''}onnx_standin_pipeline_{size[0]}x{size[1]}"
+                self.results[key] = self._phase(publisher, rgb8_image(*size), f"{NAMESPACE}/cmd_vel", processes,
+                                                node_names, keyed=False)
+                self.results[key]["what"] = (
+                    "one process: a stand-in controller (this script) that preprocesses image_raw like perception_node "
+                    "and steps policy.onnx with ONNX Runtime (1 thread) in the same callback -> cmd_vel" if fused else
+                    "perception_node -> a stand-in controller (this script, ONNX Runtime 1 thread, no command "
+                    "shaping) -> cmd_vel; separate processes")
         finally:
             node.destroy_publisher(publisher)
             node.destroy_subscription(commands)
-            standin.stop()
-            perception.stop()
+            for process in reversed(processes):
+                process.stop()
 
 
 class _HeaderPublisher:
@@ -780,7 +798,9 @@ def main() -> None:
     parser.add_argument("--transport", default=None, help="FASTDDS_BUILTIN_TRANSPORTS for every process "
                         "(DEFAULT, SHM, UDPv4, LARGE_DATA); default: inherited (Fast DDS: SHM + UDPv4)")
     parser.add_argument("--composed-executor", nargs="+", choices=("single", "events"), default=["single"],
-                        help="executor(s) of the composed process (each measured)")
+                        help="executor(s) of the composed process (each measured); events is rclpy.experimental."
+                        "EventsExecutor, which stalled at 100%% CPU with these nodes on the Kilted wheels")
+    parser.add_argument("--fused", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--domain", type=int, default=None, help="ROS_DOMAIN_ID (default: 1 + pid %% 101)")
     argv = sys.argv[1:]
     split = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
@@ -790,7 +810,7 @@ def main() -> None:
     if args.role == "composed":
         return run_composed(ros_arguments, args.composed_executor[0])
     if args.role == "onnx_controller":
-        return run_onnx_controller(ros_arguments, args.model.resolve())
+        return run_onnx_controller(ros_arguments, args.model.resolve(), args.fused)
     args.model = args.model.resolve()
 
     temporary = Path(tempfile.mkdtemp(prefix="ros_latency-"))
@@ -819,6 +839,8 @@ def main() -> None:
         runs += [(f"composed_{e}", lambda e=e: benchmark.run_composed_phase(e)) for e in args.composed_executor]
     if "onnx_standin" in args.phases:
         runs.append(("onnx_standin", benchmark.run_onnx_standin_phase))
+    if "fused_onnx_standin" in args.phases:
+        runs.append(("fused_onnx_standin", lambda: benchmark.run_onnx_standin_phase(fused=True)))
     errors = {}
     try:
         for name, run in runs:
@@ -837,7 +859,7 @@ def main() -> None:
     target_ms = 3.0
     summary = {}
     for key, value in results.items():
-        if key.startswith(("pipeline_", "composed_", "onnx_standin_")) and value.get("latency", {}).get("n"):
+        if key.startswith(("pipeline_", "composed_", "onnx_standin_", "fused_onnx_standin_")) and value.get("latency", {}).get("n"):
             summary[key] = {"p50_ms": value["latency"]["p50_ms"], "p99_ms": value["latency"]["p99_ms"],
                             "target_p99_ms": target_ms, "met": value["latency"]["p99_ms"] <= target_ms and
                             value.get("pairing_exact", True),
@@ -851,6 +873,8 @@ def main() -> None:
         "summary": summary,
         "error": error,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "niceness": os.nice(0),
+                    "scheduler": {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}.get(
+                        os.sched_getscheduler(0), str(os.sched_getscheduler(0))),
                     "load_average_1_5_15_min": {"start": load_start, "end": load_end},
                     "note": "other jobs may share the 2 cores; see each phase's load_average and machine_cpu_busy_fraction"},
         "settings": {"rate_hz": args.rate, "frames": args.frames, "warmup_frames": args.warmup,

@@ -393,6 +393,8 @@ def main() -> None:
         "summary": summary,
         "error": errors or None,
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "niceness": os.nice(0),
+                    "scheduler": {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}.get(
+                        os.sched_getscheduler(0), str(os.sched_getscheduler(0))),
                     "load_average_1_5_15_min": {"start": load_start, "end": load_average()},
                     "note": "other jobs may share the cores; see each variant's machine_cpu_busy_fraction"},
         "settings": {"rate_hz": args.rate, "duration_s": args.duration, "frame_rate_hz": args.frame_rate,
