@@ -110,6 +110,11 @@ def run_node(make_node: Callable[[], Node], name: str, finish: Callable[[Node], 
         return EXIT_BAD_PARAMETER
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C while the node was being built: rclpy shut the context down under it, so
+        # creating the next publisher failed. That is a requested stop, not an error.
     finally:
         if node is not None:
             account = finish(node) if finish is not None else ""

@@ -36,7 +36,7 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path):
     assert code == 0, output[-3000:]
     with BagReader(bag) as reader:
         counts = {topic["name"]: topic["count"] for topic in reader.info()["topics"]}
-    assert counts["/camera/image_raw"] >= 100 and counts["/cmd_vel"] >= 50 and counts["/odom"] >= 100
+    assert counts["/camera/image_raw"] >= 50 and counts["/cmd_vel"] >= 25 and counts["/odom"] >= 50, counts
     episodes = episodes_from_bag(bag, command_topic="/cmd_vel")
     assert sum(len(e) for e in episodes) >= 50
     assert all(abs(e.labels).max() < 1.2 for e in episodes)
