@@ -433,6 +433,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import SECTIONS, run, table
+
+    sections = SECTIONS if args.sections == "all" else tuple(s.strip() for s in args.sections.split(",") if s.strip())
+    progress = None if args.json else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+    try:
+        result = run(sections, quick=args.quick, threads=args.threads, progress=progress)
+    except RuntimeError as error:
+        raise SystemExit(f"error: {error}") from error
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1) if args.json else table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m liquid_control",
@@ -586,6 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", help="ONNX file (default: MODEL/policy.onnx, recorded in the card)")
     exp.add_argument("--opset", type=int, default=17)
     exp.set_defaults(func=cmd_export)
+
+    bch = verbs.add_parser("bench", help="speed of our runtime side by side with ncps and ONNX Runtime (cell, policy, "
+                                         "batched agents, training)")
+    bch.add_argument("--json", action="store_true", help="print the full results as JSON (default: a Markdown table)")
+    bch.add_argument("--quick", action="store_true", help="a short smoke run (seconds; figures are rough)")
+    bch.add_argument("--threads", type=int, default=1, help="CPU threads for torch and ONNX Runtime (default 1)")
+    bch.add_argument("--sections", default="all", help="comma-separated: cell,policy,batch,train (default all)")
+    bch.add_argument("--out", metavar="PATH.json", help="also write the JSON results here")
+    bch.set_defaults(func=cmd_bench)
     return parser
 
 

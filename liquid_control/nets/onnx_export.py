@@ -26,9 +26,9 @@ def _state_tensors(state) -> list[torch.Tensor]:
 
 
 class _Step(nn.Module):
-    """Policy.step with a flat signature: tensors in, tensors out (what ONNX export needs)."""
+    """``step`` of a policy or core with a flat signature: tensors in, tensors out (what ONNX export needs)."""
 
-    def __init__(self, policy: Policy, tuple_state: bool):
+    def __init__(self, policy: nn.Module, tuple_state: bool):
         super().__init__()
         self.policy = policy
         self.tuple_state = tuple_state
@@ -42,31 +42,60 @@ class _Step(nn.Module):
         return (output, *_state_tensors(next_state))
 
 
-def export_onnx(policy: Policy, path: str | os.PathLike, opset: int = 17) -> Path:
-    """Write ``policy``'s step as an ONNX graph; returns the path."""
-    policy = policy.eval()
-    state = policy.initial_state(1)
-    states = _state_tensors(state)
-    channels, height, width = policy.image_shape
-    example = (torch.zeros(1, channels, height, width), torch.full((1,), 0.05), *states)
-    state_names = [f"state_{i}" for i in range(len(states))]
-    next_names = [f"next_state_{i}" for i in range(len(states))]
-    names_in, names_out = ["image", "dt", *state_names], ["output", *next_names]
-    checks = policy.check_inputs, getattr(policy.core, "check_inputs", None)
-    policy.check_inputs = False  # value checks cannot be traced; the exported graph trusts its inputs
-    if checks[1] is not None:
-        policy.core.check_inputs = False
+class _Head(nn.Module):
+    """A policy's conv head alone: image -> features (for runtimes that run the core elsewhere)."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, image):
+        return self.head(image)
+
+
+def _input_example(module) -> tuple[str, torch.Tensor]:
+    if hasattr(module, "image_shape"):
+        return "image", torch.zeros(1, *module.image_shape)
+    if hasattr(module, "in_channels") and hasattr(module, "convs"):  # a ConvHead
+        return "image", torch.zeros(1, module.in_channels, module.height, module.width)
+    return "x", torch.zeros(1, int(module.input_size))
+
+
+def export_onnx(module: nn.Module, path, opset: int = 17, head_only: bool = False):
+    """Write one step of ``module`` as an ONNX graph to ``path`` (a file name or a binary buffer).
+
+    ``module`` is a ``Policy`` (inputs image, dt, state_i; outputs output, next_state_i), a bare
+    core such as ``CfC``/``LTC`` (the same, with ``x`` for ``image``), or with ``head_only`` a
+    policy's ``ConvHead`` (image -> features). Every axis 0 is a dynamic batch axis.
+    """
+    module = module.eval()
+    input_name, example_input = _input_example(module)
+    if head_only:
+        wrapper, example, names_in, names_out = _Head(module), (example_input,), [input_name], ["features"]
+        switches = []
+    else:
+        state = module.initial_state(1)
+        states = _state_tensors(state)
+        example = (example_input, torch.full((1,), 0.05), *states)
+        names_in = [input_name, "dt", *[f"state_{i}" for i in range(len(states))]]
+        names_out = ["output", *[f"next_state_{i}" for i in range(len(states))]]
+        wrapper = _Step(module, isinstance(state, tuple))
+        # Value checks cannot be traced; the exported graph trusts its inputs.
+        switches = [m for m in (module, getattr(module, "core", None)) if m is not None and hasattr(m, "check_inputs")]
+    saved = [m.check_inputs for m in switches]
+    for m in switches:
+        m.check_inputs = False
+    target = str(path) if isinstance(path, (str, os.PathLike)) else path
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks
-            torch.onnx.export(_Step(policy, isinstance(state, tuple)), example, str(path), input_names=names_in,
-                              output_names=names_out, dynamic_axes={name: {0: "batch"} for name in names_in + names_out},
+            torch.onnx.export(wrapper, example, target, input_names=names_in, output_names=names_out,
+                              dynamic_axes={name: {0: "batch"} for name in names_in + names_out},
                               opset_version=opset, dynamo=False)
     finally:
-        policy.check_inputs = checks[0]
-        if checks[1] is not None:
-            policy.core.check_inputs = checks[1]
-    return Path(path)
+        for m, value in zip(switches, saved):
+            m.check_inputs = value
+    return Path(path) if isinstance(path, (str, os.PathLike)) else path
 
 
 def check_onnx(policy: Policy, path: str | os.PathLike, steps: int = 20, batch: int = 3, seed: int = 0) -> dict:

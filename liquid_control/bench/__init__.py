@@ -1,0 +1,131 @@
+"""``python -m liquid_control bench``: one run measuring our runtime against ncps and ONNX Runtime.
+
+Sections (all on this machine, one run, with the thread count stated):
+
+- ``cell``: one cell step at batch 1: CfC-NCP19, LTC-NCP19, CfC-FC19;
+- ``policy``: the full NCP lane policy step on a 66x200 frame;
+- ``batch``: N = 1, 10, 100, 1000 independent agents stepped in one call;
+- ``train``: training throughput (forward + backward + Adam), full step and core alone.
+
+Needs ncps (``pip install -e .[test]`` installs ncps==1.0.1). No figure is asserted anywhere: the
+numbers are what this machine did during this run.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import time
+from typing import Any
+
+import torch
+
+SECTIONS = ("cell", "policy", "batch", "train")
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine(threads: int) -> dict[str, Any]:
+    return {"cpu_cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "threads": threads, "torch": torch.__version__, "ncps": _version("ncps"), "onnxruntime": _version("onnxruntime"),
+            "numba": _version("numba"), "numpy": _version("numpy"), "load_average_at_start": list(os.getloadavg()),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def run(sections=SECTIONS, quick: bool = False, threads: int = 1, seed: int = 0, progress=None) -> dict[str, Any]:
+    """Run the chosen sections and return the results as one JSON-able dict."""
+    try:
+        import ncps  # noqa: F401
+    except ImportError as error:
+        raise RuntimeError("the bench compares against ncps 1.0.1: pip install ncps==1.0.1 (or pip install -e .[test])") from error
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise ValueError(f"unknown bench section(s) {unknown}; choose from {SECTIONS}")
+    from . import inference
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    result: dict[str, Any] = {"command": "python -m liquid_control bench" + (" --quick" if quick else "") + f" --threads {threads}",
+                              "quick": quick, "machine": machine(threads)}
+    started = time.perf_counter()
+    say = progress or (lambda message: None)
+    try:
+        if "cell" in sections:
+            say("cell step (batch 1)")
+            result["cell"] = inference.cell_bench(threads, rounds=4 if quick else 20, steps=20 if quick else 200, seed=seed)
+        if "policy" in sections:
+            say("policy step (66x200 frame)")
+            result["policy"] = inference.policy_bench(threads, rounds=2 if quick else 10, steps=5 if quick else 40, seed=seed)
+        if "batch" in sections:
+            say("batched agents")
+            result["batch"] = inference.batch_bench(threads, rounds=2 if quick else 10, steps=10 if quick else 100,
+                                                    sizes=(1, 10, 100) if quick else (1, 10, 100, 1000), seed=seed)
+        if "train" in sections:
+            say("training throughput")
+            result["train"] = train_section(quick, seed)
+    finally:
+        torch.set_num_threads(previous_threads)
+    result["machine"]["load_average_at_end"] = list(os.getloadavg())
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def train_section(quick: bool, seed: int) -> dict[str, Any]:
+    from .training import build, compare, make_data, parity
+
+    batch, steps = (4, 6) if quick else (16, 24)
+    data = make_data(batch, steps, seed)
+    ours, theirs = build(seed)
+    features = data["features"].clone().requires_grad_(True)
+    return {
+        "what": "forward + MSE + backward + Adam on (batch, time) sequences, our policy vs the same conv head + ncps CfC",
+        "batch": batch, "seq_len": steps, "parity": parity(ours, theirs, data),
+        "full": compare({"ours": (ours, data["images"], data["ours_ts"], data["labels"]),
+                         "ncps": (theirs, data["images"], data["ncps_ts"], data["labels"])},
+                        2 if quick else 8, 1, warmup=1, batch=batch),
+        "core": compare({"ours": (ours.core, features, data["ours_ts"], data["labels"]),
+                         "ncps": (theirs.core, features, data["ncps_ts"], data["labels"])},
+                        2 if quick else 16, 3 if quick else 10, warmup=3, batch=batch),
+        "more": "benchmarks/train_bench.py measures this in more detail (thread counts, breakdown)",
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """A short Markdown table of the headline figures (median microseconds, speed-ups)."""
+    lines = [f"threads: {result['machine']['threads']}, cpu cores: {result['machine']['cpu_cores']}, "
+             f"load at start {result['machine']['load_average_at_start'][0]:.2f}", "",
+             "| measurement | lane | median µs | p99 µs | vs ncps | vs ONNX Runtime |", "|---|---|---:|---:|---:|---:|"]
+
+    def rows(title: str, lanes: dict, reference: str):
+        for name, lane in lanes.items():
+            lines.append(f"| {title} | {name} | {lane['median_us']:g} | {lane['p99_us']:g} | "
+                         f"{lane.get(f'speedup_vs_{reference}', '—' if name != reference else '1')}"
+                         f"{'×' if name != reference else '×'} | {lane.get('speedup_vs_onnxruntime', '—')}"
+                         f"{'×' if 'speedup_vs_onnxruntime' in lane else ''} |")
+
+    for case, entry in result.get("cell", {}).items():
+        rows(f"cell {case}", entry["lanes"], "ncps")
+    if "policy" in result:
+        rows("policy 66x200", result["policy"]["lanes"], "ncps+torch")
+    lines.append("")
+    if "batch" in result:
+        lines += ["| agents | case | fastest ours | steps/s | per agent µs | ncps steps/s |", "|---:|---|---|---:|---:|---:|"]
+        for case, entry in result["batch"].items():
+            for size, row in entry["by_agents"].items():
+                best = row["lanes"][row["fastest_ours"]]
+                lines.append(f"| {size} | {case} | {row['fastest_ours']} | {best['steps_per_s']:g} | "
+                             f"{best.get('per_agent_us', best['median_us']):g} | {row['lanes']['ncps']['steps_per_s']:g} |")
+        lines.append("")
+    if "train" in result:
+        train = result["train"]
+        lines.append(f"training (batch {train['batch']} x {train['seq_len']} frames): full step "
+                     f"{train['full']['ours']['sequences_per_s']:g} vs ncps {train['full']['ncps']['sequences_per_s']:g} "
+                     f"sequences/s ({train['full']['ratio_ours_over_ncps']:g}x); core alone "
+                     f"{train['core']['ratio_ours_over_ncps']:g}x")
+    return "\n".join(lines)

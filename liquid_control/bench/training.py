@@ -1,0 +1,174 @@
+"""Training throughput, ours against ncps 1.0.1 (used by ``python -m liquid_control bench`` and
+``benchmarks/train_bench.py``).
+
+The NCP lane policy (``make_policy("ncp-cfc")``: conv head + CfC on AutoNCP(19, 1)) against the same
+conv head (a copy, same weights) + ``ncps.torch.CfC(32, AutoNCP(19, 1), batch_first=True)``; both
+cores hold the same weights (ncps' state dict loaded into ours, wiring masks included), and a
+parity check before timing shows they compute the same loss and gradients.
+
+Two measurements, each a full training step (forward, MSE loss, backward, Adam step):
+
+- ``full``: camera sequences in, (batch 16, 24 frames of 3x66x200);
+- ``core``: the recurrent core alone on features already computed, (16, 24, 32), with the gradient
+  flowing back into the features as it does in the full model. This is where the libraries differ.
+
+Elapsed times: ncps 1.0.1 cannot take per-sample elapsed times for a batch > 1 (a (B, T) or
+(B, T, 1) tensor is squeezed to (B,) per step and broadcast against the neurons: at B = 16 it
+raises a size mismatch; ncps issues #81-83). The one batched form it runs besides ``None`` is a
+(1, T, 1) tensor: one elapsed-time sequence shared by all samples. So both get the same values:
+ncps as (1, T, 1), ours as (B, T) (its per-sample path, the one training uses). ``core_per_sample``
+times ours alone with distinct elapsed times per sample (ncps has no such mode to compare with).
+
+Steps are timed one by one, the two libraries interleaved round by round (alternating which goes
+first) so that load from other processes hits both alike; warm-up steps are excluded; figures are
+medians with the interquartile range. Run at 1 thread and at torch's default.
+
+    python benchmarks/train_bench.py            # about 3 minutes on 2 cores
+    python benchmarks/train_bench.py --quick    # a smoke run
+    python -m liquid_control bench --sections train
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+class NcpsPolicy(nn.Module):
+    """Our conv head feeding an ncps CfC: the ncps side of the comparison."""
+
+    def __init__(self, head: nn.Module, core: nn.Module):
+        super().__init__()
+        self.head, self.core = head, core
+
+    def forward(self, images: torch.Tensor, timespans=None):
+        batch, steps = images.shape[:2]
+        features = self.head(images.flatten(0, 1)).reshape(batch, steps, -1)
+        return self.core(features, timespans=timespans)
+
+
+def build(seed: int):
+    import ncps.torch
+    import ncps.wirings
+
+    from liquid_control.nets.policy import make_policy
+
+    torch.manual_seed(seed)
+    ncps_core = ncps.torch.CfC(32, ncps.wirings.AutoNCP(19, 1), batch_first=True)
+    ours = make_policy("ncp-cfc")
+    reference = ncps_core.state_dict()
+    for name, tensor in ours.core.state_dict().items():
+        if name.endswith("sparsity_mask") and not torch.equal(tensor, reference[name]):
+            raise RuntimeError(f"the wirings differ ({name}): the comparison would not be on the same architecture")
+    ours.core.load_state_dict(reference)
+    return ours, NcpsPolicy(copy.deepcopy(ours.head), ncps_core)
+
+
+def make_data(batch: int, steps: int, seed: int):
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randn(batch, steps, 3, 66, 200, generator=generator)
+    features = torch.randn(batch, steps, 32, generator=generator)
+    labels = 0.1 * torch.randn(batch, steps, 1, generator=generator)
+    shared = 0.05 + 0.02 * torch.rand(steps, generator=generator)  # one elapsed-time sequence for all samples
+    per_sample = 0.05 + 0.02 * torch.rand(batch, steps, generator=generator)
+    return {"images": images, "features": features, "labels": labels,
+            "ours_ts": shared.expand(batch, steps).contiguous(), "ncps_ts": shared.reshape(1, steps, 1),
+            "per_sample_ts": per_sample}
+
+
+def loss_and_grads(model, inputs, timespans, labels):
+    model.zero_grad(set_to_none=True)
+    outputs, _ = model(inputs, timespans=timespans)
+    loss = nn.functional.mse_loss(outputs, labels)
+    loss.backward()
+    # (ncps keeps its wiring masks as parameters that need no gradient)
+    return loss.item(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def parity(ours, theirs, data) -> dict:
+    """Same loss and gradients from both, before any timing (the weights are still identical)."""
+    images = data["images"][:4, :8]
+    labels = data["labels"][:4, :8]
+    loss_a, grads_a = loss_and_grads(ours, images, data["ours_ts"][:4, :8], labels)
+    loss_b, grads_b = loss_and_grads(theirs, images, data["ncps_ts"][:, :8], labels)
+    if grads_a.keys() != grads_b.keys():
+        raise RuntimeError(f"different trainable parameters: {sorted(grads_a.keys() ^ grads_b.keys())}")
+    worst = max(float((grads_a[name] - grads_b[name]).abs().max() / (grads_b[name].abs().max() + 1e-12)) for name in grads_b)
+    return {"loss_ours": loss_a, "loss_ncps": loss_b, "max_relative_gradient_difference": worst}
+
+
+def timed_steps(model, optimizer, inputs, timespans, labels, count: int) -> list[float]:
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        outputs, _ = model(inputs, timespans=timespans)
+        loss = nn.functional.mse_loss(outputs, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def summary(times: list[float], batch: int) -> dict:
+    quartiles = statistics.quantiles(times, n=4)
+    median = statistics.median(times)
+    return {"median_ms": round(1e3 * median, 3), "iqr_ms": [round(1e3 * quartiles[0], 3), round(1e3 * quartiles[2], 3)],
+            "sequences_per_s": round(batch / median, 2), "steps_timed": len(times)}
+
+
+def compare(lanes: dict, rounds: int, steps: int, warmup: int, batch: int) -> dict:
+    """``lanes``: name -> (model, inputs, timespans, labels); timed interleaved, round by round.
+
+    Besides each lane's median, the ratio ours/ncps is taken per round (each round's two medians,
+    measured seconds apart) and its median reported: load from other processes that drifts over
+    the run then cancels out of the ratio."""
+    prepared = {}
+    for name, (model, inputs, timespans, labels) in lanes.items():
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        timed_steps(model, optimizer, inputs, timespans, labels, warmup)
+        prepared[name] = (model, optimizer, inputs, timespans, labels)
+    times = {name: [] for name in lanes}
+    round_ratios = []
+    names = list(lanes)
+    for round_ in range(rounds):
+        medians = {}
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            model, optimizer, inputs, timespans, labels = prepared[name]
+            these = timed_steps(model, optimizer, inputs, timespans, labels, steps)
+            times[name] += these
+            medians[name] = statistics.median(these)
+        round_ratios.append(medians["ncps"] / medians["ours"])
+    result = {name: summary(values, batch) for name, values in times.items()}
+    quartiles = statistics.quantiles(round_ratios, n=4) if len(round_ratios) > 1 else round_ratios * 3
+    result["ratio_ours_over_ncps"] = round(statistics.median(round_ratios), 2)
+    result["ratio_iqr_over_rounds"] = [round(quartiles[0], 2), round(quartiles[-1], 2)]
+    return result
+
+
+def breakdown(policy, images: torch.Tensor, repeats: int) -> dict:
+    """Where our full step's time goes, besides the core (timed above): the conv head's forward and
+    backward over all frames, and the NaN/Inf check over the images."""
+    from liquid_control.nets.validation import check_finite
+
+    frames = images.flatten(0, 1)
+
+    def head_step():
+        policy.head.zero_grad(set_to_none=True)
+        policy.head(frames).sum().backward()
+
+    def median_ms(fn, count):
+        fn()
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        return round(1e3 * statistics.median(times), 1)
+
+    return {"head_forward_backward_ms": median_ms(head_step, repeats),
+            "image_check_ms": median_ms(lambda: check_finite(images, "image"), 3 * repeats)}
