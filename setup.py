@@ -65,6 +65,7 @@ setup(
         # ONNX export of policies, and ONNX Runtime to check (and run) the exported graph.
         'onnx',
         'onnxruntime',
+        'numba>=0.60',
     ],
     extras_require={
         # ROS 2 (Kilted) from PyPI wheels, for machines without a system ROS install. rclpy
