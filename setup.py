@@ -65,6 +65,8 @@ setup(
         # ONNX export of policies, and ONNX Runtime to check (and run) the exported graph.
         'onnx',
         'onnxruntime',
+        # The runtime's native backend: liquid-cell steps compiled to machine code
+        # (liquid_control/runtime/kernels.py).
         'numba>=0.60',
     ],
     extras_require={
