@@ -30,6 +30,7 @@ module within 1e-5 over rollouts with irregular elapsed times.
 
 from __future__ import annotations
 
+import importlib
 import io
 import math
 import os
@@ -309,7 +310,7 @@ class NativeEngine(Engine):
         if str(device) != "cpu":
             raise BackendUnavailable("the native backend runs on the CPU")
         try:
-            from . import kernels
+            kernels = importlib.import_module("liquid_control.runtime.kernels")
         except ImportError as error:
             raise BackendUnavailable(f"numba is not installed ({error}); pip install numba") from error
         super().__init__(module, "cpu", threads)

@@ -1,0 +1,259 @@
+"""The deployment runtime: every backend against the training model, batching, fallbacks, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from liquid_control.nets.policy import make_policy
+from liquid_control.nets.sequence import CfC, LTC
+from liquid_control.nets.wirings import AutoNCP
+from liquid_control.runtime.engine import BackendUnavailable, available_backends, load_engine
+
+TOLERANCE = 1e-5
+
+
+def _modules():
+    torch.manual_seed(0)
+    wiring = lambda: AutoNCP(19, 2, seed=3)  # noqa: E731
+    return {
+        "cfc-ncp": CfC(32, wiring()),
+        "cfc-ncp-pure": CfC(32, wiring(), mode="pure"),
+        "cfc-ncp-no-gate": CfC(32, wiring(), mode="no_gate"),
+        "cfc-dense": CfC(20, 16),
+        "cfc-dense-2-layers-gelu": CfC(20, 16, backbone_layers=2, backbone_units=24, activation="gelu"),
+        "cfc-dense-relu-silu": CfC(20, 8, backbone_layers=2, backbone_units=12, activation="silu"),
+        "cfc-dense-proj-mixed": CfC(20, 16, proj_size=3, mixed_memory=True),
+        "cfc-no-backbone-pure": CfC(20, 16, backbone_layers=0, mode="pure"),
+        "ltc-ncp": LTC(32, wiring()),
+        "ltc-dense-explicit-linear": LTC(10, 12, implicit_param_constraints=False, input_mapping="linear",
+                                         output_mapping="none", ode_unfolds=3),
+        "ltc-ncp-mixed": LTC(10, wiring(), mixed_memory=True),
+        "policy-ncp-cfc": make_policy("ncp-cfc", image_shape=(3, 66, 80)),
+        "policy-ncp-ltc": make_policy("ncp-ltc", image_shape=(3, 66, 80)),
+        "policy-lstm": make_policy("lstm", image_shape=(3, 66, 80)),
+        "policy-cnn": make_policy("cnn", image_shape=(3, 66, 80)),
+    }
+
+
+MODULES = _modules()
+
+
+def _reference_rollout(module, inputs: np.ndarray, dts: np.ndarray):
+    """The training model's own step, per-sample elapsed times: outputs and states at every step."""
+    state, outputs, states = None, [], []
+    with torch.no_grad():
+        for x, dt in zip(inputs, dts):
+            y, state = module.step(torch.from_numpy(x), torch.from_numpy(dt), state)
+            outputs.append(y.numpy())
+            parts = [] if state is None else (list(state) if isinstance(state, tuple) else [state])
+            states.append([p.numpy() for p in parts])
+    return outputs, states
+
+
+def _rollout_data(engine, steps=10, batch=3, seed=1):
+    generator = np.random.default_rng(seed)
+    inputs = generator.standard_normal((steps, batch, *engine.input_shape)).astype(np.float32)
+    dts = (0.005 + 0.3 * generator.random((steps, batch))).astype(np.float32)  # irregular, per agent
+    return inputs, dts
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
+def test_backend_matches_the_training_model(name, backend):
+    module = MODULES[name].eval()
+    try:
+        engine = load_engine(module, backend=backend)
+    except BackendUnavailable as error:
+        # Only the native backend may refuse, and only for cores it does not compile.
+        assert backend == "native" and name in ("policy-lstm", "policy-cnn"), error
+        assert "CfC and LTC" in str(error)
+        return
+    inputs, dts = _rollout_data(engine)
+    expected_outputs, expected_states = _reference_rollout(module, inputs, dts)
+    state = engine.initial_state(inputs.shape[1])
+    for x, dt, want_y, want_state in zip(inputs, dts, expected_outputs, expected_states):
+        y, state = engine.step(x, dt, state)
+        assert y.dtype == np.float32 and y.shape == want_y.shape
+        np.testing.assert_allclose(y, want_y, atol=TOLERANCE, rtol=0)
+        got = engine.state_arrays(state)
+        assert len(got) == len(want_state)
+        for a, b in zip(got, want_state):
+            np.testing.assert_allclose(a, b, atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
+@pytest.mark.parametrize("name", ["cfc-ncp", "ltc-ncp", "policy-ncp-cfc"])
+def test_a_rollout_equals_the_sequence_forward_pass(name, backend):
+    """Stepping frame by frame gives what training computes over the whole sequence at once."""
+    module = MODULES[name].eval()
+    engine = load_engine(module, backend=backend)
+    inputs, dts = _rollout_data(engine, steps=8, batch=2)
+    with torch.no_grad():
+        sequence, _ = module(torch.from_numpy(inputs).transpose(0, 1), timespans=torch.from_numpy(dts).T)
+    state, stepped = engine.initial_state(2), []
+    for x, dt in zip(inputs, dts):
+        y, state = engine.step(x, dt, state)
+        stepped.append(y)
+    np.testing.assert_allclose(np.stack(stepped, axis=1), sequence.numpy(), atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
+def test_batched_agents_equal_agents_stepped_one_by_one(backend):
+    module = MODULES["ltc-ncp"]
+    engine = load_engine(module, backend=backend)
+    inputs, dts = _rollout_data(engine, steps=6, batch=5, seed=4)
+    together = engine.initial_state(5)
+    alone = [engine.initial_state(1) for _ in range(5)]
+    for x, dt in zip(inputs, dts):
+        y_all, together = engine.step(x, dt, together)
+        for agent in range(5):
+            y_one, alone[agent] = engine.step(x[agent : agent + 1], dt[agent : agent + 1], alone[agent])
+            np.testing.assert_allclose(y_all[agent : agent + 1], y_one, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
+def test_resetting_some_agents_restarts_only_them(backend):
+    engine = load_engine(MODULES["cfc-ncp"], backend=backend)
+    inputs, dts = _rollout_data(engine, steps=4, batch=3)
+    state = engine.initial_state(3)
+    for x, dt in zip(inputs, dts):
+        _, state = engine.step(x, dt, state)
+    before = engine.state_arrays(state)[0]
+    reset = engine.reset_agents(state, np.array([False, True, False]))
+    after = engine.state_arrays(reset)[0]
+    assert np.all(after[1] == 0) and np.abs(before[1]).max() > 0
+    np.testing.assert_array_equal(after[[0, 2]], before[[0, 2]])
+    fresh, _ = engine.step(inputs[0, 1:2], dts[0, 1:2])
+    y, _ = engine.step(inputs[0], dts[0], reset)
+    np.testing.assert_allclose(y[1:2], fresh, atol=1e-6, rtol=0)
+
+
+def test_auto_times_every_available_backend_and_keeps_the_fastest():
+    engine = load_engine(MODULES["cfc-ncp"], backend="auto", timing_steps=5)
+    timings = engine.selection["median_step_us"]
+    assert set(timings) == set(available_backends("cpu")) == {"torch", "onnxruntime", "native"}
+    numeric = {name: value for name, value in timings.items() if isinstance(value, float)}
+    assert engine.selection["chosen"] == engine.backend == min(numeric, key=numeric.get)
+    # A core the native kernels do not cover is skipped with the reason, not an error.
+    lstm = load_engine(MODULES["policy-lstm"], backend="auto", timing_steps=3)
+    assert lstm.backend in ("torch", "onnxruntime")
+    assert "unavailable" in lstm.selection["median_step_us"]["native"]
+
+
+@pytest.fixture
+def without(monkeypatch):
+    """Make libraries unimportable for one test (as on a robot where they are not installed)."""
+
+    def block(*names):
+        for name in names:
+            monkeypatch.setitem(sys.modules, name, None)
+        monkeypatch.delitem(sys.modules, "liquid_control.runtime.kernels", raising=False)
+
+    return block
+
+
+def test_fallback_to_torch_without_onnxruntime_or_numba(without):
+    without("onnxruntime", "numba")
+    assert available_backends("cpu") == ["torch"]
+    engine = load_engine(MODULES["cfc-ncp"], backend="auto", timing_steps=3)
+    assert engine.backend == "torch"
+    with pytest.raises(BackendUnavailable, match="pip install onnxruntime"):
+        load_engine(MODULES["cfc-ncp"], backend="onnxruntime")
+    with pytest.raises(BackendUnavailable, match="pip install numba"):
+        load_engine(MODULES["cfc-ncp"], backend="native")
+
+
+def test_native_policy_head_falls_back_to_torch_without_onnxruntime(without):
+    without("onnxruntime")
+    module = MODULES["policy-ncp-cfc"]
+    engine = load_engine(module, backend="native")
+    assert engine.head_backend == "torch"
+    inputs, dts = _rollout_data(engine, steps=3, batch=2)
+    expected, _ = _reference_rollout(module, inputs, dts)
+    state = None
+    for x, dt, want in zip(inputs, dts, expected):
+        y, state = engine.step(x, dt, state)
+        np.testing.assert_allclose(y, want, atol=TOLERANCE, rtol=0)
+
+
+def test_cuda_runs_the_same_numbers_or_is_refused_clearly():
+    module = MODULES["policy-ncp-cfc"]
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailable, match="no CUDA device"):
+            load_engine(module, backend="torch", device="cuda")
+        with pytest.raises(BackendUnavailable, match="CPU"):
+            load_engine(module, backend="native", device="cuda")
+        assert available_backends("cuda") == ["torch"]
+        return
+    cpu = load_engine(module, backend="torch")
+    gpu = load_engine(_modules()["policy-ncp-cfc"], backend="torch", device="cuda")
+    inputs, dts = _rollout_data(cpu, steps=5, batch=2)
+    a = b = None
+    for x, dt in zip(inputs, dts):
+        y_cpu, a = cpu.step(x, dt, a)
+        y_gpu, b = gpu.step(x, dt, b)
+        np.testing.assert_allclose(y_gpu, y_cpu, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
+def test_bad_arguments_are_refused_with_the_reason(backend):
+    engine = load_engine(MODULES["ltc-ncp"], backend=backend)
+    x = np.zeros((2, 32), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"takes \(batch, 32\)"):
+        engine.step(np.zeros((2, 31), dtype=np.float32), 0.05)
+    with pytest.raises(ValueError, match="2 values for a batch of 3"):
+        engine.step(np.zeros((3, 32), dtype=np.float32), [0.1, 0.1])
+    with pytest.raises(ValueError, match="> 0"):
+        engine.step(x, 0.0)  # an LTC divides by the step length
+    with pytest.raises(ValueError, match="finite"):
+        engine.step(x, [0.05, float("nan")])
+    state = engine.initial_state(3)
+    with pytest.raises(ValueError, match="holds 3 agents but 2"):
+        engine.step(x, 0.05, state)
+    other = "torch" if backend != "torch" else "onnxruntime"
+    with pytest.raises(ValueError, match="cannot continue it"):
+        engine.step(x, 0.05, load_engine(MODULES["ltc-ncp"], backend=other).initial_state(2))
+    with pytest.raises(ValueError, match="backend must be"):
+        load_engine(MODULES["ltc-ncp"], backend="tensorrt")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
+def test_a_non_finite_input_shows_in_the_output(backend):
+    """The controller relies on NaN propagating to command a stop; the fast paths must not hide it."""
+    engine = load_engine(MODULES["cfc-ncp"], backend=backend)
+    x = np.zeros((1, 32), dtype=np.float32)
+    x[0, 3] = np.nan
+    y, state = engine.step(x, 0.05)
+    assert not np.isfinite(y).all() and not engine.is_finite(state)
+
+
+def test_engine_loads_a_model_folder_and_describes_its_state():
+    engine = load_engine("models/ncp19_lane", backend="native")
+    assert engine.kind == "policy" and engine.input_shape == (3, 66, 200) and engine.output_size == 1
+    y, state = engine.step(np.zeros((1, 3, 66, 200), dtype=np.float32), 0.05)
+    description = engine.describe_state(state)
+    assert set(description) == {"inter", "command", "motor"}
+    assert engine.describe()["backend"] == "native"
+
+
+def test_bench_command_quick_run_reports_every_section():
+    completed = subprocess.run([sys.executable, "-m", "liquid_control", "bench", "--quick", "--json"],
+                               capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["machine"]["threads"] == 1
+    for case in ("CfC-NCP19", "LTC-NCP19", "CfC-FC19"):
+        entry = result["cell"][case]
+        assert set(entry["lanes"]) == {"ncps", "torch", "onnxruntime", "native"}
+        assert max(entry["parity_max_abs_vs_ncps"].values()) < TOLERANCE
+        assert entry["lanes"]["native"]["median_us"] > 0 and "speedup_vs_ncps" in entry["lanes"]["native"]
+    assert max(result["policy"]["parity_max_abs_state_vs_ncps"].values()) < TOLERANCE
+    assert set(result["batch"]["CfC-NCP19"]["by_agents"]) == {"1", "10", "100"}
+    assert result["train"]["full"]["ours"]["sequences_per_s"] > 0
+    assert result["train"]["parity"]["max_relative_gradient_difference"] < 1e-3
