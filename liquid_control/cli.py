@@ -170,7 +170,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
     if args.driver == "model":
         from .train.evaluate import ModelDriver
 
-        driver = ModelDriver(args.model, speed=args.speed)
+        driver = ModelDriver(args.model, speed=args.speed, backend=args.backend)
     else:
         driver = ExpertDriver(config.car, speed=args.speed, recovery=RecoveryConfig(rate_hz=args.recovery_rate))
     world = LaneWorld(args.seed, config)
@@ -187,6 +187,11 @@ def cmd_drive(args: argparse.Namespace) -> int:
         plot_drive(world.track, result.trajectory, args.plot)
         report["plot"] = args.plot
     report.update(frames.outputs())
+    if args.driver == "model":
+        report["backend"] = driver.loop.engine.backend
+        step = driver.loop_step_stats()
+        if step:
+            report["network_step_ms"] = step
     if args.json:
         print(json.dumps(report))
     else:
@@ -495,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     drv = verbs.add_parser("drive", help="drive a car in the MuJoCo lane world and report lane-keeping metrics")
     drv.add_argument("--driver", choices=("expert", "model"), default="expert", help="who drives (default: %(default)s)")
     drv.add_argument("--model", help="model folder for --driver model")
+    drv.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "native"),
+                     help="how --driver model steps the network (default: %(default)s, the fastest here)")
     drv.add_argument("--seed", type=int, default=0, help="track seed; seeds >= 1000 are the held-out family (default: %(default)s)")
     drv.add_argument("--distance", type=float, default=1000.0, help="metres to drive along the lane (default: %(default)s)")
     drv.add_argument("--max-time", type=float, help="sim-time limit in seconds (default: distance / 0.5 m/s)")

@@ -9,7 +9,7 @@ publishes   cmd_vel             geometry_msgs/Twist (TwistStamped with twist_sta
 service     ~/reset             std_srvs/Trigger: clear the network's hidden state
 
 Lifecycle: configure loads the model (``model_path``; its card gives the architecture and output
-meaning) on ``device``; activate starts the control timer; deactivate publishes a stop and pauses;
+meaning) on ``device`` and ``backend`` (``liquid_control.runtime.engine``); activate starts the control timer; deactivate publishes a stop and pauses;
 cleanup frees the model. A plain ``ros2 run`` goes straight to active (``autostart``).
 
 All control logic (timeouts, resets, output shaping, safety) lives in
@@ -19,6 +19,7 @@ so ``use_sim_time`` and bag replay work.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -42,6 +43,7 @@ from std_srvs.srv import Trigger
 
 from liquid_control.data.images import decode_float_image
 from liquid_control.nets import load_model
+from liquid_control.runtime.engine import BACKENDS
 from liquid_control.nodes.settings import (
     EXIT_BAD_PARAMETER,
     ParameterError,
@@ -64,6 +66,9 @@ SETTINGS = (
     Setting("model_path", "", "Model folder (card.yaml + weights.safetensors). Changing it while running loads the "
             "new model and swaps it in atomically, or refuses the change with the reason.", read_only=False),
     Setting("device", "cpu", "cpu, cuda, cuda:N or auto (cuda when available)."),
+    Setting("backend", "auto", "How the network is stepped: torch, onnxruntime (the exported ONNX graph), native "
+            "(compiled liquid-cell kernels, conv head in ONNX Runtime) or auto (times each available one at "
+            "configure and keeps the fastest; the timings are in /diagnostics)."),
     Setting("torch_threads", 1, "CPU threads for the network step (0: torch's default, one per core). One thread "
             "keeps the step from fighting the executor and other processes for cores: on a shared 2-core machine "
             "the default took the step from ~3 ms to ~180 ms.", 0, 256),
@@ -120,6 +125,8 @@ class ControllerNode(LifecycleNode):
         try:
             control_config(self.values)
             choose_device(self.values["device"])
+            if self.values["backend"] not in ("auto", *BACKENDS):
+                raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {self.values['backend']!r}")
             if self.values["trigger"] not in ("timer", "frame"):
                 raise ValueError(f"trigger must be 'timer' or 'frame', got {self.values['trigger']!r}")
         except ValueError as error:
@@ -168,8 +175,11 @@ class ControllerNode(LifecycleNode):
         self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
         self._saliency_publisher = self.create_lifecycle_publisher(Image, "~/saliency", qos_profile_sensor_data)
         self._subscription = self.create_subscription(Image, "image_preprocessed", self._on_image, qos_profile_sensor_data)
-        self.get_logger().info(f"configured: model {self.card.get('name')!r} on {self.loop.device}, "
-                               f"output {self.loop.config.output_mode}/{self.loop.output_kind}")
+        engine = self.loop.engine
+        timings = engine.selection.get("median_step_us") if engine.selection else None
+        self.get_logger().info(f"configured: model {self.card.get('name')!r} on {self.loop.device}, backend {engine.backend}"
+                               + (f" (auto, median step us: {timings})" if timings else "")
+                               + f", output {self.loop.config.output_mode}/{self.loop.output_kind}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -234,7 +244,7 @@ class ControllerNode(LifecycleNode):
             raise ValueError(f"{model_path} holds a {card['architecture'].get('kind')!r} network, not a camera policy")
         device = choose_device(self.values["device"])
         loop = ControlLoop(policy, control_config(self.values), card, device=device,
-                           nominal_dt=1.0 / self.values["control_rate_hz"])
+                           nominal_dt=1.0 / self.values["control_rate_hz"], backend=self.values["backend"])
         return loop, card
 
     # ----------------------------------------------------------------- parameters
@@ -369,6 +379,9 @@ class ControllerNode(LifecycleNode):
         values = {
             "model": str(self.card.get("name")),
             "device": str(self.loop.device) if self.loop else "n/a",
+            "backend": self.loop.engine.backend if self.loop else "n/a",
+            "backend_selection_us": (json.dumps(self.loop.engine.selection.get("median_step_us", {}))
+                                     if self.loop and self.loop.engine.selection else "n/a"),
             "control_rate_hz": f"{self.values['control_rate_hz']:g}" if not self._frame_triggered else "frame-triggered",
             "achieved_rate_hz": f"{rate:.2f}",
             "step_latency_p50_ms": ms(self._step_latency.percentile(50)),

@@ -142,12 +142,19 @@ class _Frame:
 
 
 class ControlLoop:
+    """``backend``: how the network is stepped (``runtime.engine``: torch, onnxruntime, native or
+    auto, which times them and keeps the fastest); ``policy`` stays the torch module (saliency,
+    state description)."""
+
     def __init__(self, policy: torch.nn.Module, config: ControlConfig, card: dict[str, Any] | None = None,
-                 device: str = "cpu", nominal_dt: float = 0.05):
+                 device: str = "cpu", nominal_dt: float = 0.05, backend: str = "torch"):
+        from .engine import load_engine
+
         config.validate()
         self.config = config
         self.policy = policy.to(device).eval()
         self.device = torch.device(device)
+        self.engine = load_engine(self.policy, backend=backend, device=str(device))
         self.card = card or {}
         self.output_kind = output_kind_from_card(card) if config.output_kind == "auto" else config.output_kind
         self.shaper = CommandShaper(config, self.output_kind)
@@ -210,12 +217,12 @@ class ControlLoop:
             dt = self.nominal_dt  # two ticks at the same instant (a paused sim clock): keep a valid step
         started = time.perf_counter()
         try:
-            with torch.inference_mode():
-                image = torch.from_numpy(self.frame.image).to(self.device).permute(2, 0, 1)
-                outputs, state = self.policy.step(image, float(dt), self.state)
-                values = outputs.detach().to("cpu").numpy().astype(np.float64).reshape(-1)
-                finite_state = _finite(state)
-        except (ValueError, RuntimeError) as error:
+            # (H, W, C) -> (1, C, H, W): the layout every backend takes.
+            image = np.ascontiguousarray(self.frame.image.transpose(2, 0, 1))[None]
+            outputs, state = self.engine.step(image, float(dt), self.state)
+            values = outputs.astype(np.float64).reshape(-1)
+            finite_state = self.engine.is_finite(state)
+        except Exception as error:  # whatever a backend raises, the robot gets a stop
             self.reset("the network failed")
             return TickResult(Twist(), "fault", dt=dt, input_age=age, frame_stamp=self.frame.stamp,
                               reset="the network failed", message=f"the network step failed ({error}): commanded a stop")
@@ -234,15 +241,7 @@ class ControlLoop:
     def inspect_state(self) -> dict[str, Any]:
         if self.state is None:
             return {}
-        return self.policy.describe_state(self.state)
-
-
-def _finite(state) -> bool:
-    if state is None:
-        return True
-    if isinstance(state, (tuple, list)):
-        return all(_finite(s) for s in state)
-    return bool(torch.isfinite(state).all())
+        return self.engine.describe_state(self.state)
 
 
 def choose_device(requested: str) -> str:

@@ -27,7 +27,8 @@ from liquid_control.sim.world import LaneWorld, Observation
 class ModelDriver:
     name = "model"
 
-    def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu", control: ControlConfig | None = None):
+    def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu", control: ControlConfig | None = None,
+                 backend: str = "auto"):
         self.policy, self.card = load_model(model_path, device="cpu")
         if not hasattr(self.policy, "image_shape"):
             raise ValueError(f"{model_path} is not a camera policy")
@@ -36,13 +37,24 @@ class ModelDriver:
         self.control = control or ControlConfig(speed=speed, max_linear=max(3.0, abs(speed)), max_linear_accel=100.0,
                                                 max_angular=3.0, max_angular_accel=100.0)
         self.device = device
+        self.backend = backend
         self.loop: ControlLoop | None = None
+        self.step_seconds: list[float] = []
         self.wheelbase = 0.5
 
     def reset(self, world: LaneWorld) -> None:
         self.wheelbase = world.config.car.wheelbase
+        backend = self.backend if self.loop is None else self.loop.engine.backend  # auto chooses once
         self.loop = ControlLoop(self.policy, self.control, self.card, device=self.device,
-                                nominal_dt=1.0 / world.config.camera_rate_hz)
+                                nominal_dt=1.0 / world.config.camera_rate_hz, backend=backend)
+
+    def loop_step_stats(self) -> dict:
+        """Median and p99 of the network step (ms) over the drive so far."""
+        if not self.step_seconds:
+            return {}
+        values = np.asarray(self.step_seconds) * 1e3
+        return {"median": round(float(np.median(values)), 3), "p99": round(float(np.percentile(values, 99)), 3),
+                "steps": len(values)}
 
     def act(self, observation: Observation, dt: float) -> Command:
         if observation.frame is not None:
@@ -50,6 +62,8 @@ class ModelDriver:
             if problem:
                 raise ValueError(f"the simulator's frame does not fit the policy: {problem}")
         result = self.loop.tick(observation.time)
+        if result.step_seconds is not None:
+            self.step_seconds.append(result.step_seconds)
         twist = result.twist
         if abs(twist.linear_x) < 1e-3:
             return Command(twist.linear_x, 0.0)

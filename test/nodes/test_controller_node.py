@@ -5,6 +5,7 @@ with frames (trigger:=frame), so the elapsed times the network sees are exactly 
 outputs can be compared with the same policy stepped here.
 """
 
+import json
 import os
 import time
 
@@ -160,6 +161,11 @@ class TestController:
         for command, curvature in zip(commands, expected):
             assert command.linear.x == pytest.approx(SPEED)
             assert command.angular.z == pytest.approx(SPEED * curvature, abs=1e-5)
+        # backend auto (the default) timed every backend at configure and says which it runs.
+        diagnostics = controller.latest_diagnostics()
+        timings = json.loads(diagnostics["backend_selection_us"])
+        assert set(timings) == {"torch", "onnxruntime", "native"}
+        assert diagnostics["backend"] == min(timings, key=timings.get)
 
     def test_stale_input_commands_a_stop(self, controller):
         command = controller.step(_frame(1), dt=0.05, stamp_offset=0.5)  # frame 0.5 s old at arrival
@@ -237,6 +243,7 @@ class TestController:
     (["model_path:=/nonexistent/model"], "no model card at /nonexistent/model"),
     (["trigger:=sometimes", "model_path:=/nonexistent"], "trigger must be 'timer' or 'frame'"),
     (["control_rate_hz:=0.0"], "parameter 'control_rate_hz' must be within [1.0, 1000.0]"),
+    (["backend:=tensorrt", "model_path:=/nonexistent"], "backend must be 'auto' or one of ('torch', 'onnxruntime', 'native')"),
 ])
 def test_bad_start_up_parameters_exit_with_a_message(tmp_path, parameters, message):
     node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "node.log",
