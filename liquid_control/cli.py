@@ -151,6 +151,50 @@ def cmd_import_ncps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drive_fleet(args: argparse.Namespace, config) -> int:
+    import numpy as np
+
+    from .sim.drive import drive_fleet
+    from .sim.world import LaneWorld
+    from .train.evaluate import FleetModelDriver
+
+    if args.driver != "model":
+        print("error: --fleet drives a model (--driver model --model DIR); the expert has no batched form", file=sys.stderr)
+        return 2
+    if args.frames or args.video or args.plot:
+        print("error: --frames, --video and --plot record one car; drive it without --fleet", file=sys.stderr)
+        return 2
+    driver = FleetModelDriver(args.model, speed=args.speed, backend=args.backend)
+    worlds = [LaneWorld(args.seed + i, config) for i in range(args.fleet)]
+    try:
+        results = drive_fleet(worlds, driver, args.distance, args.max_time)
+    finally:
+        for world in worlds:
+            world.close()
+    reports = [r.report for r in results]
+    steps = np.asarray(driver.step_seconds) * 1e3
+    summary = {"fleet": args.fleet, "backend": driver.engine.backend, "seeds": [r["seed"] for r in reports],
+               "distance_m": round(sum(r["distance_m"] for r in reports), 1),
+               "departures": sum(r["departures"] for r in reports),
+               "mean_abs_lateral_m": round(float(np.mean([r["mean_abs_lateral_m"] for r in reports])), 4),
+               "wall_time_s": reports[0]["wall_time_s"],
+               "batched_step_ms": {"median": round(float(np.median(steps)), 3), "p99": round(float(np.percentile(steps, 99)), 3),
+                                   "calls": int(steps.size)} if steps.size else {},
+               "tracks": reports}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for r in reports:
+            print(f"track {r['seed']} ({r['family']}): {r['distance_m']:.0f} m, mean |lateral error| "
+                  f"{r['mean_abs_lateral_m'] * 100:.1f} cm, max {r['max_abs_lateral_m'] * 100:.1f} cm, "
+                  f"{r['departures']} departure(s); {r['stop_reason']}")
+        print(f"fleet of {args.fleet} on {summary['backend']}: {summary['distance_m']:.0f} m, {summary['departures']} departure(s), "
+              f"{summary['wall_time_s']:.0f} s wall time; one batched network call per control period, median "
+              f"{summary['batched_step_ms'].get('median', float('nan')):.2f} ms")
+    ok = all(r["stop_reason"] == "distance reached" and r["departures"] == 0 for r in reports)
+    return 0 if ok else 3
+
+
 def cmd_drive(args: argparse.Namespace) -> int:
     from .sim.drive import drive
     from .sim.expert import ExpertDriver, RecoveryConfig
@@ -167,6 +211,8 @@ def cmd_drive(args: argparse.Namespace) -> int:
         camera_rate_hz=args.camera_rate,
         render=not args.no_render,
     )
+    if args.fleet > 1:
+        return _drive_fleet(args, config)
     if args.driver == "model":
         from .train.evaluate import ModelDriver
 
@@ -500,6 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
     drv = verbs.add_parser("drive", help="drive a car in the MuJoCo lane world and report lane-keeping metrics")
     drv.add_argument("--driver", choices=("expert", "model"), default="expert", help="who drives (default: %(default)s)")
     drv.add_argument("--model", help="model folder for --driver model")
+    drv.add_argument("--fleet", type=int, default=1, metavar="N",
+                     help="drive N cars at once on tracks SEED .. SEED+N-1, one batched network step for all (model only)")
     drv.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "native"),
                      help="how --driver model steps the network (default: %(default)s, the fastest here)")
     drv.add_argument("--seed", type=int, default=0, help="track seed; seeds >= 1000 are the held-out family (default: %(default)s)")

@@ -136,6 +136,18 @@ class TickResult:
 
 
 @dataclass
+class PendingStep:
+    """A step ``ControlLoop.begin_tick`` decided to take: the frame (1, C, H, W) and its elapsed time."""
+
+    now: float
+    dt: float
+    age: float
+    image: np.ndarray
+    frame_stamp: float
+    reset: str
+
+
+@dataclass
 class _Frame:
     image: np.ndarray  # (H, W, C) float32, preprocessed
     stamp: float
@@ -147,14 +159,14 @@ class ControlLoop:
     state description)."""
 
     def __init__(self, policy: torch.nn.Module, config: ControlConfig, card: dict[str, Any] | None = None,
-                 device: str = "cpu", nominal_dt: float = 0.05, backend: str = "torch"):
+                 device: str = "cpu", nominal_dt: float = 0.05, backend: str = "torch", engine=None):
         from .engine import load_engine
 
         config.validate()
         self.config = config
         self.policy = policy.to(device).eval()
         self.device = torch.device(device)
-        self.engine = load_engine(self.policy, backend=backend, device=str(device))
+        self.engine = engine if engine is not None else load_engine(self.policy, backend=backend, device=str(device))
         self.card = card or {}
         self.output_kind = output_kind_from_card(card) if config.output_kind == "auto" else config.output_kind
         self.shaper = CommandShaper(config, self.output_kind)
@@ -195,6 +207,23 @@ class ControlLoop:
         return reason
 
     def tick(self, now: float) -> TickResult:
+        """One control tick at time ``now``: step the network on the newest frame, or command a stop."""
+        pending = self.begin_tick(now)
+        if isinstance(pending, TickResult):
+            return pending
+        started = time.perf_counter()
+        try:
+            outputs, state = self.engine.step(pending.image, pending.dt, self.state)
+        except Exception as error:  # whatever a backend raises, the robot gets a stop
+            return self.fail_tick(pending, error)
+        return self.end_tick(pending, outputs[0], state, time.perf_counter() - started)
+
+    def begin_tick(self, now: float) -> "TickResult | PendingStep":
+        """The checks before a step: a ``TickResult`` (stop) when no step is due, else the step to take.
+
+        ``tick`` is ``begin_tick`` + ``engine.step`` + ``end_tick``; a fleet (``FleetLoop``) runs
+        the middle part for many loops in one batched call.
+        """
         reset = ""
         if self.last_tick_time is not None and now < self.last_tick_time:
             self.frame = None  # frames stamped in the abandoned timeline are meaningless now
@@ -215,33 +244,75 @@ class ControlLoop:
         dt = self.nominal_dt if self.last_step_time is None else now - self.last_step_time
         if dt <= 0:
             dt = self.nominal_dt  # two ticks at the same instant (a paused sim clock): keep a valid step
-        started = time.perf_counter()
-        try:
-            # (H, W, C) -> (1, C, H, W): the layout every backend takes.
-            image = np.ascontiguousarray(self.frame.image.transpose(2, 0, 1))[None]
-            outputs, state = self.engine.step(image, float(dt), self.state)
-            values = outputs.astype(np.float64).reshape(-1)
-            finite_state = self.engine.is_finite(state)
-        except Exception as error:  # whatever a backend raises, the robot gets a stop
-            self.reset("the network failed")
-            return TickResult(Twist(), "fault", dt=dt, input_age=age, frame_stamp=self.frame.stamp,
-                              reset="the network failed", message=f"the network step failed ({error}): commanded a stop")
-        step_seconds = time.perf_counter() - started
-        if not (np.isfinite(values).all() and finite_state):
+        # (H, W, C) -> (1, C, H, W): the layout every backend takes.
+        image = np.ascontiguousarray(self.frame.image.transpose(2, 0, 1))[None]
+        return PendingStep(now, float(dt), age, image, self.frame.stamp, reset)
+
+    def fail_tick(self, pending: "PendingStep", error: Exception) -> TickResult:
+        self.reset("the network failed")
+        return TickResult(Twist(), "fault", dt=pending.dt, input_age=pending.age, frame_stamp=pending.frame_stamp,
+                          reset="the network failed", message=f"the network step failed ({error}): commanded a stop")
+
+    def end_tick(self, pending: "PendingStep", outputs: np.ndarray, state, step_seconds: float) -> TickResult:
+        """Check and shape one agent's network outputs (and keep its new state)."""
+        values = np.asarray(outputs, dtype=np.float64).reshape(-1)
+        if not (np.isfinite(values).all() and self.engine.is_finite(state)):
             self.reset("non-finite output or state")
-            return TickResult(Twist(), "fault", outputs=values, dt=dt, input_age=age, step_seconds=step_seconds,
-                              frame_stamp=self.frame.stamp, reset="non-finite output or state",
+            return TickResult(Twist(), "fault", outputs=values, dt=pending.dt, input_age=pending.age,
+                              step_seconds=step_seconds, frame_stamp=pending.frame_stamp, reset="non-finite output or state",
                               message="the network produced NaN/Inf: commanded a stop and reset its state")
         self.state = state
-        self.last_step_time = now
-        twist = self.shaper.shape(values, dt)
-        return TickResult(twist, "ok", outputs=values, dt=dt, input_age=age, step_seconds=step_seconds,
-                          frame_stamp=self.frame.stamp, reset=reset)
+        self.last_step_time = pending.now
+        twist = self.shaper.shape(values, pending.dt)
+        return TickResult(twist, "ok", outputs=values, dt=pending.dt, input_age=pending.age, step_seconds=step_seconds,
+                          frame_stamp=pending.frame_stamp, reset=pending.reset)
 
     def inspect_state(self) -> dict[str, Any]:
         if self.state is None:
             return {}
         return self.engine.describe_state(self.state)
+
+
+class FleetLoop:
+    """Many ``ControlLoop``s (one per agent: a car in its own world) sharing one engine.
+
+    ``tick(now)`` runs every loop's checks, then one batched engine call for all agents that step
+    (their states stacked), then each loop's output checks and shaping: each agent gets exactly
+    what its own ``ControlLoop.tick`` would give it.
+    """
+
+    def __init__(self, loops: list[ControlLoop]):
+        if not loops:
+            raise ValueError("a fleet needs at least one control loop")
+        engine = loops[0].engine
+        if any(loop.engine is not engine for loop in loops):
+            raise ValueError("the loops of a fleet must share one engine (pass engine= to ControlLoop)")
+        self.loops = loops
+        self.engine = engine
+
+    def tick(self, now: float | list[float], active: list[bool] | None = None) -> list[TickResult | None]:
+        """Tick every loop (``active``: only those marked; the others get None) at its time ``now``."""
+        times = now if isinstance(now, (list, tuple)) else [now] * len(self.loops)
+        active = active if active is not None else [True] * len(self.loops)
+        begun = [loop.begin_tick(t) if on else None for loop, t, on in zip(self.loops, times, active)]
+        stepping = [i for i, item in enumerate(begun) if isinstance(item, PendingStep)]
+        results: list[TickResult | None] = [item if isinstance(item, TickResult) else None for item in begun]
+        if stepping:
+            engine = self.engine
+            images = np.concatenate([begun[i].image for i in stepping])
+            dts = np.asarray([begun[i].dt for i in stepping], dtype=np.float32)
+            states = [self.loops[i].state or engine.initial_state(1) for i in stepping]
+            started = time.perf_counter()
+            try:
+                outputs, state = engine.step(images, dts, engine.stack(states))
+            except Exception as error:
+                for i in stepping:
+                    results[i] = self.loops[i].fail_tick(begun[i], error)
+                return results
+            seconds = time.perf_counter() - started
+            for row, (i, agent_state) in enumerate(zip(stepping, engine.unstack(state))):
+                results[i] = self.loops[i].end_tick(begun[i], outputs[row], agent_state, seconds)
+        return results
 
 
 def choose_device(requested: str) -> str:

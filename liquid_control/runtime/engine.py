@@ -151,6 +151,21 @@ class Engine:
             arrays.append(array)
         return EngineState(state.batch, tuple(arrays), state.backend)
 
+    def stack(self, states: list[EngineState]) -> EngineState:
+        """One batch from several states (agents in order)."""
+        if not states:
+            raise ValueError("nothing to stack")
+        for state in states:
+            if state.backend != self.backend:
+                raise ValueError(f"a state made by the {state.backend!r} engine cannot join a {self.backend!r} batch")
+        parts = zip(*(state.arrays for state in states))
+        arrays = tuple(torch.cat(p) if isinstance(p[0], torch.Tensor) else np.concatenate(p) for p in parts)
+        return EngineState(sum(state.batch for state in states), arrays, self.backend)
+
+    def unstack(self, state: EngineState) -> list[EngineState]:
+        """One state per agent (views into the batch's arrays)."""
+        return [EngineState(1, tuple(a[i : i + 1] for a in state.arrays), self.backend) for i in range(state.batch)]
+
     def is_finite(self, state: EngineState) -> bool:
         return all(bool(np.isfinite(a).all()) for a in self.state_arrays(state))
 

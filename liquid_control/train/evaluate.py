@@ -19,7 +19,8 @@ import torch
 from liquid_control.data.episodes import Episode
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.nets import load_model
-from liquid_control.runtime.control import ControlConfig, ControlLoop
+from liquid_control.runtime.control import ControlConfig, ControlLoop, FleetLoop
+from liquid_control.runtime.engine import load_engine
 from liquid_control.sim.car import Command
 from liquid_control.sim.world import LaneWorld, Observation
 
@@ -64,10 +65,52 @@ class ModelDriver:
         result = self.loop.tick(observation.time)
         if result.step_seconds is not None:
             self.step_seconds.append(result.step_seconds)
-        twist = result.twist
-        if abs(twist.linear_x) < 1e-3:
-            return Command(twist.linear_x, 0.0)
-        return Command(twist.linear_x, math.atan(self.wheelbase * twist.angular_z / twist.linear_x))
+        return car_command(result.twist, self.wheelbase)
+
+
+def car_command(twist, wheelbase: float) -> Command:
+    """A velocity command (speed, yaw rate) as the car's (speed, steering angle): the bicycle relation."""
+    if abs(twist.linear_x) < 1e-3:
+        return Command(twist.linear_x, 0.0)
+    return Command(twist.linear_x, math.atan(wheelbase * twist.angular_z / twist.linear_x))
+
+
+class FleetModelDriver:
+    """``ModelDriver`` for many cars at once, each in its own world: one batched network step per
+    control period for the whole fleet (``runtime.control.FleetLoop``), each car with its own state,
+    elapsed time, safety checks and command shaping. Used by ``drive_fleet``."""
+
+    name = "model"
+
+    def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu", control: ControlConfig | None = None,
+                 backend: str = "auto"):
+        self.single = ModelDriver(model_path, speed, device, control, backend)
+        self.engine = None
+        self.fleet: FleetLoop | None = None
+        self.wheelbases: list[float] = []
+        self.step_seconds: list[float] = []
+
+    def reset(self, worlds: list[LaneWorld]) -> None:
+        single = self.single
+        if self.engine is None:
+            self.engine = load_engine(single.policy, backend=single.backend, device=single.device, batch=len(worlds))
+        loops = [ControlLoop(single.policy, single.control, single.card, device=single.device,
+                             nominal_dt=1.0 / world.config.camera_rate_hz, engine=self.engine) for world in worlds]
+        self.fleet = FleetLoop(loops)
+        self.wheelbases = [world.config.car.wheelbase for world in worlds]
+
+    def act_all(self, observations: list[Observation], active: list[bool]) -> list[Command | None]:
+        spec = self.single.spec
+        for loop, observation, on in zip(self.fleet.loops, observations, active):
+            if on and observation.frame is not None:
+                problem = loop.on_frame(spec.apply(observation.frame, "rgb8"), observation.frame_time)
+                if problem:
+                    raise ValueError(f"the simulator's frame does not fit the policy: {problem}")
+        results = self.fleet.tick([o.time for o in observations], active)
+        stepped = [r.step_seconds for r in results if r is not None and r.step_seconds is not None]
+        if stepped:
+            self.step_seconds.append(stepped[0])  # one batched call for all
+        return [None if r is None else car_command(r.twist, wheelbase) for r, wheelbase in zip(results, self.wheelbases)]
 
 
 def open_loop(model_path: str | Path, episodes: list[Episode], nominal_dt: float = 0.05) -> dict:
