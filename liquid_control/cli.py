@@ -489,13 +489,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     sections = SECTIONS if args.sections == "all" else tuple(s.strip() for s in args.sections.split(",") if s.strip())
     progress = None if args.json else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
-    try:
-        result = run(sections, quick=args.quick, threads=args.threads, progress=progress)
-    except RuntimeError as error:
-        raise SystemExit(f"error: {error}") from error
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+    else:
+        try:
+            result = run(sections, quick=args.quick, threads=args.threads, progress=progress)
+        except RuntimeError as error:
+            raise SystemExit(f"error: {error}") from error
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    if args.plot:
+        from .bench import plot
+
+        plot(result, args.plot)
     print(json.dumps(result, indent=1) if args.json else table(result))
     return 0
 
@@ -665,6 +672,8 @@ def build_parser() -> argparse.ArgumentParser:
     bch.add_argument("--threads", type=int, default=1, help="CPU threads for torch and ONNX Runtime (default 1)")
     bch.add_argument("--sections", default="all", help="comma-separated: cell,policy,batch,train (default all)")
     bch.add_argument("--out", metavar="PATH.json", help="also write the JSON results here")
+    bch.add_argument("--plot", metavar="PATH.png", help="draw the step times and the batched scaling")
+    bch.add_argument("--from-json", metavar="PATH.json", help="redraw/retabulate a saved run instead of measuring")
     bch.set_defaults(func=cmd_bench)
     return parser
 

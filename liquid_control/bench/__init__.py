@@ -129,3 +129,52 @@ def table(result: dict[str, Any]) -> str:
                      f"sequences/s ({train['full']['ratio_ours_over_ncps']:g}x); core alone "
                      f"{train['core']['ratio_ours_over_ncps']:g}x")
     return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path) -> None:
+    """Two panels: median step time per lane (log scale) for the cells and the policy; and the
+    per-agent cost of batched stepping against the number of agents."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = [(f"cell {case}", entry["lanes"]) for case, entry in result.get("cell", {}).items()]
+    if "policy" in result:
+        groups.append(("policy 66x200", result["policy"]["lanes"]))
+    lanes = ["ncps", "ncps+torch", "torch", "onnxruntime", "native"]
+    colours = {"ncps": "#9e9e9e", "ncps+torch": "#9e9e9e", "torch": "#ef8a17", "onnxruntime": "#3b75af", "native": "#2ca02c"}
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.35, 1]})
+    ax = axes[0]
+    width = 0.2
+    for g, (title, entry) in enumerate(groups):
+        present = [lane for lane in lanes if lane in entry]
+        for k, lane in enumerate(present):
+            x = g + (k - (len(present) - 1) / 2) * width
+            value = entry[lane]["median_us"]
+            ax.bar(x, value, width, color=colours[lane], label=lane.replace("ncps+torch", "ncps") if g == 0 else None)
+            ax.text(x, value * 1.08, f"{value:.0f}" if value >= 100 else f"{value:.3g}", ha="center", va="bottom",
+                    fontsize=7, rotation=90)
+    ax.set_xticks(range(len(groups)), [title for title, _ in groups], fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("median time per step, µs (log)")
+    ax.set_title(f"one step, batch 1, {result['machine']['threads']} thread(s)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax = axes[1]
+    for case, entry in result.get("batch", {}).items():
+        sizes = [int(n) for n in entry["by_agents"]]
+        for lane in ("ncps", "torch", "onnxruntime", "native"):
+            per_agent = [entry["by_agents"][str(n)]["lanes"][lane].get("per_agent_us", entry["by_agents"][str(n)]["lanes"][lane]["median_us"])
+                         for n in sizes if lane in entry["by_agents"][str(n)]["lanes"]]
+            if per_agent:
+                ax.plot(sizes[: len(per_agent)], per_agent, marker="o", color=colours[lane],
+                        linestyle="-" if case.startswith("CfC") else "--", label=f"{lane} {case}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("agents stepped in one call")
+    ax.set_ylabel("µs per agent (log)")
+    ax.set_title("batched stepping (solid: CfC-NCP19, dashed: LTC-NCP19)")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

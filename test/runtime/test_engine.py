@@ -87,6 +87,26 @@ def test_backend_matches_the_training_model(name, backend):
             np.testing.assert_allclose(a, b, atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["cfc-ncp", "cfc-ncp-pure", "cfc-ncp-no-gate", "cfc-no-backbone-pure", "ltc-ncp",
+                                  "ltc-dense-explicit-linear", "ltc-ncp-mixed"])
+def test_native_kernels_for_many_agents_match_the_training_model(name):
+    """From ``batch_kernel_from`` agents on, the native backend switches to kernels that are SIMD over
+    agents (its own vectorisable exp); 70 agents also cross a block boundary (64)."""
+    module = MODULES[name].eval()
+    engine = load_engine(module, backend="native")
+    assert 70 >= engine.batch_kernel_from
+    inputs, dts = _rollout_data(engine, steps=6, batch=70, seed=5)
+    dts[:, 3] = 1e-3  # very short and very long steps too
+    dts[:, 4] = 5.0
+    expected_outputs, expected_states = _reference_rollout(module, inputs, dts)
+    state = engine.initial_state(70)
+    for x, dt, want_y, want_state in zip(inputs, dts, expected_outputs, expected_states):
+        y, state = engine.step(x, dt, state)
+        np.testing.assert_allclose(y, want_y, atol=TOLERANCE, rtol=0)
+        for a, b in zip(engine.state_arrays(state), want_state):
+            np.testing.assert_allclose(a, b, atol=TOLERANCE, rtol=0)
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
 @pytest.mark.parametrize("name", ["cfc-ncp", "ltc-ncp", "policy-ncp-cfc"])
 def test_a_rollout_equals_the_sequence_forward_pass(name, backend):
@@ -224,13 +244,15 @@ def test_bad_arguments_are_refused_with_the_reason(backend):
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
-def test_a_non_finite_input_shows_in_the_output(backend):
+@pytest.mark.parametrize("name", ["cfc-ncp", "ltc-ncp"])
+@pytest.mark.parametrize("agents", [1, 20])
+def test_a_non_finite_input_shows_in_the_output(backend, name, agents):
     """The controller relies on NaN propagating to command a stop; the fast paths must not hide it."""
-    engine = load_engine(MODULES["cfc-ncp"], backend=backend)
-    x = np.zeros((1, 32), dtype=np.float32)
-    x[0, 3] = np.nan
+    engine = load_engine(MODULES[name], backend=backend)
+    x = np.zeros((agents, 32), dtype=np.float32)
+    x[-1, 3] = np.nan
     y, state = engine.step(x, 0.05)
-    assert not np.isfinite(y).all() and not engine.is_finite(state)
+    assert not np.isfinite(y[-1]).all() and not engine.is_finite(state)
 
 
 def test_engine_loads_a_model_folder_and_describes_its_state():
