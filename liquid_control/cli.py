@@ -465,15 +465,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .nets.onnx_export import check_onnx, export_onnx
 
     policy, card = load_model(args.model)
-    if not hasattr(policy, "image_shape"):
-        raise SystemExit(f"error: {args.model} is not a camera policy; ONNX export covers policies")
-    out = Path(args.out) if args.out else Path(args.model) / "policy.onnx"
+    if not hasattr(policy, "step"):
+        raise SystemExit(f"error: {args.model} holds a {card['architecture'].get('kind')!r} network without a step to export")
+    camera = hasattr(policy, "image_shape")
+    out = Path(args.out) if args.out else Path(args.model) / ("policy.onnx" if camera else "network.onnx")
     export_onnx(policy, out, opset=args.opset)
     parity = check_onnx(policy, out)
     exports = dict(card.get("exports") or {})
     if out.parent.resolve() == Path(args.model).resolve():
         exports["onnx"] = {"file": out.name, "opset": args.opset, "sha256": _sha256(out),
-                           "signature": "(image[B,C,H,W], dt[B], state...) -> (output[B,K], next_state...)",
+                           "signature": ("(image[B,C,H,W], dt[B], state...)" if camera else "(x[B,F], dt[B], state...)")
+                                        + " -> (output[B,K], next_state...)",
                            "parity_vs_torch": parity}
         update_card(args.model, exports=exports)
     print(json.dumps({"onnx": str(out), **parity}))

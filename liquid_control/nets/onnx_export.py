@@ -1,9 +1,10 @@
-"""Export a policy's single step to ONNX, and check the export against the torch model.
+"""Export a network's single step to ONNX, and check the export against the torch model.
 
-The exported graph is one control step: ``(image, dt, state...) -> (output, next_state...)``
-with a dynamic batch axis, so ONNX Runtime (or any ONNX consumer on a robot) can run the network
-statefully exactly like ``Policy.step``. ``check_onnx`` runs both on random frames over a rollout
-with irregular elapsed times and reports the largest differences.
+The exported graph is one control step: ``(image, dt, state...) -> (output, next_state...)`` for
+a camera policy, ``(x, dt, state...)`` for a bare core (CfC, LTC), with a dynamic batch axis, so
+ONNX Runtime (or any ONNX consumer on a robot) can run the network statefully exactly like its
+``step``. ``check_onnx`` runs both on random inputs over a rollout with irregular elapsed times
+and reports the largest differences. The runtime's ``onnxruntime`` backend runs these graphs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .policy import Policy
 
 
 def _state_tensors(state) -> list[torch.Tensor]:
@@ -98,24 +98,26 @@ def export_onnx(module: nn.Module, path, opset: int = 17, head_only: bool = Fals
     return Path(path) if isinstance(path, (str, os.PathLike)) else path
 
 
-def check_onnx(policy: Policy, path: str | os.PathLike, steps: int = 20, batch: int = 3, seed: int = 0) -> dict:
-    """Largest |torch - ONNX Runtime| over a rollout of random frames with irregular elapsed times."""
+def check_onnx(module: nn.Module, path: str | os.PathLike, steps: int = 20, batch: int = 3, seed: int = 0) -> dict:
+    """Largest |torch - ONNX Runtime| over a rollout of random inputs (frames for a policy, features
+    for a core) with irregular elapsed times."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     accepted = {graph_input.name for graph_input in session.get_inputs()}
+    input_name, example = _input_example(module)
     generator = torch.Generator().manual_seed(seed)
-    state = policy.initial_state(batch)
+    state = module.initial_state(batch)
     onnx_states = [s.numpy() for s in _state_tensors(state)]
     worst_output = worst_state = 0.0
     with torch.no_grad():
         for _ in range(steps):
-            image = torch.randn(batch, *policy.image_shape, generator=generator)
+            inputs = torch.randn(batch, *example.shape[1:], generator=generator)
             dt = 0.01 + 0.2 * torch.rand(batch, generator=generator)
-            output, state = policy.step(image, dt, state)
-            feeds = {"image": image.numpy(), "dt": dt.numpy()}
+            output, state = module.step(inputs, dt, state)
+            feeds = {input_name: inputs.numpy(), "dt": dt.numpy()}
             feeds.update({f"state_{i}": s for i, s in enumerate(onnx_states)})
             # A core that ignores the elapsed time (LSTM, feed-forward) exports a graph without dt.
             results = session.run(None, {name: value for name, value in feeds.items() if name in accepted})

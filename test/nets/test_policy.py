@@ -121,3 +121,23 @@ def test_cli_export_records_the_onnx_file_in_the_card(tmp_path):
     assert json.loads(result.stdout)["max_abs_output_error"] < 1e-5
     _, card = load_model(folder)
     assert card["exports"]["onnx"]["file"] == "policy.onnx" and (folder / "policy.onnx").is_file()
+
+
+def test_cli_export_of_a_bare_liquid_core(tmp_path):
+    """A CfC/LTC without a camera head exports too (input ``x``), and ONNX Runtime matches torch."""
+    import json
+    import subprocess
+    import sys
+
+    from liquid_control.nets.sequence import LTC
+    from liquid_control.nets.wirings import AutoNCP
+
+    folder = save_model(LTC(8, AutoNCP(12, 2)), tmp_path / "core")
+    result = subprocess.run([sys.executable, "-m", "liquid_control", "export", "--model", str(folder)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    parity = json.loads(result.stdout)
+    assert parity["max_abs_output_error"] < 1e-5 and parity["max_abs_state_error"] < 1e-5
+    _, card = load_model(folder)
+    assert card["exports"]["onnx"]["file"] == "network.onnx"
+    assert card["exports"]["onnx"]["signature"].startswith("(x[B,F]")
