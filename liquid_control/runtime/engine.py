@@ -320,8 +320,8 @@ class NativeEngine(Engine):
     """The liquid core in compiled Numba kernels; a policy's conv head in ONNX Runtime (or torch)."""
 
     backend = "native"
-    # From this many agents on, the kernels that are SIMD over agents take over (measured crossover
-    # on a 2-core x86 machine: between 4 and 8 agents).
+    # From this many agents on, the float32 kernels that are SIMD over agents take over (measured
+    # crossover on a 2-core x86 machine: between 4 and 8 agents).
     batch_kernel_from = 8
 
     def __init__(self, module, device: str = "cpu", threads: int = 1, head: str = "auto"):
@@ -387,6 +387,7 @@ class NativeEngine(Engine):
                     gleak_vleak=f64(prepared.gleak_vleak))
                 self._kernel = k.ltc_step
                 self._batch_kernel = k.ltc_step_batch
+                self._packed32 = self._packed[0].astype(np.float32)
                 outputs = cell.output_size
                 self._readout = (f64(cell.output_w) if cell.output_mapping in ("affine", "linear") else np.ones(outputs),
                                  f64(cell.output_b) if cell.output_mapping == "affine" else np.zeros(outputs))
@@ -419,6 +420,7 @@ class NativeEngine(Engine):
                 self._packed = k.pack_cfc_layers(blocks, self._mode, taus, amps)
                 self._kernel = k.cfc_layers_step
                 self._batch_kernel = k.cfc_layers_step_batch
+                self._packed32 = self._packed[0].astype(np.float32)
             outputs = cell.output_size
             self._output_slice = slice(self._state_size - outputs, self._state_size)
             self._fc = None if isinstance(core.fc, torch.nn.Identity) else (f64(core.fc.weight), f64(core.fc.bias))
@@ -440,7 +442,7 @@ class NativeEngine(Engine):
             self._kernels.cfc_backbone_step(x, h, dt, first_w, first_b, hidden_w, hidden_b, heads_w, heads_b, activation,
                                             *self._pure, self._mode, out)
         elif x.shape[0] >= self.batch_kernel_from:
-            self._batch_kernel(x, h, dt, self._packed[0], self._packed[1], out)
+            self._batch_kernel(x, h, dt, self._packed32, self._packed[1], out)
         else:
             self._kernel(x, h, dt, self._packed[0], self._packed[1], out)
         y = out[:, self._output_slice]

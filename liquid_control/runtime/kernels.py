@@ -45,39 +45,46 @@ def _sigmoid(x):
 
 # ----------------------------------------------------------------- vectorisable exp for the batch kernels
 # libm's exp is a call the compiler cannot vectorise; across a batch of agents that call is most of
-# the time. This exp is straight-line arithmetic (range reduction by ln 2, a degree-9 Taylor
-# polynomial, 2**n built in the exponent bits), so a loop over agents becomes SIMD code. Relative
-# error <= 1e-11 against libm (|r| <= ln2/2: r**10/10! = 7e-12); inputs are clamped to [-700, 700],
-# which changes no sigmoid or tanh in float64; NaN passes through.
+# the time. The batch kernels compute in float32, as the torch model does, with this exp: range
+# reduction by ln 2, a degree-6 polynomial, 2**n built in the exponent bits: straight-line
+# arithmetic, so a loop over agents becomes 8-wide SIMD code (AVX2). Measured against libm's
+# float64 sigmoid over [-20, 20]: largest difference 8.6e-8, 5x faster than the float64 version of
+# the same trick. Inputs are clamped to [-87, 87] (no float32 sigmoid or tanh changes); NaN passes.
 @intrinsic
-def _bits_as_float(typingctx, bits):
-    signature = types.float64(types.int64)
+def _bits_as_float32(typingctx, bits):
+    signature = types.float32(types.int32)
 
     def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.DoubleType())
+        return builder.bitcast(args[0], ir.FloatType())
 
     return signature, codegen
 
 
+_F = np.float32
+_ZERO, _HALF, _ONE, _TWO = _F(0.0), _F(0.5), _F(1.0), _F(2.0)
+_EXP_LOW, _EXP_HIGH, _LOG2_E = _F(-87.0), _F(87.0), _F(1.4426950408889634)
+_LN2_HIGH, _LN2_LOW = _F(0.693359375), _F(-2.12194440e-4)  # ln 2 split in two for an exact reduction
+_C2, _C3, _C4, _C5, _C6 = _F(1 / 2), _F(1 / 6), _F(1 / 24), _F(1 / 120), _F(1 / 720)
+
+
 @_inline
 def _vexp(x):
-    y = min(max(x, -700.0), 700.0)
-    n = math.floor(y * 1.4426950408889634 + 0.5)
-    r = (y - n * 0.6931471803691238) - n * 1.9082149292705877e-10  # ln 2 split in two for exactness
-    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (
-        1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880)))))))))
-    result = p * _bits_as_float((np.int64(n) + 1023) << 52)
+    y = min(max(x, _EXP_LOW), _EXP_HIGH)
+    n = np.floor(y * _LOG2_E + _HALF)
+    r = (y - n * _LN2_HIGH) - n * _LN2_LOW
+    p = _ONE + r * (_ONE + r * (_C2 + r * (_C3 + r * (_C4 + r * (_C5 + r * _C6)))))
+    result = p * _bits_as_float32((np.int32(n) + np.int32(127)) << np.int32(23))
     return result if x == x else x
 
 
 @_inline
 def _vsigmoid(x):
-    return 1.0 / (1.0 + _vexp(-x))
+    return _ONE / (_ONE + _vexp(-x))
 
 
 @_inline
 def _vtanh(x):
-    return 1.0 - 2.0 / (_vexp(2.0 * x) + 1.0)
+    return _ONE - _TWO / (_vexp(_TWO * x) + _ONE)
 
 
 # Agents per block in the batch kernels: the block's working set stays in L1.
@@ -158,7 +165,8 @@ def cfc_layers_step(x, h, ts, wf, wi, out):
 @_jit
 def cfc_layers_step_batch(x, h, ts, wf, wi, out):
     """``cfc_layers_step`` for many agents: blocks of agents side by side, the agent index innermost
-    so every loop is SIMD over agents (same arguments, same results to ~1e-14)."""
+    so every loop is SIMD over agents. Computes in float32 (``wf`` float32: ``pack_cfc_layers``'s
+    array cast), like the torch model; states are read and written as the caller holds them."""
     batch = x.shape[0]
     layers = wi[0]
     mode = wi[1]
@@ -171,10 +179,10 @@ def cfc_layers_step_batch(x, h, ts, wf, wi, out):
         width = wi[5 + 4 * layer] + wi[6 + 4 * layer]
         if width > max_width:
             max_width = width
-    inp = np.empty((max_width, _BLOCK))
-    z = np.empty((max_rows, _BLOCK))
-    new = np.empty((state_size, _BLOCK))
-    tt = np.empty(_BLOCK)
+    inp = np.empty((max_width, _BLOCK), dtype=np.float32)
+    z = np.empty((max_rows, _BLOCK), dtype=np.float32)
+    new = np.empty((state_size, _BLOCK), dtype=np.float32)
+    tt = np.empty(_BLOCK, dtype=np.float32)
     for start in range(0, batch, _BLOCK):
         count = min(_BLOCK, batch - start)
         for c in range(count):
@@ -223,7 +231,7 @@ def cfc_layers_step_batch(x, h, ts, wf, wi, out):
                         if mode == 1:
                             new[k, c] = f1 + gate * f2
                         else:
-                            new[k, c] = f1 * (1.0 - gate) + gate * f2
+                            new[k, c] = f1 * (_ONE - gate) + gate * f2
             state_offset += n
         for k in range(state_size):
             for c in range(count):
@@ -367,7 +375,8 @@ def _accumulate_synapse(pre, sigma, mu, w_erev, w, num, den, count):
 
 @_jit
 def ltc_step_batch(x, v0, elapsed, wf, wi, out):
-    """``ltc_step`` for many agents: blocks of agents side by side, SIMD over agents."""
+    """``ltc_step`` for many agents: blocks of agents side by side, SIMD over agents, in float32
+    (``wf`` float32) like the torch model."""
     batch = x.shape[0]
     n_in = x.shape[1]
     units = v0.shape[1]
@@ -379,14 +388,15 @@ def ltc_step_batch(x, v0, elapsed, wf, wi, out):
     r_ptr = wi[14]
     r_src = r_ptr + units + 1
     epsilon = wf[wi[15]]
-    xm = np.empty((n_in, _BLOCK))
-    sens_num = np.empty((units, _BLOCK))
-    sens_den = np.empty((units, _BLOCK))
-    v = np.empty((units, _BLOCK))
-    nxt = np.empty((units, _BLOCK))
-    num = np.empty(_BLOCK)
-    den = np.empty(_BLOCK)
-    step = np.empty(_BLOCK)
+    unfolds_f = np.float32(unfolds)
+    xm = np.empty((n_in, _BLOCK), dtype=np.float32)
+    sens_num = np.empty((units, _BLOCK), dtype=np.float32)
+    sens_den = np.empty((units, _BLOCK), dtype=np.float32)
+    v = np.empty((units, _BLOCK), dtype=np.float32)
+    nxt = np.empty((units, _BLOCK), dtype=np.float32)
+    num = np.empty(_BLOCK, dtype=np.float32)
+    den = np.empty(_BLOCK, dtype=np.float32)
+    step = np.empty(_BLOCK, dtype=np.float32)
     for start in range(0, batch, _BLOCK):
         count = min(_BLOCK, batch - start)
         for i in range(n_in):
@@ -395,11 +405,11 @@ def ltc_step_batch(x, v0, elapsed, wf, wi, out):
             for c in range(count):
                 xm[i, c] = x[start + c, i] * w + b
         for c in range(count):
-            step[c] = elapsed[start + c] / unfolds
+            step[c] = elapsed[start + c] / unfolds_f
         for j in range(units):
             for c in range(count):
-                num[c] = 0.0
-                den[c] = 0.0
+                num[c] = _ZERO
+                den[c] = _ZERO
             for e in range(wi[s_ptr + j], wi[s_ptr + j + 1]):
                 src = wi[s_src + e]
                 sigma = wf[o_ssig + e]
