@@ -142,11 +142,12 @@ def plot(result: dict[str, Any], path) -> None:
     groups = [(f"cell {case}", entry["lanes"]) for case, entry in result.get("cell", {}).items()]
     if "policy" in result:
         groups.append(("policy 66x200", result["policy"]["lanes"]))
-    lanes = ["ncps", "ncps+torch", "torch", "onnxruntime", "native"]
-    colours = {"ncps": "#9e9e9e", "ncps+torch": "#9e9e9e", "torch": "#ef8a17", "onnxruntime": "#3b75af", "native": "#2ca02c"}
+    lanes = ["ncps", "ncps+torch", "torch", "onnxruntime", "native", "ncps_cuda", "torch_cuda"]
+    colours = {"ncps": "#9e9e9e", "ncps+torch": "#9e9e9e", "torch": "#ef8a17", "onnxruntime": "#3b75af", "native": "#2ca02c",
+               "ncps_cuda": "#555555", "torch_cuda": "#b8860b"}
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1.35, 1]})
     ax = axes[0]
-    width = 0.2
+    width = 0.8 / max(1, max(sum(lane in entry for lane in lanes) for _, entry in groups)) if groups else 0.2
     for g, (title, entry) in enumerate(groups):
         present = [lane for lane in lanes if lane in entry]
         for k, lane in enumerate(present):
@@ -163,7 +164,7 @@ def plot(result: dict[str, Any], path) -> None:
     ax = axes[1]
     for case, entry in result.get("batch", {}).items():
         sizes = [int(n) for n in entry["by_agents"]]
-        for lane in ("ncps", "torch", "onnxruntime", "native"):
+        for lane in ("ncps", "torch", "onnxruntime", "native", "ncps_cuda", "torch_cuda"):
             per_agent = [entry["by_agents"][str(n)]["lanes"][lane].get("per_agent_us", entry["by_agents"][str(n)]["lanes"][lane]["median_us"])
                          for n in sizes if lane in entry["by_agents"][str(n)]["lanes"]]
             if per_agent:

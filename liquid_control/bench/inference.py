@@ -16,10 +16,13 @@ What each lane times (batch 1 unless stated, one thread, stepping with its state
 - ``torch``/``onnxruntime``/``native``: ``Engine.step`` of our runtime, numpy in and out, with
   the argument checks it always does.
 - policy section: ``ncps+torch`` is our PilotNet-sized conv head in torch feeding the ncps cell.
+- where torch sees a GPU: ``ncps_cuda`` and ``torch_cuda`` (our torch backend), the same steps on
+  the GPU, synchronised after each step.
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 import warnings
@@ -94,6 +97,8 @@ def summarise(measured: dict, reference: str | None, batch: int = 1) -> dict:
 
 
 def _engines(module, backends, threads: int) -> tuple[dict, dict]:
+    """Our engines on the CPU, plus ``torch_cuda`` where torch sees a GPU (on a copy of the module,
+    since moving it to the GPU would move the CPU engines' weights too)."""
     engines, skipped = {}, {}
     for name in backends:
         try:
@@ -102,6 +107,8 @@ def _engines(module, backends, threads: int) -> tuple[dict, dict]:
                 engines[name] = ENGINES[name](module, device="cpu", threads=threads)
         except BackendUnavailable as error:
             skipped[name] = str(error)
+    if torch.cuda.is_available():
+        engines["torch_cuda"] = ENGINES["torch"](copy.deepcopy(module), device="cuda", threads=threads)
     return engines, skipped
 
 
@@ -114,15 +121,30 @@ def _stepper(engine, inputs: np.ndarray, dt):
     return step
 
 
-def _ncps_stepper(cell, x: torch.Tensor, state_size: int, dt: float, head=None, image=None):
-    h = [torch.zeros(x.shape[0] if image is None else image.shape[0], state_size)]
+def _ncps_stepper(cell, x: torch.Tensor, state_size: int, dt: float, head=None, image=None, device: str = "cpu"):
+    """One ncps step per call (on ``device``: a copy of the cell and head moved there, synchronised
+    after each step so the time is the step's)."""
+    if device != "cpu":
+        cell, head = copy.deepcopy(cell).to(device), (copy.deepcopy(head).to(device) if head is not None else None)
+        x = x.to(device) if x is not None else None
+        image = image.to(device) if image is not None else None
+    h = [torch.zeros(x.shape[0] if image is None else image.shape[0], state_size, device=device)]
+    synchronise = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def step():
         with torch.no_grad():
             features = x if head is None else head(image)
             _, h[0] = cell(features, h[0], dt)
+        synchronise()
 
     return step
+
+
+def _ncps_lanes(cell, x, state_size: int, dt: float, head=None, image=None) -> dict:
+    lanes = {("ncps+torch" if head is not None else "ncps"): _ncps_stepper(cell, x, state_size, dt, head, image)}
+    if torch.cuda.is_available():
+        lanes["ncps_cuda"] = _ncps_stepper(cell, x, state_size, dt, head, image, device="cuda")
+    return lanes
 
 
 def _parity(ncps_module, engines: dict, steps: int = 12, seed: int = 0) -> dict:
@@ -156,7 +178,7 @@ def cell_bench(threads: int, rounds: int, steps: int, seed: int = 0, cases=tuple
         ours = from_ncps(theirs).eval()
         engines, skipped = _engines(ours, BACKENDS, threads)
         x = np.random.default_rng(seed).standard_normal((1, 32)).astype(np.float32)
-        lanes = {"ncps": _ncps_stepper(theirs.rnn_cell, torch.from_numpy(x), theirs.state_size, 0.05)}
+        lanes = _ncps_lanes(theirs.rnn_cell, torch.from_numpy(x), theirs.state_size, 0.05)
         lanes.update({name: _stepper(engine, x, 0.05) for name, engine in engines.items()})
         measured = timed(lanes, rounds, steps)
         results[case] = {"what": CELL_CASES[case], "parity_max_abs_vs_ncps": _parity(theirs, engines),
@@ -177,8 +199,7 @@ def policy_bench(threads: int, rounds: int, steps: int, seed: int = 0) -> dict:
     ours.core.load_state_dict(theirs.state_dict())
     engines, skipped = _engines(ours, BACKENDS, threads)
     image = np.random.default_rng(seed).standard_normal((1, 3, 66, 200)).astype(np.float32)
-    lanes = {"ncps+torch": _ncps_stepper(theirs.rnn_cell, None, theirs.state_size, 0.05, head=ours.head,
-                                         image=torch.from_numpy(image))}
+    lanes = _ncps_lanes(theirs.rnn_cell, None, theirs.state_size, 0.05, head=ours.head, image=torch.from_numpy(image))
     lanes.update({name: _stepper(engine, image, 0.05) for name, engine in engines.items()})
     # the same frame and dt through both: how close are the outputs?
     parity = {}
@@ -213,7 +234,7 @@ def batch_bench(threads: int, rounds: int, steps: int, sizes=(1, 10, 100, 1000),
             generator = np.random.default_rng(seed + size)
             x = generator.standard_normal((size, 32)).astype(np.float32)
             dt = (0.02 + 0.06 * generator.random(size)).astype(np.float32)
-            lanes = {"ncps": _ncps_stepper(theirs.rnn_cell, torch.from_numpy(x), theirs.state_size, 0.05)}
+            lanes = _ncps_lanes(theirs.rnn_cell, torch.from_numpy(x), theirs.state_size, 0.05)
             lanes.update({name: _stepper(engine, x, dt) for name, engine in engines.items()})
             scale = max(1, size // 100)
             summary = summarise(timed(lanes, rounds, max(3, steps // scale), warmup=3), "ncps", batch=size)
