@@ -173,13 +173,16 @@ def _drive_fleet(args: argparse.Namespace, config) -> int:
             world.close()
     reports = [r.report for r in results]
     steps = np.asarray(driver.step_seconds) * 1e3
+    heads = np.asarray(driver.head_seconds) * 1e3
     summary = {"fleet": args.fleet, "backend": driver.engine.backend, "seeds": [r["seed"] for r in reports],
                "distance_m": round(sum(r["distance_m"] for r in reports), 1),
                "departures": sum(r["departures"] for r in reports),
                "mean_abs_lateral_m": round(float(np.mean([r["mean_abs_lateral_m"] for r in reports])), 4),
                "wall_time_s": reports[0]["wall_time_s"],
-               "batched_step_ms": {"median": round(float(np.median(steps)), 3), "p99": round(float(np.percentile(steps, 99)), 3),
-                                   "calls": int(steps.size)} if steps.size else {},
+               "batched_core_step_ms": {"median": round(float(np.median(steps)), 3), "p99": round(float(np.percentile(steps, 99)), 3),
+                                        "calls": int(steps.size)} if steps.size else {},
+               "conv_head_ms_per_frame": {"median": round(float(np.median(heads)), 3), "p99": round(float(np.percentile(heads, 99)), 3),
+                                          "frames": int(heads.size)} if heads.size else {},
                "tracks": reports}
     if args.json:
         print(json.dumps(summary))
@@ -189,8 +192,9 @@ def _drive_fleet(args: argparse.Namespace, config) -> int:
                   f"{r['mean_abs_lateral_m'] * 100:.1f} cm, max {r['max_abs_lateral_m'] * 100:.1f} cm, "
                   f"{r['departures']} departure(s); {r['stop_reason']}")
         print(f"fleet of {args.fleet} on {summary['backend']}: {summary['distance_m']:.0f} m, {summary['departures']} departure(s), "
-              f"{summary['wall_time_s']:.0f} s wall time; one batched network call per control period, median "
-              f"{summary['batched_step_ms'].get('median', float('nan')):.2f} ms")
+              f"{summary['wall_time_s']:.0f} s wall time; conv head per frame median "
+              f"{summary['conv_head_ms_per_frame'].get('median', float('nan')):.2f} ms, one batched liquid-core call per "
+              f"control period, median {summary['batched_core_step_ms'].get('median', float('nan')):.3f} ms")
     ok = all(r["stop_reason"] == "distance reached" and r["departures"] == 0 for r in reports)
     return 0 if ok else 3
 

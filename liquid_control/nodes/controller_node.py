@@ -4,8 +4,9 @@ subscribes  image_preprocessed  sensor_msgs/Image 32FC1/32FC3 from perception_no
 publishes   cmd_vel             geometry_msgs/Twist (TwistStamped with twist_stamped:=true)
             ~/policy_output     std_msgs/Float32MultiArray: the network's raw outputs at each step
             ~/saliency          sensor_msgs/Image mono8: VisualBackProp of the conv head (publish_saliency)
-            /diagnostics        diagnostic_msgs/DiagnosticArray: rate, step and pipeline latency, input age,
-                                frame counters, model
+            /diagnostics        diagnostic_msgs/DiagnosticArray: rate, conv-head latency (per frame, run
+                                on arrival), step latency (the liquid core at the tick), pipeline
+                                latency, input age, frame counters, model, backend
 service     ~/reset             std_srvs/Trigger: clear the network's hidden state
 
 Lifecycle: configure loads the model (``model_path``; its card gives the architecture and output
@@ -148,6 +149,7 @@ class ControllerNode(LifecycleNode):
         self._configure_error = ""
         self._last_problem = ""
         self._step_latency = RollingStats()
+        self._head_latency = RollingStats()
         self._pipeline_latency = RollingStats()
         self._tick_times = RollingStats(size=200)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -288,8 +290,11 @@ class ControllerNode(LifecycleNode):
         else:
             with self._lock:
                 problem = self.loop.on_frame(image, seconds(message.header.stamp)) if self.loop else "not configured"
+                head_seconds = self.loop.frame.head_seconds if not problem else None
             if not problem:
                 self._last_frame = image
+                if head_seconds is not None:
+                    self._head_latency.add(head_seconds)
                 if self._frame_triggered and self._active:
                     # /clock and the frame travel on different topics: when the frame wins the
                     # race, the node clock still shows the previous time; the stamp does not.
@@ -384,6 +389,8 @@ class ControllerNode(LifecycleNode):
                                      if self.loop and self.loop.engine.selection else "n/a"),
             "control_rate_hz": f"{self.values['control_rate_hz']:g}" if not self._frame_triggered else "frame-triggered",
             "achieved_rate_hz": f"{rate:.2f}",
+            "head_latency_p50_ms": ms(self._head_latency.percentile(50)),
+            "head_latency_p99_ms": ms(self._head_latency.percentile(99)),
             "step_latency_p50_ms": ms(self._step_latency.percentile(50)),
             "step_latency_p99_ms": ms(self._step_latency.percentile(99)),
             "pipeline_latency_p50_ms": ms(self._pipeline_latency.percentile(50)),

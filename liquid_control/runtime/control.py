@@ -129,7 +129,8 @@ class TickResult:
     outputs: np.ndarray | None = None  # raw network outputs when it stepped
     dt: float | None = None  # elapsed time fed to the network
     input_age: float | None = None  # now - stamp of the frame used (s)
-    step_seconds: float | None = None  # compute time of the network step
+    step_seconds: float | None = None  # compute time of the network step at this tick (the core for a policy)
+    head_seconds: float | None = None  # compute time of the conv head on the frame used (run when it arrived)
     frame_stamp: float | None = None
     reset: str = ""  # why the state was reset at this tick, if it was
     message: str = ""
@@ -137,20 +138,23 @@ class TickResult:
 
 @dataclass
 class PendingStep:
-    """A step ``ControlLoop.begin_tick`` decided to take: the frame (1, C, H, W) and its elapsed time."""
+    """A step ``ControlLoop.begin_tick`` decided to take: the network input and its elapsed time."""
 
     now: float
     dt: float
     age: float
-    image: np.ndarray
+    inputs: np.ndarray  # (1, F) conv-head features of the frame, or (1, C, H, W) the frame itself
     frame_stamp: float
     reset: str
+    head_seconds: float | None
 
 
 @dataclass
 class _Frame:
     image: np.ndarray  # (H, W, C) float32, preprocessed
     stamp: float
+    inputs: np.ndarray  # what the tick feeds the engine: (1, F) features, or (1, C, H, W)
+    head_seconds: float | None = None
 
 
 class ControlLoop:
@@ -167,6 +171,7 @@ class ControlLoop:
         self.policy = policy.to(device).eval()
         self.device = torch.device(device)
         self.engine = engine if engine is not None else load_engine(self.policy, backend=backend, device=str(device))
+        self._split = self.engine.kind == "policy"  # conv head at frame arrival, core at the tick
         self.card = card or {}
         self.output_kind = output_kind_from_card(card) if config.output_kind == "auto" else config.output_kind
         self.shaper = CommandShaper(config, self.output_kind)
@@ -192,11 +197,26 @@ class ControlLoop:
         return ""
 
     def on_frame(self, image: np.ndarray, stamp: float) -> str:
-        """Keep ``image`` as the newest frame unless it is bad; returns the problem ('' if none)."""
+        """Keep ``image`` as the newest frame unless it is bad; returns the problem ('' if none).
+
+        A camera policy's conv head runs here, when the frame arrives; the tick then steps only
+        the liquid core (microseconds), so the commands leave on a regular beat and soon after
+        the tick. A frame the head fails on is dropped like any bad frame.
+        """
         problem = self.check_frame(image)
-        if not problem:
-            self.frame = _Frame(image, stamp)
-        return problem
+        if problem:
+            return problem
+        chw = np.ascontiguousarray(image.transpose(2, 0, 1))[None]  # (1, C, H, W): what the engines take
+        if not self._split:
+            self.frame = _Frame(image, stamp, chw)
+            return ""
+        started = time.perf_counter()
+        try:
+            features = self.engine.features(chw)
+        except Exception as error:  # a backend failure on one frame: drop it, stay alive
+            return f"the conv head failed on this frame ({error})"
+        self.frame = _Frame(image, stamp, features, time.perf_counter() - started)
+        return ""
 
     # ----------------------------------------------------------------- control
     def reset(self, reason: str = "requested") -> str:
@@ -213,10 +233,13 @@ class ControlLoop:
             return pending
         started = time.perf_counter()
         try:
-            outputs, state = self.engine.step(pending.image, pending.dt, self.state)
+            outputs, state = self._engine_step(pending.inputs, pending.dt, self.state)
         except Exception as error:  # whatever a backend raises, the robot gets a stop
             return self.fail_tick(pending, error)
         return self.end_tick(pending, outputs[0], state, time.perf_counter() - started)
+
+    def _engine_step(self, inputs, dt, state):
+        return (self.engine.step_features if self._split else self.engine.step)(inputs, dt, state)
 
     def begin_tick(self, now: float) -> "TickResult | PendingStep":
         """The checks before a step: a ``TickResult`` (stop) when no step is due, else the step to take.
@@ -244,9 +267,7 @@ class ControlLoop:
         dt = self.nominal_dt if self.last_step_time is None else now - self.last_step_time
         if dt <= 0:
             dt = self.nominal_dt  # two ticks at the same instant (a paused sim clock): keep a valid step
-        # (H, W, C) -> (1, C, H, W): the layout every backend takes.
-        image = np.ascontiguousarray(self.frame.image.transpose(2, 0, 1))[None]
-        return PendingStep(now, float(dt), age, image, self.frame.stamp, reset)
+        return PendingStep(now, float(dt), age, self.frame.inputs, self.frame.stamp, reset, self.frame.head_seconds)
 
     def fail_tick(self, pending: "PendingStep", error: Exception) -> TickResult:
         self.reset("the network failed")
@@ -265,7 +286,7 @@ class ControlLoop:
         self.last_step_time = pending.now
         twist = self.shaper.shape(values, pending.dt)
         return TickResult(twist, "ok", outputs=values, dt=pending.dt, input_age=pending.age, step_seconds=step_seconds,
-                          frame_stamp=pending.frame_stamp, reset=pending.reset)
+                          head_seconds=pending.head_seconds, frame_stamp=pending.frame_stamp, reset=pending.reset)
 
     def inspect_state(self) -> dict[str, Any]:
         if self.state is None:
@@ -278,7 +299,8 @@ class FleetLoop:
 
     ``tick(now)`` runs every loop's checks, then one batched engine call for all agents that step
     (their states stacked), then each loop's output checks and shaping: each agent gets exactly
-    what its own ``ControlLoop.tick`` would give it.
+    what its own ``ControlLoop.tick`` would give it. (The conv heads run per frame as frames
+    arrive, in ``ControlLoop.on_frame``; the batched call is the liquid core.)
     """
 
     def __init__(self, loops: list[ControlLoop]):
@@ -299,12 +321,12 @@ class FleetLoop:
         results: list[TickResult | None] = [item if isinstance(item, TickResult) else None for item in begun]
         if stepping:
             engine = self.engine
-            images = np.concatenate([begun[i].image for i in stepping])
+            inputs = np.concatenate([begun[i].inputs for i in stepping])
             dts = np.asarray([begun[i].dt for i in stepping], dtype=np.float32)
             states = [self.loops[i].state or engine.initial_state(1) for i in stepping]
             started = time.perf_counter()
             try:
-                outputs, state = engine.step(images, dts, engine.stack(states))
+                outputs, state = self.loops[stepping[0]]._engine_step(inputs, dts, engine.stack(states))
             except Exception as error:
                 for i in stepping:
                     results[i] = self.loops[i].fail_tick(begun[i], error)

@@ -183,23 +183,58 @@ class Engine:
         ``dt`` is one number for all agents or one per agent, in seconds; ``state`` None starts
         every agent afresh. Inputs are not checked for NaN here (the caller validates frames).
         """
-        if type(inputs) is not np.ndarray or inputs.dtype != np.float32:
-            inputs = np.asarray(inputs, dtype=np.float32)
-        if inputs.shape[1:] != self.input_shape or inputs.ndim != self._input_ndim:
-            raise ValueError(f"inputs have shape {inputs.shape}; this engine takes (batch, {', '.join(map(str, self.input_shape))})"
-                             + (" float32 frames, channels first, preprocessed as the model card says" if self.kind == "policy" else ""))
-        batch = inputs.shape[0]
+        inputs = self._checked(inputs, self.input_shape, self._input_ndim, "inputs")
+        state, dts = self._checked_state(inputs.shape[0], dt, state)
+        outputs, arrays = self._step(inputs, dts, state.arrays)
+        return outputs, EngineState(inputs.shape[0], arrays, self.backend)
+
+    # ----------------------------------------------------------------- a policy in two halves
+    # A controller can run the conv head when a frame arrives and only the small liquid core at
+    # the control tick: the tick's work becomes microseconds, so its timing stays regular.
+    # ``step(frames) == step_features(features(frames))``.
+    def features(self, images) -> np.ndarray:
+        """A camera policy's conv head alone: frames (B, C, H, W) -> features (B, F) float32."""
+        if self.kind != "policy":
+            raise ValueError("features() is for camera policies; this engine runs a bare core (use step)")
+        images = self._checked(images, self.input_shape, self._input_ndim, "frames")
+        return self._features(images)
+
+    def step_features(self, features, dt, state: EngineState | None = None) -> tuple[np.ndarray, EngineState]:
+        """The recurrent core alone on features from ``features()``: like ``step`` after the head."""
+        if self.kind != "policy":
+            return self.step(features, dt, state)
+        features = self._checked(features, (self.feature_size,), 2, "features")
+        state, dts = self._checked_state(features.shape[0], dt, state)
+        outputs, arrays = self._step_features(features, dts, state.arrays)
+        return outputs, EngineState(features.shape[0], arrays, self.backend)
+
+    @property
+    def feature_size(self) -> int:
+        return int(_core_of(self.module).input_size)
+
+    def _checked(self, array, shape: tuple, ndim: int, what: str) -> np.ndarray:
+        if type(array) is not np.ndarray or array.dtype != np.float32:
+            array = np.asarray(array, dtype=np.float32)
+        if array.shape[1:] != shape or array.ndim != ndim:
+            raise ValueError(f"{what} have shape {array.shape}; this engine takes (batch, {', '.join(map(str, shape))})"
+                             + (" float32 frames, channels first, preprocessed as the model card says"
+                                if what in ("frames", "inputs") and self.kind == "policy" else ""))
+        return array if array.flags.c_contiguous else np.ascontiguousarray(array)
+
+    def _checked_state(self, batch: int, dt, state: EngineState | None) -> tuple[EngineState, np.ndarray]:
         if state is None:
             state = self.initial_state(batch)
         elif state.backend != self.backend:
             raise ValueError(f"this state was made by the {state.backend!r} engine; a {self.backend!r} engine cannot continue it")
         elif state.batch != batch:
             raise ValueError(f"the state holds {state.batch} agents but {batch} inputs were given")
-        dts = _dt_vector(dt, batch, self._positive_dt)
-        if not inputs.flags.c_contiguous:
-            inputs = np.ascontiguousarray(inputs)
-        outputs, arrays = self._step(inputs, dts, state.arrays)
-        return outputs, EngineState(batch, arrays, self.backend)
+        return state, _dt_vector(dt, batch, self._positive_dt)
+
+    def _features(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _step_features(self, features: np.ndarray, dt: np.ndarray, arrays: tuple):
+        raise NotImplementedError
 
     def _step(self, inputs: np.ndarray, dt: np.ndarray, arrays: tuple):
         raise NotImplementedError
@@ -269,6 +304,15 @@ class TorchEngine(Engine):
             y, new = self._core_step(x, d, arrays)
             return y.float().cpu().numpy(), new
 
+    def _features(self, images):
+        with torch.inference_mode():
+            return self.module.head(torch.from_numpy(images).to(self.device)).float().cpu().numpy()
+
+    def _step_features(self, features, dt, arrays):
+        with torch.inference_mode():
+            y, new = self._core_step(torch.from_numpy(features).to(self.device), torch.from_numpy(dt).to(self.device), arrays)
+            return y.float().cpu().numpy(), new
+
 
 # ====================================================================== ONNX Runtime
 def _ort_session(model_bytes: bytes, threads: int):
@@ -306,13 +350,31 @@ class OnnxRuntimeEngine(Engine):
         self._input_name = "image" if self.kind == "policy" else "x"
 
     def _step(self, inputs, dt, arrays):
-        feeds = {self._input_name: inputs}
-        if "dt" in self._accepted:
+        return self._run(self.session, self._accepted, self._input_name, inputs, dt, arrays)
+
+    @staticmethod
+    def _run(session, accepted, input_name, inputs, dt, arrays):
+        feeds = {input_name: inputs}
+        if "dt" in accepted:
             feeds["dt"] = dt
         for index, array in enumerate(arrays):
             feeds[f"state_{index}"] = array
-        results = self.session.run(None, feeds)
+        results = session.run(None, feeds)
         return results[0], tuple(results[1:])
+
+    def _halves(self):
+        """The head and the core as two graphs, exported on first use of the split interface."""
+        if getattr(self, "_head_session", None) is None:
+            self._head_session = _ort_session(_export_bytes(self.module.head, head_only=True), self.threads)
+            self._core_session = _ort_session(_export_bytes(self.module.core), self.threads)
+            self._core_accepted = {graph_input.name for graph_input in self._core_session.get_inputs()}
+        return self._head_session, self._core_session
+
+    def _features(self, images):
+        return self._halves()[0].run(None, {"image": images})[0]
+
+    def _step_features(self, features, dt, arrays):
+        return self._run(self._halves()[1], self._core_accepted, "x", features, dt, arrays)
 
 
 # ====================================================================== native (Numba kernels)
@@ -429,8 +491,16 @@ class NativeEngine(Engine):
     def _zeros(self, batch: int) -> tuple:
         return tuple(np.zeros((batch, width), dtype=np.float64) for width in self._state_widths)
 
+    def _features(self, images):
+        return np.ascontiguousarray(self._head(images), dtype=np.float32)
+
+    def _step_features(self, features, dt, arrays):
+        return self._core(features, dt, arrays)
+
     def _step(self, inputs, dt, arrays):
-        x = self._head(inputs) if self._head is not None else inputs
+        return self._core(self._head(inputs) if self._head is not None else inputs, dt, arrays)
+
+    def _core(self, x, dt, arrays):
         h = arrays[0]
         if self._mixed:
             out_h, out_c = np.empty_like(h), np.empty_like(h)

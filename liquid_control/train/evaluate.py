@@ -63,8 +63,8 @@ class ModelDriver:
             if problem:
                 raise ValueError(f"the simulator's frame does not fit the policy: {problem}")
         result = self.loop.tick(observation.time)
-        if result.step_seconds is not None:
-            self.step_seconds.append(result.step_seconds)
+        if result.step_seconds is not None:  # the conv head (run when the frame came) + the core
+            self.step_seconds.append(result.step_seconds + (result.head_seconds or 0.0))
         return car_command(result.twist, self.wheelbase)
 
 
@@ -88,7 +88,8 @@ class FleetModelDriver:
         self.engine = None
         self.fleet: FleetLoop | None = None
         self.wheelbases: list[float] = []
-        self.step_seconds: list[float] = []
+        self.step_seconds: list[float] = []  # the batched core call, one per control period
+        self.head_seconds: list[float] = []  # the conv head, one per frame and car
 
     def reset(self, worlds: list[LaneWorld]) -> None:
         single = self.single
@@ -107,9 +108,12 @@ class FleetModelDriver:
                 if problem:
                     raise ValueError(f"the simulator's frame does not fit the policy: {problem}")
         results = self.fleet.tick([o.time for o in observations], active)
-        stepped = [r.step_seconds for r in results if r is not None and r.step_seconds is not None]
+        stepped = [r for r in results if r is not None and r.step_seconds is not None]
         if stepped:
-            self.step_seconds.append(stepped[0])  # one batched call for all
+            self.step_seconds.append(stepped[0].step_seconds)  # one batched call for all
+        for loop, observation, on in zip(self.fleet.loops, observations, active):
+            if on and observation.frame is not None and loop.frame is not None and loop.frame.head_seconds is not None:
+                self.head_seconds.append(loop.frame.head_seconds)
         return [None if r is None else car_command(r.twist, wheelbase) for r, wheelbase in zip(results, self.wheelbases)]
 
 

@@ -166,6 +166,8 @@ class TestController:
         timings = json.loads(diagnostics["backend_selection_us"])
         assert set(timings) == {"torch", "onnxruntime", "native"}
         assert diagnostics["backend"] == min(timings, key=timings.get)
+        # The conv head runs as each frame arrives; the tick steps only the liquid core.
+        assert float(diagnostics["head_latency_p50_ms"]) > 0 and float(diagnostics["step_latency_p50_ms"]) > 0
 
     def test_stale_input_commands_a_stop(self, controller):
         command = controller.step(_frame(1), dt=0.05, stamp_offset=0.5)  # frame 0.5 s old at arrival

@@ -124,6 +124,33 @@ def test_a_rollout_equals_the_sequence_forward_pass(name, backend):
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
+@pytest.mark.parametrize("name", ["policy-ncp-cfc", "policy-ncp-ltc", "policy-lstm"])
+def test_a_policy_in_two_halves_equals_the_whole_step(name, backend):
+    """features() when a frame arrives + step_features() at the tick == step() on the frame."""
+    module = MODULES[name].eval()
+    try:
+        engine = load_engine(module, backend=backend)
+    except BackendUnavailable:
+        assert backend == "native" and name == "policy-lstm"
+        return
+    inputs, dts = _rollout_data(engine, steps=5, batch=2)
+    expected_outputs, _ = _reference_rollout(module, inputs, dts)
+    whole = halves = None
+    for x, dt, want in zip(inputs, dts, expected_outputs):
+        features = engine.features(x)
+        assert features.shape == (2, engine.feature_size) and features.dtype == np.float32
+        y_halves, halves = engine.step_features(features, dt, halves)
+        y_whole, whole = engine.step(x, dt, whole)
+        np.testing.assert_allclose(y_halves, want, atol=TOLERANCE, rtol=0)
+        np.testing.assert_allclose(y_halves, y_whole, atol=TOLERANCE, rtol=0)
+    with pytest.raises(ValueError, match=r"takes \(batch, 32\)"):
+        engine.step_features(np.zeros((1, 31), dtype=np.float32), 0.05)
+    core = load_engine(MODULES["cfc-ncp"], backend=backend)
+    with pytest.raises(ValueError, match="for camera policies"):
+        core.features(np.zeros((1, 32), dtype=np.float32))
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
 def test_batched_agents_equal_agents_stepped_one_by_one(backend):
     module = MODULES["ltc-ncp"]
     engine = load_engine(module, backend=backend)

@@ -54,7 +54,9 @@ def test_fleet_command_line(tmp_path):
     assert completed.returncode == 0, completed.stderr
     summary = json.loads(completed.stdout)
     assert summary["fleet"] == 3 and summary["seeds"] == [1001, 1002, 1003] and summary["departures"] == 0
-    assert summary["backend"] in ("torch", "onnxruntime", "native") and summary["batched_step_ms"]["calls"] > 10
+    assert summary["backend"] in ("torch", "onnxruntime", "native") and summary["batched_core_step_ms"]["calls"] > 10
+    calls = summary["batched_core_step_ms"]["calls"]
+    assert calls <= summary["conv_head_ms_per_frame"]["frames"] <= 3 * calls  # a head per car and frame
     refused = subprocess.run([sys.executable, "-m", "liquid_control", "drive", "--fleet", "2", "--distance", "5"],
                              capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "--fleet drives a model" in refused.stderr
