@@ -201,22 +201,31 @@ class ControlLoop:
 
         A camera policy's conv head runs here, when the frame arrives; the tick then steps only
         the liquid core (microseconds), so the commands leave on a regular beat and soon after
-        the tick. A frame the head fails on is dropped like any bad frame.
+        the tick. A frame the head fails on is dropped like any bad frame. ``on_frame`` is
+        ``prepare_frame`` (the slow part, no loop state touched: may run in another thread than
+        the ticks) + ``accept_frame``.
         """
+        frame, problem = self.prepare_frame(image, stamp)
+        if frame is not None:
+            self.accept_frame(frame)
+        return problem
+
+    def prepare_frame(self, image: np.ndarray, stamp: float) -> "tuple[_Frame | None, str]":
         problem = self.check_frame(image)
         if problem:
-            return problem
+            return None, problem
         chw = np.ascontiguousarray(image.transpose(2, 0, 1))[None]  # (1, C, H, W): what the engines take
         if not self._split:
-            self.frame = _Frame(image, stamp, chw)
-            return ""
+            return _Frame(image, stamp, chw), ""
         started = time.perf_counter()
         try:
             features = self.engine.features(chw)
         except Exception as error:  # a backend failure on one frame: drop it, stay alive
-            return f"the conv head failed on this frame ({error})"
-        self.frame = _Frame(image, stamp, features, time.perf_counter() - started)
-        return ""
+            return None, f"the conv head failed on this frame ({error})"
+        return _Frame(image, stamp, features, time.perf_counter() - started), ""
+
+    def accept_frame(self, frame: "_Frame") -> None:
+        self.frame = frame
 
     # ----------------------------------------------------------------- control
     def reset(self, reason: str = "requested") -> str:
