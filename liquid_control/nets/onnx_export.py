@@ -68,6 +68,7 @@ def export_onnx(module: nn.Module, path, opset: int = 17, head_only: bool = Fals
     core such as ``CfC``/``LTC`` (the same, with ``x`` for ``image``), or with ``head_only`` a
     policy's ``ConvHead`` (image -> features). Every axis 0 is a dynamic batch axis.
     """
+    was_training = module.training
     module = module.eval()
     input_name, example_input = _input_example(module)
     if head_only:
@@ -86,6 +87,9 @@ def export_onnx(module: nn.Module, path, opset: int = 17, head_only: bool = Fals
     for m in switches:
         m.check_inputs = False
     target = str(path) if isinstance(path, (str, os.PathLike)) else path
+    # torch.onnx.export restores the wrapper's training flag afterwards, and a fresh wrapper is in
+    # training mode: put it in eval first, and give the module its own mode back at the end.
+    wrapper.eval()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python-side shape checks
@@ -95,6 +99,7 @@ def export_onnx(module: nn.Module, path, opset: int = 17, head_only: bool = Fals
     finally:
         for m, value in zip(switches, saved):
             m.check_inputs = value
+        module.train(was_training)
     return Path(path) if isinstance(path, (str, os.PathLike)) else path
 
 

@@ -323,7 +323,7 @@ class FleetLoop:
 
     def tick(self, now: float | list[float], active: list[bool] | None = None) -> list[TickResult | None]:
         """Tick every loop (``active``: only those marked; the others get None) at its time ``now``."""
-        times = now if isinstance(now, (list, tuple)) else [now] * len(self.loops)
+        times = list(now) if isinstance(now, (list, tuple, np.ndarray)) else [now] * len(self.loops)
         active = active if active is not None else [True] * len(self.loops)
         begun = [loop.begin_tick(t) if on else None for loop, t, on in zip(self.loops, times, active)]
         stepping = [i for i, item in enumerate(begun) if isinstance(item, PendingStep)]

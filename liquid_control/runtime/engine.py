@@ -77,8 +77,10 @@ def _dt_vector(dt, batch: int, positive: bool) -> np.ndarray:
     """
     kind = type(dt)
     if kind is float or kind is int:
-        _check_dt(float(dt), float(dt), positive)
-        return np.array((dt,), dtype=np.float32) if batch == 1 else np.full(batch, dt, dtype=np.float32)
+        value = float(dt)  # checked as the network will see it, in float32: 1e-46 is 0, 1e39 is inf
+        value = float(np.float32(value)) if abs(value) < 3.4028234e38 else math.copysign(math.inf, value) if value == value else value
+        _check_dt(value, value, positive)
+        return np.array((value,), dtype=np.float32) if batch == 1 else np.full(batch, value, dtype=np.float32)
     if kind is np.ndarray and dt.dtype == np.float32 and dt.ndim == 1:
         values = dt
     else:
@@ -228,6 +230,9 @@ class Engine:
             raise ValueError(f"this state was made by the {state.backend!r} engine; a {self.backend!r} engine cannot continue it")
         elif state.batch != batch:
             raise ValueError(f"the state holds {state.batch} agents but {batch} inputs were given")
+        elif [a.shape[-1] for a in state.arrays] != self._state_widths:
+            raise ValueError(f"the state has widths {[a.shape[-1] for a in state.arrays]}, this network's are "
+                             f"{self._state_widths}: it belongs to another model")
         return state, _dt_vector(dt, batch, self._positive_dt)
 
     def _features(self, images: np.ndarray) -> np.ndarray:
@@ -364,17 +369,20 @@ class OnnxRuntimeEngine(Engine):
 
     def _halves(self):
         """The head and the core as two graphs, exported on first use of the split interface."""
-        if getattr(self, "_head_session", None) is None:
-            self._head_session = _ort_session(_export_bytes(self.module.head, head_only=True), self.threads)
-            self._core_session = _ort_session(_export_bytes(self.module.core), self.threads)
-            self._core_accepted = {graph_input.name for graph_input in self._core_session.get_inputs()}
-        return self._head_session, self._core_session
+        halves = getattr(self, "_halves_built", None)
+        if halves is None:
+            core = _ort_session(_export_bytes(self.module.core), self.threads)
+            halves = (_ort_session(_export_bytes(self.module.head, head_only=True), self.threads), core,
+                      {graph_input.name for graph_input in core.get_inputs()})
+            self._halves_built = halves  # one assignment: a second thread sees all of it or none
+        return halves
 
     def _features(self, images):
         return self._halves()[0].run(None, {"image": images})[0]
 
     def _step_features(self, features, dt, arrays):
-        return self._run(self._halves()[1], self._core_accepted, "x", features, dt, arrays)
+        _, core, accepted = self._halves()
+        return self._run(core, accepted, "x", features, dt, arrays)
 
 
 # ====================================================================== native (Numba kernels)
@@ -541,16 +549,24 @@ def available_backends(device: str = "cpu") -> list[str]:
 
 
 def _time_engine(engine: Engine, batch: int, steps: int) -> float:
+    """Median seconds per step, run as the controller runs it: for a camera policy the conv head
+    on the frame (``features``) and then the core (``step_features``), both timed."""
     generator = np.random.default_rng(0)
     inputs = generator.standard_normal((batch, *engine.input_shape)).astype(np.float32)
     state = engine.initial_state(batch)
     dt = np.full(batch, 0.05, dtype=np.float32)
+    if engine.kind == "policy":
+        def one(state):
+            return engine.step_features(engine.features(inputs), dt, state)[1]
+    else:
+        def one(state):
+            return engine.step(inputs, dt, state)[1]
     for _ in range(3):
-        _, state = engine.step(inputs, dt, state)
+        state = one(state)
     times = []
     for _ in range(steps):
         started = time.perf_counter()
-        _, state = engine.step(inputs, dt, state)
+        state = one(state)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -581,6 +597,11 @@ def load_engine(model, backend: str = "auto", device: str = "cpu", threads: int 
             seconds = _time_engine(engine, batch, timing_steps)
         except BackendUnavailable as error:
             timings[name] = f"unavailable: {error}"
+            continue
+        except Exception as error:  # an export or compile failure rules out that backend, not the model
+            if name == "torch":
+                raise
+            timings[name] = f"failed: {type(error).__name__}: {error}"
             continue
         timings[name] = round(seconds * 1e6, 1)
         if best is None or seconds < best[0]:

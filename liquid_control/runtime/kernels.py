@@ -98,7 +98,7 @@ def _activation(x, code):
     if code == 1:
         return x / (1.0 + math.exp(-x))
     if code == 2:
-        return x if x > 0.0 else 0.0
+        return 0.0 if x <= 0.0 else x  # NaN stays NaN
     if code == 3:
         return math.tanh(x)
     return 0.5 * x * (1.0 + math.erf(x * 0.7071067811865476))
@@ -120,8 +120,13 @@ def cfc_layers_step(x, h, ts, wf, wi, out):
     tau0 = wi[2]
     amp0 = wi[3]
     max_rows = wi[4]
+    max_width = 0
+    for layer in range(layers):
+        width = wi[5 + 4 * layer] + wi[6 + 4 * layer]
+        if width > max_width:
+            max_width = width
     z = np.empty(max_rows)
-    inp = np.empty(wi[5] + wi[6] + max_rows)  # a layer's [input, own state], contiguous for the dot products
+    inp = np.empty(max_width)  # a layer's [input, own state], contiguous for the dot products
     for b in range(batch):
         t = ts[b]
         state_offset = 0
@@ -335,10 +340,14 @@ def ltc_step(x, v0, elapsed, wf, wi, out):
     v = np.empty(units)
     nxt = np.empty(units)
     for b in range(batch):
+        # An input no synapse reads still turns the outputs NaN when it is NaN or Inf, as in torch
+        # (where it meets a zero weight): the controller must see it and stop.
+        poison = 0.0
         for i in range(n_in):
             xm[i] = x[b, i] * wf[o_iw + i] + wf[o_ib + i]
+            poison += xm[i] * 0.0
         for j in range(units):
-            num = 0.0
+            num = poison
             den = 0.0
             for e in range(wi[s_ptr + j], wi[s_ptr + j + 1]):
                 act = _sigmoid(wf[o_ssig + e] * (xm[wi[s_src + e]] - wf[o_smu + e]))
@@ -397,18 +406,22 @@ def ltc_step_batch(x, v0, elapsed, wf, wi, out):
     num = np.empty(_BLOCK, dtype=np.float32)
     den = np.empty(_BLOCK, dtype=np.float32)
     step = np.empty(_BLOCK, dtype=np.float32)
+    poison = np.empty(_BLOCK, dtype=np.float32)
     for start in range(0, batch, _BLOCK):
         count = min(_BLOCK, batch - start)
+        for c in range(count):
+            poison[c] = _ZERO  # NaN/Inf in an input no synapse reads must still reach the outputs
         for i in range(n_in):
             w = wf[o_iw + i]
             b = wf[o_ib + i]
             for c in range(count):
                 xm[i, c] = x[start + c, i] * w + b
+                poison[c] += xm[i, c] * _ZERO
         for c in range(count):
             step[c] = elapsed[start + c] / unfolds_f
         for j in range(units):
             for c in range(count):
-                num[c] = _ZERO
+                num[c] = poison[c]
                 den[c] = _ZERO
             for e in range(wi[s_ptr + j], wi[s_ptr + j + 1]):
                 src = wi[s_src + e]

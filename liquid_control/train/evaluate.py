@@ -41,6 +41,7 @@ class ModelDriver:
         self.backend = backend
         self.loop: ControlLoop | None = None
         self.step_seconds: list[float] = []
+        self._last_frame_stamp: float | None = None
         self.wheelbase = 0.5
 
     def reset(self, world: LaneWorld) -> None:
@@ -63,8 +64,10 @@ class ModelDriver:
             if problem:
                 raise ValueError(f"the simulator's frame does not fit the policy: {problem}")
         result = self.loop.tick(observation.time)
-        if result.step_seconds is not None:  # the conv head (run when the frame came) + the core
-            self.step_seconds.append(result.step_seconds + (result.head_seconds or 0.0))
+        if result.step_seconds is not None:  # the core, + the conv head when this frame is new
+            fresh = result.frame_stamp != self._last_frame_stamp
+            self._last_frame_stamp = result.frame_stamp
+            self.step_seconds.append(result.step_seconds + ((result.head_seconds or 0.0) if fresh else 0.0))
         return car_command(result.twist, self.wheelbase)
 
 

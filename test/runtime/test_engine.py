@@ -12,7 +12,7 @@ import torch
 
 from liquid_control.nets.policy import make_policy
 from liquid_control.nets.sequence import CfC, LTC
-from liquid_control.nets.wirings import AutoNCP
+from liquid_control.nets.wirings import NCP, AutoNCP, Random
 from liquid_control.runtime.engine import BackendUnavailable, available_backends, load_engine
 
 TOLERANCE = 1e-5
@@ -22,6 +22,10 @@ def _modules():
     torch.manual_seed(0)
     wiring = lambda: AutoNCP(19, 2, seed=3)  # noqa: E731
     return {
+        # a later layer wider than the first one's rows in pure mode (a scratch-buffer size case)
+        "cfc-wide-layers-pure": CfC(1, NCP(1, 10, 10, 1, 1, 2, 3), mode="pure"),
+        "cfc-dense-relu": CfC(6, 5, activation="relu"),
+        "ltc-sparse-random": LTC(8, Random(6, 2, sparsity_level=0.8)),
         "cfc-ncp": CfC(32, wiring()),
         "cfc-ncp-pure": CfC(32, wiring(), mode="pure"),
         "cfc-ncp-no-gate": CfC(32, wiring(), mode="no_gate"),
@@ -268,18 +272,48 @@ def test_bad_arguments_are_refused_with_the_reason(backend):
         engine.step(x, 0.05, load_engine(MODULES["ltc-ncp"], backend=other).initial_state(2))
     with pytest.raises(ValueError, match="backend must be"):
         load_engine(MODULES["ltc-ncp"], backend="tensorrt")
+    with pytest.raises(ValueError, match="> 0"):
+        engine.step(x, 1e-46)  # a positive double that is 0 in float32
+    with pytest.raises(ValueError, match="finite"):
+        engine.step(x, 1e39)  # inf in float32
+    with pytest.raises(ValueError, match="belongs to another model"):
+        engine.step(x, 0.05, load_engine(MODULES["ltc-dense-explicit-linear"], backend=backend).initial_state(2))
+
+
+def test_building_an_engine_leaves_the_module_in_its_mode():
+    """ONNX export (onnxruntime backend, native conv head) must not switch dropout back on."""
+    module = make_policy("ncp-cfc", image_shape=(3, 66, 80))
+    module.head.drop.p = 0.5
+    module.eval()
+    for backend in ("onnxruntime", "native"):
+        load_engine(module, backend=backend)
+        assert not module.training and not any(m.training for m in module.modules())
+    # (an engine puts its module in eval mode: it is for inference) and export alone hands it back as it came
+    import io
+
+    from liquid_control.nets.onnx_export import export_onnx
+
+    module.train()
+    export_onnx(module, io.BytesIO())
+    assert module.training and module.head.training
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
-@pytest.mark.parametrize("name", ["cfc-ncp", "ltc-ncp"])
+@pytest.mark.parametrize("name,column", [("cfc-ncp", 3), ("ltc-ncp", 3), ("cfc-dense-relu", 2), ("ltc-sparse-random", None)])
 @pytest.mark.parametrize("agents", [1, 20])
-def test_a_non_finite_input_shows_in_the_output(backend, name, agents):
-    """The controller relies on NaN propagating to command a stop; the fast paths must not hide it."""
-    engine = load_engine(MODULES[name], backend=backend)
-    x = np.zeros((agents, 32), dtype=np.float32)
-    x[-1, 3] = np.nan
+@pytest.mark.parametrize("bad", [float("nan")])  # (+inf saturates an LTC's sigmoids to a finite value, in torch too)
+def test_a_non_finite_input_shows_in_the_output(backend, name, column, agents, bad):
+    """The controller relies on NaN propagating to command a stop; the fast paths must not hide it,
+    not through a ReLU backbone, and not from an input that no synapse of a sparse wiring reads."""
+    module = MODULES[name]
+    engine = load_engine(module, backend=backend)
+    if column is None:  # an input no neuron listens to
+        column = int(np.flatnonzero(np.abs(module.wiring.sensory_adjacency_matrix).sum(axis=1) == 0)[0])
+    x = np.zeros((agents, engine.input_shape[0]), dtype=np.float32)
+    x[-1, column] = bad
     y, state = engine.step(x, 0.05)
     assert not np.isfinite(y[-1]).all() and not engine.is_finite(state)
+    assert np.isfinite(y[:-1]).all()  # the other agents are unaffected
 
 
 def test_engine_loads_a_model_folder_and_describes_its_state():
