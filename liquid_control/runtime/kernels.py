@@ -347,7 +347,7 @@ def ltc_step(x, v0, elapsed, wf, wi, out):
             xm[i] = x[b, i] * wf[o_iw + i] + wf[o_ib + i]
             poison += xm[i] * 0.0
         for j in range(units):
-            num = poison
+            num = 0.0
             den = 0.0
             for e in range(wi[s_ptr + j], wi[s_ptr + j + 1]):
                 act = _sigmoid(wf[o_ssig + e] * (xm[wi[s_src + e]] - wf[o_smu + e]))
@@ -370,7 +370,7 @@ def ltc_step(x, v0, elapsed, wf, wi, out):
             for j in range(units):
                 v[j] = nxt[j]
         for j in range(units):
-            out[b, j] = v[j]
+            out[b, j] = v[j] + poison  # poison: 0, or NaN when an input was NaN/Inf
 
 
 @_inline
@@ -421,7 +421,7 @@ def ltc_step_batch(x, v0, elapsed, wf, wi, out):
             step[c] = elapsed[start + c] / unfolds_f
         for j in range(units):
             for c in range(count):
-                num[c] = poison[c]
+                num[c] = _ZERO
                 den[c] = _ZERO
             for e in range(wi[s_ptr + j], wi[s_ptr + j + 1]):
                 src = wi[s_src + e]
@@ -457,7 +457,7 @@ def ltc_step_batch(x, v0, elapsed, wf, wi, out):
                     v[j, c] = nxt[j, c]
         for j in range(units):
             for c in range(count):
-                out[start + c, j] = v[j, c]
+                out[start + c, j] = v[j, c] + poison[c]
 
 
 def pack_ltc(sensory_mask: np.ndarray, mask: np.ndarray, unfolds: int, epsilon: float, **vectors: np.ndarray):
