@@ -279,13 +279,13 @@ def dry_run_commands(text: str) -> list:
     return [shlex.split(line) for line in text.splitlines() if line and not line.startswith('#')]
 
 
-def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer'):
+def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer', backend='auto'):
     model = model or f'{SHARE}/models/ncp19_lane'
     common = ['-r', f'__ns:={namespace}', '--params-file', str(params), '-p', f'model_path:={model}',
               '-p', f'use_sim_time:={use_sim_time}']
     return [
         node_command('perception_node', '-r', '__node:=perception_node', *common, '-r', 'image_raw:=camera/image_raw'),
-        node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}'),
+        node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}', '-p', f'backend:={backend}'),
     ]
 
 
