@@ -191,6 +191,12 @@ def test_auto_times_every_available_backend_and_keeps_the_fastest():
     assert set(timings) == set(available_backends("cpu")) == {"torch", "onnxruntime", "native"}
     numeric = {name: value for name, value in timings.items() if isinstance(value, float)}
     assert engine.selection["chosen"] == engine.backend == min(numeric, key=numeric.get)
+    # A camera policy is timed as the controller runs it: the head on the frame, then the core.
+    policy = load_engine(MODULES["policy-ncp-cfc"], backend="auto", timing_steps=3)
+    heads, cores = policy.selection["median_head_us"], policy.selection["median_core_us"]
+    assert set(heads) == set(cores) == {"torch", "onnxruntime", "native"}
+    for name, total in policy.selection["median_step_us"].items():
+        assert total == pytest.approx(heads[name] + cores[name], abs=0.2)
     # A core the native kernels do not cover is skipped with the reason, not an error.
     lstm = load_engine(MODULES["policy-lstm"], backend="auto", timing_steps=3)
     assert lstm.backend in ("torch", "onnxruntime")
