@@ -1,26 +1,8 @@
 """Training throughput, ours against ncps 1.0.1, on the same architecture, weights and data.
 
-The NCP lane policy (``make_policy("ncp-cfc")``: conv head + CfC on AutoNCP(19, 1)) against the same
-conv head (a copy, same weights) + ``ncps.torch.CfC(32, AutoNCP(19, 1), batch_first=True)``; both
-cores hold the same weights (ncps' state dict loaded into ours, wiring masks included), and a
-parity check before timing shows they compute the same loss and gradients.
-
-Two measurements, each a full training step (forward, MSE loss, backward, Adam step):
-
-- ``full``: camera sequences in, (batch 16, 24 frames of 3x66x200);
-- ``core``: the recurrent core alone on features already computed, (16, 24, 32), with the gradient
-  flowing back into the features as it does in the full model. This is where the libraries differ.
-
-Elapsed times: ncps 1.0.1 cannot take per-sample elapsed times for a batch > 1 (a (B, T) or
-(B, T, 1) tensor is squeezed to (B,) per step and broadcast against the neurons: at B = 16 it
-raises a size mismatch; ncps issues #81-83). The one batched form it runs besides ``None`` is a
-(1, T, 1) tensor: one elapsed-time sequence shared by all samples. So both get the same values:
-ncps as (1, T, 1), ours as (B, T) (its per-sample path, the one training uses). ``core_per_sample``
-times ours alone with distinct elapsed times per sample (ncps has no such mode to compare with).
-
-Steps are timed one by one, the two libraries interleaved round by round (alternating which goes
-first) so that load from other processes hits both alike; warm-up steps are excluded; figures are
-medians with the interquartile range. Run at 1 thread and at torch's default.
+What is compared and how it is timed (full step and core alone, shared elapsed times, interleaved
+rounds) is described in ``liquid_control/bench/training.py``, which holds the measurement; this
+script runs it at several thread counts and adds a breakdown of our step. Prints one JSON object.
 
     python benchmarks/train_bench.py            # about 3 minutes on 2 cores
     python benchmarks/train_bench.py --quick    # a smoke run

@@ -314,6 +314,17 @@ _LTC_FIELDS = ("input_w", "input_b", "s_sigma", "s_mu", "s_w", "s_w_erev", "r_si
                "cm", "gleak", "gleak_vleak")
 
 
+@_inline
+def _ltc_layout(wf, wi, units):
+    """Unpack ``pack_ltc``'s integer header: the offsets into ``wf`` of each parameter vector
+    (_LTC_FIELDS order), the unfold count, where the sensory and recurrent compressed rows
+    (pointers, sources) start in ``wi``, and epsilon."""
+    s_ptr = 16
+    r_ptr = wi[14]
+    return (wi[0], wi[1], wi[2], wi[3], wi[4], wi[5], wi[6], wi[7], wi[8], wi[9], wi[10], wi[11], wi[12], wi[13],
+            s_ptr, s_ptr + units + 1, r_ptr, r_ptr + units + 1, wf[wi[15]])
+
+
 @_jit
 def ltc_step(x, v0, elapsed, wf, wi, out):
     """An LTC step (the fused semi-implicit solver), synapses in compressed rows by target neuron.
@@ -326,14 +337,8 @@ def ltc_step(x, v0, elapsed, wf, wi, out):
     batch = x.shape[0]
     n_in = x.shape[1]
     units = v0.shape[1]
-    o_iw, o_ib, o_ssig, o_smu, o_sw, o_swe = wi[0], wi[1], wi[2], wi[3], wi[4], wi[5]
-    o_rsig, o_rmu, o_rw, o_rwe, o_cm, o_gl, o_glv = wi[6], wi[7], wi[8], wi[9], wi[10], wi[11], wi[12]
-    unfolds = wi[13]
-    s_ptr = 16
-    s_src = s_ptr + units + 1
-    r_ptr = wi[14]
-    r_src = r_ptr + units + 1
-    epsilon = wf[wi[15]]
+    (o_iw, o_ib, o_ssig, o_smu, o_sw, o_swe, o_rsig, o_rmu, o_rw, o_rwe, o_cm, o_gl, o_glv, unfolds,
+     s_ptr, s_src, r_ptr, r_src, epsilon) = _ltc_layout(wf, wi, units)
     xm = np.empty(n_in)
     sens_num = np.empty(units)
     sens_den = np.empty(units)
@@ -389,14 +394,8 @@ def ltc_step_batch(x, v0, elapsed, wf, wi, out):
     batch = x.shape[0]
     n_in = x.shape[1]
     units = v0.shape[1]
-    o_iw, o_ib, o_ssig, o_smu, o_sw, o_swe = wi[0], wi[1], wi[2], wi[3], wi[4], wi[5]
-    o_rsig, o_rmu, o_rw, o_rwe, o_cm, o_gl, o_glv = wi[6], wi[7], wi[8], wi[9], wi[10], wi[11], wi[12]
-    unfolds = wi[13]
-    s_ptr = 16
-    s_src = s_ptr + units + 1
-    r_ptr = wi[14]
-    r_src = r_ptr + units + 1
-    epsilon = wf[wi[15]]
+    (o_iw, o_ib, o_ssig, o_smu, o_sw, o_swe, o_rsig, o_rmu, o_rw, o_rwe, o_cm, o_gl, o_glv, unfolds,
+     s_ptr, s_src, r_ptr, r_src, epsilon) = _ltc_layout(wf, wi, units)
     unfolds_f = np.float32(unfolds)
     xm = np.empty((n_in, _BLOCK), dtype=np.float32)
     sens_num = np.empty((units, _BLOCK), dtype=np.float32)
