@@ -248,7 +248,7 @@ class ControlLoop:
         return self.end_tick(pending, outputs[0], state, time.perf_counter() - started)
 
     def _engine_step(self, inputs, dt, state):
-        return (self.engine.step_features if self._split else self.engine.step)(inputs, dt, state)
+        return _engine_step(self.engine, inputs, dt, state)
 
     def begin_tick(self, now: float) -> "TickResult | PendingStep":
         """The checks before a step: a ``TickResult`` (stop) when no step is due, else the step to take.
@@ -335,7 +335,7 @@ class FleetLoop:
             states = [self.loops[i].state or engine.initial_state(1) for i in stepping]
             started = time.perf_counter()
             try:
-                outputs, state = self.loops[stepping[0]]._engine_step(inputs, dts, engine.stack(states))
+                outputs, state = _engine_step(engine, inputs, dts, engine.stack(states))
             except Exception as error:
                 for i in stepping:
                     results[i] = self.loops[i].fail_tick(begun[i], error)
@@ -344,6 +344,12 @@ class FleetLoop:
             for row, (i, agent_state) in enumerate(zip(stepping, engine.unstack(state))):
                 results[i] = self.loops[i].end_tick(begun[i], outputs[row], agent_state, seconds)
         return results
+
+
+def _engine_step(engine, inputs, dt, state):
+    """The step a tick takes: the core on conv-head features for a camera policy (its head ran
+    when the frame arrived), else the whole network."""
+    return (engine.step_features if engine.kind == "policy" else engine.step)(inputs, dt, state)
 
 
 def choose_device(requested: str) -> str:

@@ -46,9 +46,10 @@ class ModelDriver:
 
     def reset(self, world: LaneWorld) -> None:
         self.wheelbase = world.config.car.wheelbase
-        backend = self.backend if self.loop is None else self.loop.engine.backend  # auto chooses once
+        # The engine (auto's choice, ONNX exports, compiled kernels) is built once and kept across episodes.
         self.loop = ControlLoop(self.policy, self.control, self.card, device=self.device,
-                                nominal_dt=1.0 / world.config.camera_rate_hz, backend=backend)
+                                nominal_dt=1.0 / world.config.camera_rate_hz, backend=self.backend,
+                                engine=self.loop.engine if self.loop is not None else None)
 
     def loop_step_stats(self) -> dict:
         """Median and p99 of the network step (ms) over the drive so far."""
