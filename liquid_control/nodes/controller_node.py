@@ -407,8 +407,15 @@ class ControllerNode(LifecycleNode):
         self._diagnostics_publisher.publish(array)
 
 
+_STOP_REQUESTED = threading.Event()
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM ends the node like Ctrl-C: with a final stop command
+    # Ctrl-C and SIGTERM end the node alike: with a final stop command. The flag matters when
+    # the KeyboardInterrupt lands inside rclpy's C++ (taking a message): pybind11 turns it into a
+    # RuntimeError, which is then a requested stop too, not a crash.
+    _STOP_REQUESTED.set()
+    raise KeyboardInterrupt
 
 
 def main(args=None) -> int:
@@ -416,6 +423,7 @@ def main(args=None) -> int:
     # final stop command.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     node = None
     try:
         node = ControllerNode()
@@ -425,6 +433,9 @@ def main(args=None) -> int:
         return EXIT_BAD_PARAMETER
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not _STOP_REQUESTED.is_set():
+            raise
     finally:
         if node is not None:
             if node.loop is not None and node._active:
