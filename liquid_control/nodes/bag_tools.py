@@ -25,6 +25,7 @@ from typing import Iterable, Mapping, TextIO
 
 import rclpy
 from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -302,6 +303,10 @@ def play(bag, rate: float = 1.0, loop: bool = False, clock: bool = False, remap:
             player.run(reader.messages(names & set(classes), start_ns=start_ns), start_ns)
             if not loop or stop:
                 break
+        # The last messages of a reliable topic may still be in flight when the bag ends; leaving
+        # now would destroy the publisher under them (seen under load: the last /clock tick lost).
+        for publisher in [*publishers.values(), *([clock_publisher] if clock_publisher else [])]:
+            publisher.wait_for_all_acked(Duration(seconds=1.0))
     reason = f"stopped by {stop.signal_name}" if stop else "end of bag"
     print(f"{reason}: played {player.published} messages", file=out, flush=True)
     return 0
