@@ -1,6 +1,7 @@
 """controller_node: a liquid-network policy driving the robot at a fixed control rate (lifecycle node).
 
-subscribes  image_preprocessed  sensor_msgs/Image 32FC1/32FC3 from perception_node (sensor-data QoS)
+subscribes  image_preprocessed  sensor_msgs/Image 32FC1/32FC3 from perception_node (sensor-data QoS);
+                                with input:=camera, image_raw (any camera encoding), preprocessed here
 publishes   cmd_vel             geometry_msgs/Twist (TwistStamped with twist_stamped:=true)
             ~/policy_output     std_msgs/Float32MultiArray: the network's raw outputs at each step
             ~/saliency          sensor_msgs/Image mono8: VisualBackProp of the conv head (publish_saliency)
@@ -12,6 +13,10 @@ service     ~/reset             std_srvs/Trigger: clear the network's hidden sta
 Lifecycle: configure loads the model (``model_path``; its card gives the architecture and output
 meaning) on ``device`` and ``backend`` (``liquid_control.runtime.engine``); activate starts the control timer; deactivate publishes a stop and pauses;
 cleanup frees the model. A plain ``ros2 run`` goes straight to active (``autostart``).
+
+With ``dedicated_threads`` (the default) the frame subscription and the control timer are served by
+two threads of their own (``liquid_control.nodes.serving``), the rest (parameters, services,
+lifecycle, /clock, diagnostics) by the executor.
 
 All control logic (timeouts, resets, output shaping, safety) lives in
 ``liquid_control.runtime.control``; this node connects it to ROS. Times come from the node clock,
@@ -26,6 +31,7 @@ import sys
 import threading
 import time
 
+import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -42,9 +48,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 
-from liquid_control.data.images import decode_float_image
+from liquid_control.data.images import PreprocessSpec, decode_float_image, decode_image
 from liquid_control.nets import load_model
 from liquid_control.runtime.engine import BACKENDS
+from liquid_control.nodes.serving import ServingThread
 from liquid_control.nodes.settings import (
     EXIT_BAD_PARAMETER,
     ParameterError,
@@ -75,6 +82,15 @@ SETTINGS = (
             "the default took the step from ~3 ms to ~180 ms.", 0, 256),
     Setting("autostart", True, "Go through configure and activate at start-up (false: wait for lifecycle requests)."),
     Setting("control_rate_hz", 20.0, "Control timer rate on the node clock.", 1.0, 1000.0, read_only=False),
+    Setting("input", "preprocessed", "preprocessed: subscribe image_preprocessed (32FC1/32FC3 from perception_node); "
+            "camera: subscribe image_raw (sensor_msgs/Image in any encoding perception_node takes) and preprocess "
+            "here as the model card says - one process and one DDS hop less, for the lowest latency."),
+    Setting("dedicated_threads", True, "Serve the frame subscription and the control timer from two threads of "
+            "their own (each waiting on just its entity) instead of the node's executor: ticks are not held up by "
+            "frames, services or the executor's ~0.2 ms of Python per callback. false: everything on the executor."),
+    Setting("realtime_priority", 0, "With dedicated_threads: run the control and frame threads under SCHED_FIFO at "
+            "this priority (1-99; 0: normal scheduling). Refused without the rights (rtprio limit or CAP_SYS_NICE): "
+            "then a warning, and normal scheduling.", 0, 99),
     Setting("trigger", "timer", "timer: step at control_rate_hz on the newest frame (a robot); frame: step as each "
             "preprocessed frame arrives (a lock-step simulator or a bag replay, where a timer would race the frames)."),
     Setting("output_mode", "steering", "steering: linear.x = speed, angular.z from the policy's first output; "
@@ -128,6 +144,8 @@ class ControllerNode(LifecycleNode):
             choose_device(self.values["device"])
             if self.values["backend"] not in ("auto", *BACKENDS):
                 raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {self.values['backend']!r}")
+            if self.values["input"] not in ("preprocessed", "camera"):
+                raise ValueError(f"input must be 'preprocessed' or 'camera', got {self.values['input']!r}")
             if self.values["trigger"] not in ("timer", "frame"):
                 raise ValueError(f"trigger must be 'timer' or 'frame', got {self.values['trigger']!r}")
         except ValueError as error:
@@ -137,6 +155,12 @@ class ControllerNode(LifecycleNode):
 
             torch.set_num_threads(self.values["torch_threads"])
         self._lock = threading.Lock()  # guards the loop against a model swap from a parameter change
+        # Held through a whole tick and its publishing, and when control stops: no command can
+        # follow the stop that deactivation or shutdown publishes.
+        self._tick_lock = threading.Lock()
+        self._frames_thread: ServingThread | None = None
+        self._control_thread: ServingThread | None = None
+        self._spec: PreprocessSpec | None = None  # input:=camera: the card's preprocessing
         self.loop: ControlLoop | None = None
         self.card: dict = {}
         self._timer = self._saliency_timer = None
@@ -167,7 +191,7 @@ class ControllerNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._configure_error = ""
         try:
-            self.loop, self.card = self._load(self.values["model_path"])
+            self.loop, self.card, self._spec = self._load(self.values["model_path"])
         except (ValueError, OSError) as error:
             self._configure_error = str(error)
             self.get_logger().error(f"configure failed: {error}")
@@ -176,12 +200,24 @@ class ControllerNode(LifecycleNode):
         self._cmd_publisher = self.create_lifecycle_publisher(TwistStamped if stamped else TwistMessage, "cmd_vel", 10)
         self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
         self._saliency_publisher = self.create_lifecycle_publisher(Image, "~/saliency", qos_profile_sensor_data)
-        self._subscription = self.create_subscription(Image, "image_preprocessed", self._on_image, qos_profile_sensor_data)
+        group = None
+        if self.values["dedicated_threads"]:
+            self._frames_thread = self._serving_thread("frames")
+            group = self._frames_thread.group
+        topic = "image_raw" if self._spec is not None else "image_preprocessed"
+        self._subscription = self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data,
+                                                      callback_group=group)
+        if self._frames_thread is not None:
+            self._frames_thread.start(subscriptions=[self._subscription])
+            self._report_scheduling(self._frames_thread)
         engine = self.loop.engine
         timings = engine.selection.get("median_step_us") if engine.selection else None
         self.get_logger().info(f"configured: model {self.card.get('name')!r} on {self.loop.device}, backend {engine.backend}"
                                + (f" (auto, median step us: {timings})" if timings else "")
-                               + f", output {self.loop.config.output_mode}/{self.loop.output_kind}")
+                               + f", output {self.loop.config.output_mode}/{self.loop.output_kind}"
+                               + f", frames from {self._subscription.topic_name}"
+                               + (" (preprocessed here)" if self._spec is not None else "")
+                               + (", dedicated threads" if self._frames_thread is not None else ", on the executor"))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -210,6 +246,9 @@ class ControllerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _release(self) -> None:
+        if self._frames_thread is not None:
+            self._frames_thread.destroy()  # before its subscription goes
+            self._frames_thread = None
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -219,35 +258,57 @@ class ControllerNode(LifecycleNode):
                 delattr(self, publisher)
         self._last_frame = None
         self.loop = None
+        self._spec = None
 
     @property
     def _frame_triggered(self) -> bool:
         return self.values["trigger"] == "frame"
 
+    def _serving_thread(self, name: str) -> ServingThread:
+        return ServingThread(self, name, lambda text: self.get_logger().error(text),
+                             realtime_priority=self.values["realtime_priority"])
+
+    def _report_scheduling(self, thread: ServingThread) -> None:
+        if thread.scheduling_problem:
+            self.get_logger().warning(f"{thread.name} thread at normal priority: {thread.scheduling_problem}")
+
     def _start_timers(self) -> None:
-        self._active = True
+        with self._tick_lock:
+            self._active = True
         if not self._frame_triggered:
-            self._timer = self.create_timer(1.0 / self.values["control_rate_hz"], self._on_tick)
+            period = 1.0 / self.values["control_rate_hz"]
+            if self.values["dedicated_threads"]:
+                self._control_thread = self._serving_thread("control")
+                self._timer = self.create_timer(period, self._on_tick, callback_group=self._control_thread.group)
+                self._control_thread.start(timers=[self._timer])
+                self._report_scheduling(self._control_thread)
+            else:
+                self._timer = self.create_timer(period, self._on_tick)
         if self.values["publish_saliency"]:
             self._saliency_timer = self.create_timer(1.0 / self.values["saliency_rate_hz"], self._publish_saliency)
 
     def _stop_timers(self) -> None:
-        self._active = False
+        if self._control_thread is not None:
+            self._control_thread.destroy()  # waits for a tick in progress
+            self._control_thread = None
+        with self._tick_lock:  # a frame-triggered tick in progress ends first; none starts after
+            self._active = False
         for timer in (self._timer, self._saliency_timer):
             if timer is not None:
                 self.destroy_timer(timer)
         self._timer = self._saliency_timer = None
 
-    def _load(self, model_path: str) -> tuple[ControlLoop, dict]:
+    def _load(self, model_path: str) -> tuple[ControlLoop, dict, PreprocessSpec | None]:
         if not model_path:
             raise ValueError("model_path is empty: give the model folder (card.yaml + weights.safetensors)")
         policy, card = load_model(model_path, device="cpu")
         if not hasattr(policy, "image_shape"):
             raise ValueError(f"{model_path} holds a {card['architecture'].get('kind')!r} network, not a camera policy")
+        spec = PreprocessSpec.from_card(card) if self.values["input"] == "camera" else None
         device = choose_device(self.values["device"])
         loop = ControlLoop(policy, control_config(self.values), card, device=device,
                            nominal_dt=1.0 / self.values["control_rate_hz"], backend=self.values["backend"])
-        return loop, card
+        return loop, card, spec
 
     # ----------------------------------------------------------------- parameters
     def _on_set_parameters(self, parameters) -> SetParametersResult:
@@ -260,12 +321,12 @@ class ControllerNode(LifecycleNode):
         if "model_path" in changed and changed["model_path"] != self.values["model_path"] and self.loop is not None:
             try:
                 previous, self.values = self.values, values
-                loop, card = self._load(changed["model_path"])
+                loop, card, spec = self._load(changed["model_path"])
             except (ValueError, OSError) as error:
                 self.values = previous
                 return SetParametersResult(successful=False, reason=f"model not swapped: {error}")
             with self._lock:
-                self.loop, self.card = loop, card
+                self.loop, self.card, self._spec = loop, card, spec
             self.get_logger().info(f"swapped in model {card.get('name')!r} from {changed['model_path']}")
         self.values = values
         if self.loop is not None:
@@ -282,29 +343,46 @@ class ControllerNode(LifecycleNode):
     # ----------------------------------------------------------------- data flow
     def _on_image(self, message: Image) -> None:
         self._counts["frames"] += 1
-        try:
-            image = decode_float_image(message.encoding, message.height, message.width, message.step,
-                                       message.data, message.is_bigendian)
-        except ValueError as error:
-            problem = str(error)
-        else:
-            with self._lock:
-                problem = self.loop.on_frame(image, seconds(message.header.stamp)) if self.loop else "not configured"
-                head_seconds = self.loop.frame.head_seconds if not problem else None
-            if not problem:
-                self._last_frame = image
-                if head_seconds is not None:
-                    self._head_latency.add(head_seconds)
-                if self._frame_triggered and self._active:
-                    # /clock and the frame travel on different topics: when the frame wins the
-                    # race, the node clock still shows the previous time; the stamp does not.
-                    self._on_tick(at_least=seconds(message.header.stamp))
-                return
+        loop, spec = self.loop, self._spec
+        problem = "not configured" if loop is None else ""
+        if loop is not None:
+            try:
+                if spec is not None:  # input:=camera: the raw camera frame, preprocessed as the card says
+                    image = spec.apply(decode_image(message.encoding, message.height, message.width, message.step,
+                                                    message.data, message.is_bigendian), message.encoding)
+                else:
+                    image = decode_float_image(message.encoding, message.height, message.width, message.step,
+                                               message.data, message.is_bigendian)
+            except (ValueError, cv2.error) as error:
+                problem = " ".join(str(error).split())
+            else:
+                # The conv head runs outside the lock, so a tick in another thread never waits for it.
+                frame, problem = loop.prepare_frame(image, seconds(message.header.stamp))
+                if frame is not None:
+                    with self._lock:
+                        if loop is self.loop:
+                            loop.accept_frame(frame)
+                        else:
+                            problem = "the model was swapped while this frame was being processed"
+        if not problem:
+            self._last_frame = image
+            if frame.head_seconds is not None:
+                self._head_latency.add(frame.head_seconds)
+            if self._frame_triggered:
+                # /clock and the frame travel on different topics: when the frame wins the
+                # race, the node clock still shows the previous time; the stamp does not.
+                self._on_tick(at_least=seconds(message.header.stamp))
+            return
         self._counts["invalid_frames"] += 1
         self._last_problem = problem
-        self.get_logger().warning(f"dropped a preprocessed frame: {problem}", throttle_duration_sec=WARN_THROTTLE_S)
+        self.get_logger().warning(f"dropped a {'camera' if spec is not None else 'preprocessed'} frame: {problem}", throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_tick(self, at_least: float = float("-inf")) -> None:
+        with self._tick_lock:
+            if self._active:
+                self._tick(at_least)
+
+    def _tick(self, at_least: float) -> None:
         now = max(self.get_clock().now().nanoseconds * 1e-9, at_least)
         self._tick_times.add(time.monotonic())
         with self._lock:
@@ -364,9 +442,19 @@ class ControllerNode(LifecycleNode):
         response.success, response.message = True, "hidden state cleared"
         return response
 
+    def _threads_text(self) -> str:
+        threads = [t for t in (self._control_thread, self._frames_thread) if t is not None]
+        if not threads:
+            return "executor"
+        priority = self.values["realtime_priority"]
+        problems = {t.scheduling_problem for t in threads} - {""}
+        scheduling = (f", SCHED_FIFO {priority}" if priority and not problems
+                      else f", normal scheduling ({problems.pop()})" if problems else "")
+        return f"dedicated: {', '.join(t.name for t in threads)}{scheduling}"
+
     def _publish_diagnostics(self) -> None:
         tick = self._last_tick
-        ticks = self._tick_times.values
+        ticks = list(self._tick_times.values)  # a snapshot: the control thread appends
         rate = (len(ticks) - 1) / (ticks[-1] - ticks[0]) if len(ticks) > 2 and ticks[-1] > ticks[0] else 0.0
 
         def ms(value):
@@ -387,6 +475,8 @@ class ControllerNode(LifecycleNode):
             "backend": self.loop.engine.backend if self.loop else "n/a",
             "backend_selection_us": (json.dumps(self.loop.engine.selection.get("median_step_us", {}))
                                      if self.loop and self.loop.engine.selection else "n/a"),
+            "input": self._subscription.topic_name if self._subscription is not None else "n/a",
+            "threads": self._threads_text(),
             "control_rate_hz": f"{self.values['control_rate_hz']:g}" if not self._frame_triggered else "frame-triggered",
             "achieved_rate_hz": f"{rate:.2f}",
             "head_latency_p50_ms": ms(self._head_latency.percentile(50)),
