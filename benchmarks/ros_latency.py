@@ -19,6 +19,8 @@ at `--rate`; the probe records the perf_counter time of each publish and each an
   perception  Image -> perception_node -> image_preprocessed (32FC3 66x200) -> probe
   controller  image_preprocessed (32FC3) -> controller_node -> cmd_vel; its /diagnostics step time
   pipeline    Image -> perception_node -> controller_node -> cmd_vel (the target)
+  camera      Image -> controller_node with input:=camera (it preprocesses image_raw itself) -> cmd_vel:
+              the target with one process and one DDS hop less
   composed    the same, both nodes in one process (one executor: `--composed-executor single events`)
 and on request: echo_reliable (the echo with RELIABLE, as the DESIGN's 4.8 ms figure), onnx_standin
 (perception_node -> a stand-in controller stepping policy.onnx with ONNX Runtime -> cmd_vel),
@@ -52,7 +54,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "/ros_latency_bench"
 DIAGNOSTICS = f"{NAMESPACE}/diagnostics"
 DEFAULT_MODEL = REPO_ROOT / "models" / "ncp19_lane"
-PHASES = ("ping", "echo", "echo_reliable", "perception", "controller", "pipeline", "composed", "onnx_standin",
+PHASES = ("ping", "echo", "echo_reliable", "perception", "controller", "pipeline", "camera", "composed", "onnx_standin",
           "fused_onnx_standin", "in_process")
 STARTUP_S = 90.0  # torch import and model load on a loaded 2-core machine
 QOS_TEXT = {
@@ -335,6 +337,22 @@ class Probe:
             values = {pair.key: pair.value for pair in status.values}
             self.diagnostics.setdefault(name, []).append((now, values))
 
+    def answers(self, message_type, topic: str, key, qos):
+        """Subscribe the answers on `topic`, served by a thread of its own (liquid_control.nodes.serving): each
+        is stamped with perf_counter as it is taken, so the probe's executor (busy publishing on schedule)
+        adds nothing to the latencies. Returns the function that ends the subscription."""
+        from liquid_control.nodes.serving import ServingThread
+
+        thread = ServingThread(self.node, f"answers on {topic}", lambda text: print(text, file=sys.stderr))
+        subscription = self.node.create_subscription(message_type, topic, self.record(key), qos,
+                                                     callback_group=thread.group)
+        thread.start(subscriptions=[subscription])
+
+        def close():
+            thread.destroy()
+            self.node.destroy_subscription(subscription)
+        return close
+
     def record(self, key):
         def callback(message):
             self.received.append((time.perf_counter(), key(message)))
@@ -561,7 +579,7 @@ class Benchmark:
 
         node = self.probe.node
         echo = self.start("echo", role_command("echo"))
-        answers = node.create_subscription(Header, "echo", self.probe.record(lambda m: m.stamp.sec * 10**9 + m.stamp.nanosec),
+        answers = self.probe.answers(Header, "echo", (lambda m: m.stamp.sec * 10**9 + m.stamp.nanosec),
                                            QoSProfile(depth=10))
         try:
             if "ping" in self.args.phases:
@@ -587,7 +605,7 @@ class Benchmark:
                         self.results[key]["what"] = "image one way + a Header back (round trip minus ping ~ one way)"
                     node.destroy_publisher(publisher)
         finally:
-            node.destroy_subscription(answers)
+            answers()
             echo.stop()
 
     def run_perception_phase(self) -> None:
@@ -597,7 +615,7 @@ class Benchmark:
         node = self.probe.node
         perception = self.start("perception_node", node_command("liquid_control.nodes.perception_node",
                                                                 [f"model_path:={self.args.model}"]))
-        answers = node.create_subscription(Image, "image_preprocessed", self.probe.record(
+        answers = self.probe.answers(Image, "image_preprocessed", (
             lambda m: m.header.stamp.sec * 10**9 + m.header.stamp.nanosec), qos_profile_sensor_data)
         publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
         try:
@@ -607,7 +625,7 @@ class Benchmark:
                     ("perception_node",), keyed=True)
         finally:
             node.destroy_publisher(publisher)
-            node.destroy_subscription(answers)
+            answers()
             perception.stop()
 
     def run_node_phases(self) -> None:
@@ -622,7 +640,7 @@ class Benchmark:
                                                                 [f"model_path:={self.args.model}"]))
         controller = self.start("controller_node", node_command("liquid_control.nodes.controller_node", parameters))
         processes = [perception, controller]
-        commands = node.create_subscription(Twist, "cmd_vel", self.probe.record(lambda m: None), QoSProfile(depth=10))
+        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
         try:
             if "controller" in self.args.phases:
                 publisher = node.create_publisher(Image, "image_preprocessed", qos_profile_sensor_data)
@@ -640,9 +658,32 @@ class Benchmark:
                         ("perception_node", "controller_node"), keyed=False)
                 node.destroy_publisher(publisher)
         finally:
-            node.destroy_subscription(commands)
+            commands()
             controller.stop()
             perception.stop()
+
+    def run_camera_phase(self) -> None:
+        """controller_node subscribing image_raw itself (input:=camera): camera -> one process -> cmd_vel."""
+        from geometry_msgs.msg import Twist
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+
+        node = self.probe.node
+        controller = self.start("controller_node", node_command(
+            "liquid_control.nodes.controller_node", [*pipeline_parameters(self.args.model), "input:=camera"]))
+        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
+        publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
+        try:
+            for size in self.args.sizes:
+                key = f"camera_input_{size[0]}x{size[1]}"
+                self.results[key] = self._phase(publisher, rgb8_image(*size), f"{NAMESPACE}/cmd_vel", [controller],
+                                                ("controller_node",), keyed=False)
+                self.results[key]["what"] = ("rgb8 image_raw -> controller_node (input:=camera: decode, preprocess, "
+                                             "conv head, liquid core in its frames thread) -> cmd_vel")
+        finally:
+            node.destroy_publisher(publisher)
+            commands()
+            controller.stop()
 
     def run_composed_phase(self, executor: str) -> None:
         from geometry_msgs.msg import Twist
@@ -653,7 +694,7 @@ class Benchmark:
         parameters = pipeline_parameters(self.args.model)
         composed = self.start(f"composed_{executor}", role_command("composed", ["--composed-executor", executor],
                                                                     parameters))
-        commands = node.create_subscription(Twist, "cmd_vel", self.probe.record(lambda m: None), QoSProfile(depth=10))
+        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
         publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
         try:
             for size in self.args.sizes:
@@ -662,7 +703,7 @@ class Benchmark:
                                                 ("perception_node", "controller_node"), keyed=False)
         finally:
             node.destroy_publisher(publisher)
-            node.destroy_subscription(commands)
+            commands()
             composed.stop()
 
 
@@ -679,7 +720,7 @@ class Benchmark:
             node_names = ("perception_node", "controller_node")
         processes.append(self.start("onnx_controller", role_command(
             "onnx_controller", ["--model", str(self.args.model), *(["--fused"] if fused else [])])))
-        commands = node.create_subscription(Twist, "cmd_vel", self.probe.record(lambda m: None), QoSProfile(depth=10))
+        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
         publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
         try:
             for size in self.args.sizes:
@@ -693,7 +734,7 @@ class Benchmark:
                     "shaping) -> cmd_vel; separate processes")
         finally:
             node.destroy_publisher(publisher)
-            node.destroy_subscription(commands)
+            commands()
             for process in reversed(processes):
                 process.stop()
 
@@ -835,6 +876,8 @@ def main() -> None:
         runs.append(("perception", benchmark.run_perception_phase))
     if {"controller", "pipeline"} & set(args.phases):
         runs.append(("controller/pipeline", benchmark.run_node_phases))
+    if "camera" in args.phases:
+        runs.append(("camera", benchmark.run_camera_phase))
     if "composed" in args.phases:
         runs += [(f"composed_{e}", lambda e=e: benchmark.run_composed_phase(e)) for e in args.composed_executor]
     if "onnx_standin" in args.phases:
@@ -859,7 +902,7 @@ def main() -> None:
     target_ms = 3.0
     summary = {}
     for key, value in results.items():
-        if key.startswith(("pipeline_", "composed_", "onnx_standin_", "fused_onnx_standin_")) and value.get("latency", {}).get("n"):
+        if key.startswith(("pipeline_", "camera_input_", "composed_", "onnx_standin_", "fused_onnx_standin_")) and value.get("latency", {}).get("n"):
             summary[key] = {"p50_ms": value["latency"]["p50_ms"], "p99_ms": value["latency"]["p99_ms"],
                             "target_p99_ms": target_ms, "met": value["latency"]["p99_ms"] <= target_ms and
                             value.get("pairing_exact", True),

@@ -183,6 +183,23 @@ class Probe:
     def on_message(self, message) -> None:
         self.received.append(time.perf_counter())
 
+    def receive(self, message_type, topic: str):
+        """Subscribe `topic` (RELIABLE, depth 10), served by a thread of its own that stamps each message as
+        it is taken: the probe's executor (spin_once, frames to publish) adds nothing to the periods."""
+        from rclpy.qos import QoSProfile
+
+        from liquid_control.nodes.serving import ServingThread
+
+        thread = ServingThread(self.node, f"receive {topic}", lambda text: print(text, file=sys.stderr))
+        subscription = self.node.create_subscription(message_type, topic, self.on_message, QoSProfile(depth=10),
+                                                     callback_group=thread.group)
+        thread.start(subscriptions=[subscription])
+
+        def close():
+            thread.destroy()
+            self.node.destroy_subscription(subscription)
+        return close
+
     def spin_until(self, condition, what: str, timeout: float, process: Process | None = None, tick=None) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
@@ -228,14 +245,13 @@ class FrameFeeder:
 
 
 def measure_idle(probe: Probe, args, env: dict, log_dir: Path) -> dict:
-    from rclpy.qos import QoSProfile
     from std_msgs.msg import Header
 
     ticks_file = log_dir / "idle_ticks.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--role", "idle_timer", "--rate", str(args.rate),
                "--ticks-file", str(ticks_file), *ros_args()]
     process = Process("idle_timer", command, env, log_dir)
-    subscription = probe.node.create_subscription(Header, "tick", probe.on_message, QoSProfile(depth=10))
+    close_receiver = probe.receive(Header, "tick")
     try:
         probe.received.clear()
         probe.spin_until(lambda: len(probe.received) > args.rate, "the idle timer's first second", STARTUP_S, process)
@@ -247,7 +263,7 @@ def measure_idle(probe: Probe, args, env: dict, log_dir: Path) -> dict:
         cpu_busy = _busy_fraction(cpu_before, _cpu_times())
         load_after = load_average()
     finally:
-        probe.node.destroy_subscription(subscription)
+        close_receiver()
         process.stop()
     ticks = json.loads(ticks_file.read_text()) if ticks_file.exists() else []
     window = [t for t in ticks if received and received[0] - 0.1 <= t <= received[-1]]
@@ -259,11 +275,10 @@ def measure_idle(probe: Probe, args, env: dict, log_dir: Path) -> dict:
 
 def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames: bool, hosted: bool = False) -> dict:
     from geometry_msgs.msg import Twist
-    from rclpy.qos import QoSProfile
 
     name = "controller_hosted" if hosted else "controller" if with_frames else "controller_no_input"
     parameters = [f"model_path:={args.model}", "trigger:=timer", f"control_rate_hz:={float(args.rate)}",
-                  "twist_stamped:=false", "diagnostics_rate_hz:=1.0"]
+                  "twist_stamped:=false", "diagnostics_rate_hz:=1.0", *args.controller_param]
     ticks_file = log_dir / f"{name}_ticks.json"
     if hosted:
         command = [sys.executable, str(Path(__file__).resolve()), "--role", "hosted_controller", "--ticks-file",
@@ -271,7 +286,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
     else:
         command = [sys.executable, "-m", "liquid_control.nodes.controller_node", *ros_args(parameters)]
     process = Process(name, command, env, log_dir)
-    subscription = probe.node.create_subscription(Twist, "cmd_vel", probe.on_message, QoSProfile(depth=10))
+    close_receiver = probe.receive(Twist, "cmd_vel")
     feeder = FrameFeeder(probe.node, args.model, args.frame_rate) if with_frames else None
     try:
         probe.received.clear()
@@ -290,7 +305,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
         cpu_busy = _busy_fraction(cpu_before, _cpu_times())
         load_after = load_average()
     finally:
-        probe.node.destroy_subscription(subscription)
+        close_receiver()
         if feeder is not None:
             probe.node.destroy_publisher(feeder.publisher)
         process.stop()
@@ -328,6 +343,8 @@ def main() -> None:
                         help=argparse.SUPPRESS)
     parser.add_argument("--ticks-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per variant")
+    parser.add_argument("--controller-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="an extra controller_node parameter, e.g. realtime_priority:=50 (repeatable)")
     parser.add_argument("--rate", type=float, default=50.0, help="timer rate, Hz")
     parser.add_argument("--frame-rate", type=float, default=30.0, help="rate of the frames fed to the controller")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
@@ -399,6 +416,9 @@ def main() -> None:
                     "note": "other jobs may share the cores; see each variant's machine_cpu_busy_fraction"},
         "settings": {"rate_hz": args.rate, "duration_s": args.duration, "frame_rate_hz": args.frame_rate,
                      "model": str(args.model), "clock": "timers on the node clock (system time, no use_sim_time)",
+                     "controller_parameters": args.controller_param or "defaults",
+                     "probe_receive": "a thread of its own waiting on the subscription alone (liquid_control.nodes."
+                                      "serving.ServingThread), perf_counter when each message is taken",
                      "node_env": {"OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "unset (torch default: one per core)")},
                      "domain_id": os.environ["ROS_DOMAIN_ID"]},
         "results": results,
