@@ -279,13 +279,15 @@ def dry_run_commands(text: str) -> list:
     return [shlex.split(line) for line in text.splitlines() if line and not line.startswith('#')]
 
 
-def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer', backend='auto'):
+def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer', backend='auto',
+                          controller_input='preprocessed', camera_topic='camera/image_raw'):
     model = model or f'{SHARE}/models/ncp19_lane'
     common = ['-r', f'__ns:={namespace}', '--params-file', str(params), '-p', f'model_path:={model}',
               '-p', f'use_sim_time:={use_sim_time}']
     return [
-        node_command('perception_node', '-r', '__node:=perception_node', *common, '-r', 'image_raw:=camera/image_raw'),
-        node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}', '-p', f'backend:={backend}'),
+        node_command('perception_node', '-r', '__node:=perception_node', *common, '-r', f'image_raw:={camera_topic}'),
+        node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}', '-p', f'backend:={backend}',
+                     '-p', f'input:={controller_input}', '-r', f'image_raw:={camera_topic}'),
     ]
 
 
@@ -296,9 +298,9 @@ def test_lane_keeping_dry_run(params):
 
     plan = plan_launch(SHARE / 'launch' / 'lane_keeping.launch.xml', {
         'params_file': str(params), 'namespace': 'car1', 'use_sim_time': 'true', 'model': '/m',
-        'camera_topic': '/front/image_raw'})
-    expected = lane_keeping_commands(params, '/car1', 'true', '/m')
-    expected[0][-1] = 'image_raw:=/front/image_raw'
+        'camera_topic': '/front/image_raw', 'controller_input': 'camera'})
+    expected = lane_keeping_commands(params, '/car1', 'true', '/m', controller_input='camera',
+                                     camera_topic='/front/image_raw')
     assert [n.command for n in plan.nodes] == expected
 
 
