@@ -20,6 +20,7 @@ dropped, counted and reported with a warning at most every 5 s per reason; the n
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -41,6 +42,7 @@ from liquid_control.data.images import (
     decode_image,
     float_image_fields,
 )
+from liquid_control.nodes.serving import ServingThread
 from liquid_control.nodes.settings import (
     ParameterError,
     Setting,
@@ -58,6 +60,8 @@ SETTINGS = (
     Setting('model_path', '', description="Model folder (or its card.yaml) whose card's preprocessing "
             "section gives every setting below that is not set here; '' = no model (defaults: rgb8, no crop, "
             '66x200, area, scale 1/255, mean 0, std 1).'),
+    Setting('dedicated_thread', True, description='Take and preprocess frames in a thread of their own, waiting on '
+            "the image subscription alone, instead of on the node's executor (about 0.2 ms of Python less per frame)."),
     Setting('use_compressed', False, description='Subscribe to image_raw/compressed (sensor_msgs/CompressedImage, '
             'JPEG or PNG) instead of image_raw (sensor_msgs/Image).'),
     Setting('input_encoding', None, type=Parameter.Type.STRING, description="Channel order the network expects. Unset or '' = the card's.",
@@ -158,13 +162,23 @@ class PerceptionNode(Node):
         self._spec, source = preprocess_spec(values)
         self._stats = FrameStatistics()
         self._warned_at: dict[str, float] = {}  # reason -> time.monotonic() of its last warning
+        self._stats_lock = threading.Lock()  # frames thread counts, the diagnostics timer reads and resets
+        self._frames_thread = None
+        group = None
+        if values['dedicated_thread']:
+            self._frames_thread = ServingThread(self, 'frames', lambda text: self.get_logger().error(text))
+            group = self._frames_thread.group
 
         self._publisher = self.create_publisher(Image, 'image_preprocessed', qos_profile_sensor_data)
         if values['use_compressed']:
             self._subscription = self.create_subscription(
-                CompressedImage, 'image_raw/compressed', self._on_compressed, qos_profile_sensor_data)
+                CompressedImage, 'image_raw/compressed', self._on_compressed, qos_profile_sensor_data,
+                callback_group=group)
         else:
-            self._subscription = self.create_subscription(Image, 'image_raw', self._on_image, qos_profile_sensor_data)
+            self._subscription = self.create_subscription(Image, 'image_raw', self._on_image, qos_profile_sensor_data,
+                                                          callback_group=group)
+        if self._frames_thread is not None:
+            self._frames_thread.start(subscriptions=[self._subscription])
         self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         # A steady-clock timer: with use_sim_time and no /clock a ROS-time timer would never fire.
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
@@ -176,6 +190,12 @@ class PerceptionNode(Node):
             f'preprocessing from {source}: {spec.input_encoding}, crop {list(spec.crop)} (top, bottom, left, right), '
             f'size {spec.size[0]}x{spec.size[1]} (height x width), {spec.interpolation}, scale {spec.scale:g}, '
             f'mean {list(spec.mean)}, std {list(spec.std)}')
+
+    def destroy_node(self) -> None:
+        if self._frames_thread is not None:
+            self._frames_thread.destroy()  # before the subscription it serves
+            self._frames_thread = None
+        super().destroy_node()
 
     def account(self) -> str:
         """A one-line summary of the run, for the caller to log at exit."""
@@ -193,7 +213,8 @@ class PerceptionNode(Node):
 
     def _process(self, message: Image | CompressedImage, encoding: str, decode) -> None:
         """Decode, preprocess and publish one frame, or drop it (timed: decoding and preprocessing)."""
-        self._stats.received()
+        with self._stats_lock:
+            self._stats.received()
         start = time.perf_counter()
         try:
             fields = float_image_fields(self._spec.apply(decode(), encoding))
@@ -203,11 +224,14 @@ class PerceptionNode(Node):
         except cv2.error as error:  # OpenCV refusing an odd frame is a bad frame, not a reason to stop
             self._drop('opencv_error', ' '.join(str(error).split()))
             return
-        self._stats.published(time.perf_counter() - start)
-        self._publisher.publish(Image(header=message.header, **fields))
+        seconds = time.perf_counter() - start
+        self._publisher.publish(Image(header=message.header, **fields))  # first: the frame waits for nothing
+        with self._stats_lock:
+            self._stats.published(seconds)
 
     def _drop(self, reason: str, error: str) -> None:
-        self._stats.drop(reason, error)
+        with self._stats_lock:
+            self._stats.drop(reason, error)
         now = time.monotonic()
         # Throttled per reason, so one recurring problem cannot hide another.
         if now - self._warned_at.get(reason, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
@@ -223,6 +247,10 @@ class PerceptionNode(Node):
         return f'{prefix}({reasons})' if reasons else ''
 
     def _publish_diagnostics(self) -> None:
+        with self._stats_lock:
+            self._publish_diagnostics_locked()
+
+    def _publish_diagnostics_locked(self) -> None:
         stats, topic = self._stats, self._subscription.topic_name
         period = f'the last {DIAGNOSTICS_PERIOD_S:g} s'
         if stats.period_dropped:
