@@ -270,6 +270,7 @@ def measure_idle(probe: Probe, args, env: dict, log_dir: Path) -> dict:
     return {"what": "a bare rclpy node: 50 Hz timer, callback records the time and publishes a Header",
             "timer_in_process": period_stats(window, args.rate),
             "received_by_probe": period_stats(received, args.rate),
+            "_series": {"timer_in_process": window, "received_by_probe": received},
             "load_average": {"before": load_before, "after": load_after}, "machine_cpu_busy_fraction": cpu_busy}
 
 
@@ -316,6 +317,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
         "what": (f"controller_node fed frames at {args.frame_rate:g} Hz (every tick steps the network)" if with_frames
                  else "controller_node without frames (every tick publishes a stop, no network step)"),
         "cmd_vel_received_by_probe": period_stats(received, args.rate),
+        "_series": {"cmd_vel_received_by_probe": received},
         "node_tick_counter": {"window_s": round(window_s, 3), "ticks": ticks, "expected": round(expected, 1),
                               "missed_ticks": max(0, round(expected - ticks) - 1),
                               "note": "ticks counted by the node between the header stamps of two of its "
@@ -331,6 +333,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
         ticks = json.loads(ticks_file.read_text()) if ticks_file.exists() else []
         window = [t for t in ticks if received and received[0] - 0.1 <= t <= received[-1]]
         result["node_timer_tick_starts"] = period_stats(window, args.rate)
+        result["_series"]["node_timer_tick_starts"] = window
         result["what"] = (f"controller_node's class and spin in a process of this script, fed frames at "
                           f"{args.frame_rate:g} Hz; node_timer_tick_starts are the node's own tick start times (its "
                           "achieved-rate history, lengthened)")
@@ -346,6 +349,9 @@ def main() -> None:
     parser.add_argument("--controller-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="an extra controller_node parameter, e.g. realtime_priority:=50 (repeatable)")
     parser.add_argument("--rate", type=float, default=50.0, help="timer rate, Hz")
+    parser.add_argument("--series-out", type=Path, default=None,
+                        help="also write every variant's raw tick / receive times (s) to this JSON file, for "
+                             "benchmarks/plot_jitter.py")
     parser.add_argument("--frame-rate", type=float, default=30.0, help="rate of the frames fed to the controller")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
@@ -388,6 +394,10 @@ def main() -> None:
     finally:
         probe.close()
 
+    series = {variant: result.pop("_series") for variant, result in results.items() if "_series" in result}
+    if args.series_out is not None:
+        args.series_out.write_text(json.dumps({"rate_hz": args.rate, "controller_parameters": args.controller_param,
+                                               "series": series}))
     summary = {}
     for variant, result in results.items():
         source = next(k for k in ("timer_in_process", "node_timer_tick_starts", "cmd_vel_received_by_probe")
