@@ -183,14 +183,15 @@ class Probe:
     def on_message(self, message) -> None:
         self.received.append(time.perf_counter())
 
-    def receive(self, message_type, topic: str):
+    def receive(self, message_type, topic: str, realtime_priority: int = 0):
         """Subscribe `topic` (RELIABLE, depth 10), served by a thread of its own that stamps each message as
         it is taken: the probe's executor (spin_once, frames to publish) adds nothing to the periods."""
         from rclpy.qos import QoSProfile
 
         from liquid_control.nodes.serving import ServingThread
 
-        thread = ServingThread(self.node, f"receive {topic}", lambda text: print(text, file=sys.stderr))
+        thread = ServingThread(self.node, f"receive {topic}", lambda text: print(text, file=sys.stderr),
+                               realtime_priority=realtime_priority)
         subscription = self.node.create_subscription(message_type, topic, self.on_message, QoSProfile(depth=10),
                                                      callback_group=thread.group)
         thread.start(subscriptions=[subscription])
@@ -287,7 +288,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
     else:
         command = [sys.executable, "-m", "liquid_control.nodes.controller_node", *ros_args(parameters)]
     process = Process(name, command, env, log_dir)
-    close_receiver = probe.receive(Twist, "cmd_vel")
+    close_receiver = probe.receive(Twist, "cmd_vel", args.probe_realtime)
     feeder = FrameFeeder(probe.node, args.model, args.frame_rate) if with_frames else None
     try:
         probe.received.clear()
@@ -349,6 +350,9 @@ def main() -> None:
     parser.add_argument("--controller-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="an extra controller_node parameter, e.g. realtime_priority:=50 (repeatable)")
     parser.add_argument("--rate", type=float, default=50.0, help="timer rate, Hz")
+    parser.add_argument("--probe-realtime", type=int, default=0, metavar="PRIORITY",
+                        help="run the probe's cmd_vel receiving thread under SCHED_FIFO at this priority (as a "
+                             "robot's motor driver would); 0: normal scheduling")
     parser.add_argument("--series-out", type=Path, default=None,
                         help="also write every variant's raw tick / receive times (s) to this JSON file, for "
                              "benchmarks/plot_jitter.py")
@@ -427,6 +431,7 @@ def main() -> None:
         "settings": {"rate_hz": args.rate, "duration_s": args.duration, "frame_rate_hz": args.frame_rate,
                      "model": str(args.model), "clock": "timers on the node clock (system time, no use_sim_time)",
                      "controller_parameters": args.controller_param or "defaults",
+                     "probe_receive_realtime_priority": args.probe_realtime,
                      "probe_receive": "a thread of its own waiting on the subscription alone (liquid_control.nodes."
                                       "serving.ServingThread), perf_counter when each message is taken",
                      "node_env": {"OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "unset (torch default: one per core)")},

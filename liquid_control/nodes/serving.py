@@ -103,7 +103,10 @@ class ServingThread:
         if thread is None:
             return
         self._stopping.set()
-        self._wake.trigger()
+        try:
+            self._wake.trigger()
+        except Exception:  # noqa: BLE001 - the context is already gone: its wait has ended with it
+            pass
         if thread is not threading.current_thread():
             thread.join(timeout)
 

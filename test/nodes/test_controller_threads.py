@@ -176,3 +176,36 @@ def test_timer_ticks_on_the_wall_clock_and_nothing_follows_the_stop(camera_model
     finally:
         probe.close()
         assert node_process.interrupt() == 0
+
+
+def test_timer_on_the_sim_clock_ticks_only_as_clock_advances(camera_model, tmp_path):
+    """use_sim_time with trigger:=timer: the control thread serves a ROS timer on the sim clock, so
+    ticks follow /clock (10 Hz of sim time), and stop when /clock stops."""
+    node_process, probe = _start(tmp_path, [f"model_path:={camera_model}", "use_sim_time:=true", "trigger:=timer",
+                                            "control_rate_hz:=10.0", "diagnostics_rate_hz:=10.0"], "image_preprocessed")
+    try:
+        probe.spin_until(lambda: probe.node.count_subscribers("/clock") > 0, "the node's /clock subscription")
+
+        def advance(seconds: float) -> None:
+            for _ in range(round(seconds / 0.02)):
+                probe.now += 0.02
+                probe.clock.publish(Clock(clock=_time(probe.now)))
+                end = time.monotonic() + 0.004
+                probe.spin_until(lambda: time.monotonic() > end, "the clock to be taken")
+
+        advance(0.5)  # the sim clock is active in the node from here on
+        probe.spin_until(lambda: probe.commands, "the first tick on the sim clock")
+        start = len(probe.commands)
+        advance(2.0)
+        probe.spin_until(lambda: len(probe.commands) >= start + 18, "ticks for 2 s of sim time")
+        ticks = len(probe.commands) - start
+        assert 18 <= ticks <= 22, f"{ticks} ticks for 2.0 s of sim time at 10 Hz"
+        count = len(probe.commands)
+        quiet_until = time.monotonic() + 0.5  # 5 periods of wall time, the sim clock standing still
+        probe.spin_until(lambda: time.monotonic() > quiet_until, "0.5 s with the clock paused")
+        assert len(probe.commands) == count, "a tick came without the sim clock moving"
+        probe.spin_until(lambda: probe.diagnostics and probe.latest_diagnostics()["threads"] == "dedicated: control, frames",
+                         "the threads in /diagnostics")
+    finally:
+        probe.close()
+        assert node_process.interrupt() == 0
