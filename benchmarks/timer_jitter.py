@@ -219,8 +219,29 @@ class Probe:
         return next((t, v) for t, v in self.diagnostics if t > mark)
 
 
+def run_feeder(ros_arguments: list[str], model: Path, rate: float) -> None:
+    """Publish 32FC3 image_preprocessed frames at `rate` until Ctrl-C: in a process of its own, so that the
+    probe's receiving thread never waits for the GIL behind a 158 KB publish."""
+    import rclpy
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=ros_arguments, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    node = rclpy.create_node("jitter_feeder")
+    feeder = FrameFeeder(node, model, rate)
+    try:
+        while True:
+            feeder()
+            time.sleep(max(0.0, feeder.due - time.perf_counter()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
 class FrameFeeder:
-    """Publishes a preprocessed frame, stamped now, every 1/rate s when called (from the probe's spin loop)."""
+    """Publishes a preprocessed frame, stamped now, every 1/rate s when called."""
 
     def __init__(self, node, model: Path, rate: float):
         from rclpy.qos import qos_profile_sensor_data
@@ -289,27 +310,30 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
         command = [sys.executable, "-m", "liquid_control.nodes.controller_node", *ros_args(parameters)]
     process = Process(name, command, env, log_dir)
     close_receiver = probe.receive(Twist, "cmd_vel", args.probe_realtime)
-    feeder = FrameFeeder(probe.node, args.model, args.frame_rate) if with_frames else None
+    feeder = None
+    if with_frames:
+        feeder = Process(f"{name}_feeder", [sys.executable, str(Path(__file__).resolve()), "--role", "feeder",
+                                            "--model", str(args.model), "--frame-rate", str(args.frame_rate),
+                                            *ros_args()], env, log_dir)
     try:
         probe.received.clear()
         probe.spin_until(lambda: len(probe.received) > args.rate, "the controller's first second of commands",
-                         STARTUP_S, process, feeder)
+                         STARTUP_S, process)
         warm_end = time.perf_counter() + 3.0  # the first steps (allocations, caches) are not the steady state
-        probe.spin_until(lambda: time.perf_counter() > warm_end, "warm-up", 10, process, feeder)
+        probe.spin_until(lambda: time.perf_counter() > warm_end, "warm-up", 10, process)
         _, before = probe.fresh_diagnostics()
         probe.received.clear()
-        sent_before = feeder.sent if feeder else 0
         load_before, cpu_before = load_average(), _cpu_times()
         end = time.perf_counter() + args.duration
-        probe.spin_until(lambda: time.perf_counter() > end, "the end of the run", args.duration + 5, process, feeder)
+        probe.spin_until(lambda: time.perf_counter() > end, "the end of the run", args.duration + 5, process)
         received = list(probe.received)
-        _, after = probe.fresh_diagnostics(tick=feeder)  # still fed: the input age stays that of the run
+        _, after = probe.fresh_diagnostics()  # still fed: the input age stays that of the run
         cpu_busy = _busy_fraction(cpu_before, _cpu_times())
         load_after = load_average()
     finally:
         close_receiver()
         if feeder is not None:
-            probe.node.destroy_publisher(feeder.publisher)
+            feeder.stop()
         process.stop()
     window_s = after["stamp"] - before["stamp"]
     ticks = int(after["ticks"]) - int(before["ticks"])
@@ -328,7 +352,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
         "load_average": {"before": load_before, "after": load_after}, "machine_cpu_busy_fraction": cpu_busy,
     }
     if feeder is not None:
-        result["frames_sent_during_run"] = feeder.sent - sent_before
+        result["frames_taken_by_node_during_run"] = int(after["frames"]) - int(before["frames"])
     if hosted:
         # time.monotonic() and the probe's perf_counter() are both CLOCK_MONOTONIC on Linux
         ticks = json.loads(ticks_file.read_text()) if ticks_file.exists() else []
@@ -343,7 +367,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--role", choices=("probe", "idle_timer", "hosted_controller"), default="probe",
+    parser.add_argument("--role", choices=("probe", "idle_timer", "hosted_controller", "feeder"), default="probe",
                         help=argparse.SUPPRESS)
     parser.add_argument("--ticks-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per variant")
@@ -369,6 +393,8 @@ def main() -> None:
         return run_idle_timer(ros_arguments, args.rate, args.ticks_file)
     if args.role == "hosted_controller":
         return run_hosted_controller(ros_arguments, args.ticks_file)
+    if args.role == "feeder":
+        return run_feeder(ros_arguments, args.model, args.frame_rate)
     args.model = args.model.resolve()
 
     temporary = Path(tempfile.mkdtemp(prefix="timer_jitter-"))
