@@ -12,8 +12,9 @@ Variants, each a separate process under a private ROS_DOMAIN_ID (this process is
                        tick times (exact) come back in a file; the probe's receive times of the
                        Headers calibrate the from-outside method used for the controller.
   controller           controller_node (trigger:=timer, control_rate_hz:=50.0, the shipped model),
-                       fed 66x200 32FC3 image_preprocessed frames at --frame-rate so every tick
-                       steps the network.
+                       fed 66x200 32FC3 image_preprocessed frames at --frame-rate by a feeder
+                       process (not the probe: its publishes would hold the probe's GIL while a
+                       command arrives), so every tick steps the network.
   controller_no_input  the same without frames: every tick publishes a stop without a network step
                        (the timer and executor alone).
   controller_hosted    controller_node's own class, run as its main() runs it (rclpy.spin, same
@@ -23,7 +24,9 @@ Variants, each a separate process under a private ROS_DOMAIN_ID (this process is
                        tick times. The node's code is not changed.
 controller_node gives no tick times from outside (its /diagnostics have achieved_rate_hz over 200
 ticks, a tick counter and the step time), so its periods are those of the cmd_vel messages the
-probe receives (one per tick): timer jitter + variation of the step before the publish + transport.
+probe receives (one per tick), taken by a thread of the probe's that waits on that subscription alone
+(--probe-realtime: under SCHED_FIFO): timer jitter + variation of the step before the publish +
+transport + the probe's own wake-up.
 Missed ticks are also counted exactly from the node's own tick counter: ticks counted over the
 measured window vs window x rate.
 """

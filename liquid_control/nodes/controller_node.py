@@ -90,7 +90,7 @@ SETTINGS = (
             "frames, services or the executor's ~0.2 ms of Python per callback. false: everything on the executor."),
     Setting("realtime_priority", 0, "With dedicated_threads: run the control thread under SCHED_FIFO at this "
             "priority and the frames thread one below (1-99; 0: normal scheduling), so a busy machine cannot make "
-            "ticks late (measured: tick jitter p99 0.19-0.51 ms with 50, 1.3-2.1 ms without, on a shared 2-core VM). "
+            "ticks late (measured: tick jitter p99 0.09-0.90 ms with 50, 0.2-2.4 ms without, on a shared 2-core VM). "
             "Without the rights (rtprio limit or CAP_SYS_NICE): a warning, normal scheduling.", 0, 99),
     Setting("timer_spin_ms", 1.0, "With dedicated_threads on the wall clock: the control thread sleeps until this long "
             "before each tick, then spins to it, for ticks on time (waking from a sleep is what varies on a busy or "
