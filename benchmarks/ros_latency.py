@@ -161,8 +161,12 @@ def role_command(role: str, extra=(), parameters=()) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--role", role, *extra, *ros_args(parameters)]
 
 
+CONTROLLER_PARAMETERS: list[str] = []  # --controller-param
+
+
 def pipeline_parameters(model: Path) -> list[str]:
-    return [f"model_path:={model}", "trigger:=frame", "twist_stamped:=false", "diagnostics_rate_hz:=1.0"]
+    return [f"model_path:={model}", "trigger:=frame", "twist_stamped:=false", "diagnostics_rate_hz:=1.0",
+            *CONTROLLER_PARAMETERS]
 
 
 # --------------------------------------------------------------------------- roles in child processes
@@ -831,6 +835,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=parse_size, nargs="+", default=[(66, 200), (160, 320)],
                         help="camera image sizes HxW (rgb8)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--controller-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="an extra controller_node parameter for the pipeline, camera and composed phases, e.g. "
+                             "device:=cuda or realtime_priority:=50 (repeatable)")
     parser.add_argument("--phases", nargs="+", default=["ping", "echo", "perception", "controller", "pipeline", "composed"],
                         choices=PHASES, help="echo_reliable: the echo with RELIABLE QoS; onnx_standin: perception_node "
                         "+ an ONNX Runtime stand-in for controller_node; in_process: no ROS, this process")
@@ -846,6 +853,7 @@ def main() -> None:
     argv = sys.argv[1:]
     split = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
     args, ros_arguments = parser.parse_args(argv[:split]), ["ros_latency", *argv[split:]]
+    CONTROLLER_PARAMETERS.extend(args.controller_param)
     if args.role == "echo":
         return run_echo(ros_arguments)
     if args.role == "composed":
@@ -922,7 +930,7 @@ def main() -> None:
                     "note": "other jobs may share the 2 cores; see each phase's load_average and machine_cpu_busy_fraction"},
         "settings": {"rate_hz": args.rate, "frames": args.frames, "warmup_frames": args.warmup,
                      "image_sizes": [f"{h}x{w} rgb8" for h, w in args.sizes], "model": str(args.model),
-                     "controller": "trigger:=frame, twist_stamped:=false, device cpu",
+                     "controller": "trigger:=frame, twist_stamped:=false" + "".join(f", {p}" for p in args.controller_param),
                      "node_env": {"OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "unset (torch default: one per core)"),
                                   "FASTDDS_BUILTIN_TRANSPORTS": env.get("FASTDDS_BUILTIN_TRANSPORTS",
                                                                         "unset (Fast DDS default: SHM + UDPv4)")},
