@@ -57,7 +57,62 @@ def set_realtime_priority(priority: int) -> str:
     return ""
 
 
-class ServingThread:
+class _WorkerThread:
+    """What both threads share: a name, a start that waits until the thread runs (at its priority), a
+    stop that waits for a callback in progress (never from inside one), and calling callbacks so that
+    an exception is reported through `on_error` and the thread carries on."""
+
+    def __init__(self, name: str, on_error: Callable[[str], None], realtime_priority: int):
+        self.name = name
+        self._on_error = on_error
+        self._priority = realtime_priority
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.scheduling_problem = ""
+        self.callbacks = 0
+
+    def _launch(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        self._stopping.clear()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, args=(ready,), name=self.name, daemon=True)
+        self._thread.start()
+        ready.wait(5.0)
+
+    def _main(self, ready: threading.Event) -> None:
+        self.scheduling_problem = set_realtime_priority(self._priority)
+        ready.set()
+        self._run()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stopping.set()
+        self._wake_up()
+        if thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _wake_up(self) -> None:
+        pass
+
+    def _call(self, callback, *args) -> None:
+        self.callbacks += 1
+        try:
+            callback(*args)
+        except Exception as error:  # noqa: BLE001 - a failing callback must not end the thread
+            self._on_error(f"{self.name}: {type(error).__name__} in {getattr(callback, '__name__', callback)}: {error}")
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class ServingThread(_WorkerThread):
     """Serve the given subscriptions and timers of `node` from one thread until :meth:`stop`.
 
     Callbacks run in this thread, one at a time. An exception in a callback is logged through
@@ -66,18 +121,12 @@ class ServingThread:
     """
 
     def __init__(self, node, name: str, on_error: Callable[[str], None], realtime_priority: int = 0):
+        super().__init__(name, on_error, realtime_priority)
         self.node = node
-        self.name = name
         self.group = ServedOutside()
-        self._on_error = on_error
-        self._priority = realtime_priority
         self._subscriptions = []
         self._timers = []
         self._wake = node.create_guard_condition(lambda: None, callback_group=self.group)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.scheduling_problem = ""
-        self.callbacks = 0
 
     def start(self, subscriptions=(), timers=()) -> None:
         if self._thread is not None:
@@ -87,36 +136,19 @@ class ServingThread:
                 raise ValueError(f"{self.name}: create the entity with callback_group=<this thread>.group, "
                                  "or the node's executor would serve it too")
         self._subscriptions, self._timers = list(subscriptions), list(timers)
-        self._stopping.clear()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name=self.name, daemon=True)
-        self._thread.start()
-        ready.wait(5.0)
+        self._launch()
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop serving and wait for a callback in progress to finish (never from inside a callback)."""
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping.set()
+    def _wake_up(self) -> None:
         try:
             self._wake.trigger()
         except Exception:  # noqa: BLE001 - the context is already gone: its wait has ended with it
             pass
-        if thread is not threading.current_thread():
-            thread.join(timeout)
 
     def destroy(self) -> None:
         self.stop()
         self.node.destroy_guard_condition(self._wake)
 
-    def _run(self, ready: threading.Event) -> None:
-        self.scheduling_problem = set_realtime_priority(self._priority)
-        ready.set()
+    def _run(self) -> None:
         subscriptions, timers = self._subscriptions, self._timers
         context = self.node.context.handle
         wait_set = _rclpy.WaitSet(len(subscriptions), 1, len(timers), 0, 0, 0, context)
@@ -162,15 +194,8 @@ class ServingThread:
         if taken is not None:
             self._call(subscription.callback, taken[0])
 
-    def _call(self, callback, *args) -> None:
-        self.callbacks += 1
-        try:
-            callback(*args)
-        except Exception as error:  # noqa: BLE001 - a failing callback must not end the thread
-            self._on_error(f"{self.name}: {type(error).__name__} in {getattr(callback, '__name__', callback)}: {error}")
 
-
-class DeadlineThread:
+class DeadlineThread(_WorkerThread):
     """Call `callback` every `period` seconds of the monotonic clock, from a thread of its own.
 
     The thread sleeps until `spin` seconds before each deadline, then spins on the clock to it:
@@ -186,44 +211,19 @@ class DeadlineThread:
                  spin: float = 0.001, realtime_priority: int = 0):
         if period <= 0:
             raise ValueError(f"period must be > 0 s, got {period}")
-        self.name = name
+        super().__init__(name, on_error, realtime_priority)
         self.period = float(period)
         self.spin = min(max(float(spin), 0.0), self.period / 4)  # never spin most of the period away
         self._callback = callback
-        self._on_error = on_error
-        self._priority = realtime_priority
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.scheduling_problem = ""
-        self.callbacks = 0
         self.missed = 0
 
     def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError(f"{self.name} is already running")
-        self._stopping.clear()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name=self.name, daemon=True)
-        self._thread.start()
-        ready.wait(5.0)
+        self._launch()
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def destroy(self) -> None:
+        self.stop()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        self._stopping.set()
-        if thread is not threading.current_thread():
-            thread.join(timeout)
-
-    destroy = stop
-
-    def _run(self, ready: threading.Event) -> None:
-        self.scheduling_problem = set_realtime_priority(self._priority)
-        ready.set()
+    def _run(self) -> None:
         clock, period, spin = time.monotonic, self.period, self.spin
         deadline = clock() + period
         while True:
@@ -232,11 +232,7 @@ class DeadlineThread:
                 return
             while clock() < deadline:
                 pass
-            self.callbacks += 1
-            try:
-                self._callback()
-            except Exception as error:  # noqa: BLE001 - a failing callback must not end the thread
-                self._on_error(f"{self.name}: {type(error).__name__} in its callback: {error}")
+            self._call(self._callback)
             deadline += period
             behind = clock() - deadline  # > 0: the next tick is already late, and runs at once
             if behind >= period:
