@@ -26,6 +26,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 15.0
 
 
+def ros_time(seconds: float):
+    """builtin_interfaces/Time for a time in seconds (a stamp or a /clock value)."""
+    from builtin_interfaces.msg import Time
+
+    nanoseconds = round(seconds * 1e9)
+    return Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
+
+
 class NodeProcess:
     def __init__(self, module: str, env: dict, log_path: Path, params_file: Path | None = None, parameters=(),
                  namespace: str = ""):

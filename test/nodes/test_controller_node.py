@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 import torch
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from lifecycle_msgs.msg import Transition
@@ -29,7 +28,7 @@ from liquid_control.data.images import float_image_fields
 from liquid_control.nets import save_model
 from liquid_control.nets.policy import make_policy
 
-from .harness import REPO_ROOT, NodeProcess, Probe
+from .harness import REPO_ROOT, NodeProcess, Probe, ros_time
 
 pytestmark = [pytest.mark.ros,
               pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")]
@@ -39,21 +38,17 @@ STARTUP_S = 60.0
 SPEED = 1.5
 
 
-def _time(seconds: float) -> Time:
-    nanoseconds = round(seconds * 1e9)
-    return Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
-
-
 class ControllerProbe(Probe):
-    def __init__(self, node_process):
+    def __init__(self, node_process, frames_topic: str = "image_preprocessed"):
         super().__init__(node_process, "controller_probe")
         node = self.node
         self.commands, self.outputs, self.diagnostics, self.saliency = [], [], [], []
-        node.create_subscription(Twist, "cmd_vel", self.commands.append, 10)
+        self.command_times = []  # time.monotonic() at each command's arrival
+        node.create_subscription(Twist, "cmd_vel", self._on_command, 50)
         node.create_subscription(Float32MultiArray, "controller_node/policy_output", self.outputs.append, 10)
         node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         node.create_subscription(Image, "controller_node/saliency", self.saliency.append, qos_profile_sensor_data)
-        self.images = node.create_publisher(Image, "image_preprocessed", qos_profile_sensor_data)
+        self.images = node.create_publisher(Image, frames_topic, qos_profile_sensor_data)
         self.clock = node.create_publisher(Clock, "/clock", 10)
         self.now = 100.0
         self.set_parameters_client = node.create_client(SetParameters, "controller_node/set_parameters")
@@ -61,13 +56,17 @@ class ControllerProbe(Probe):
         self.get_state_client = node.create_client(GetState, "controller_node/get_state")
         self.reset_client = node.create_client(Trigger, "controller_node/reset")
 
+    def _on_command(self, message) -> None:
+        self.commands.append(message)
+        self.command_times.append(time.monotonic())
+
     def send_frame(self, image: np.ndarray, dt: float = 0.05, stamp_offset: float = 0.0, encoding_fields=None) -> None:
         """Advance the clock by dt, then publish a frame stamped now (minus stamp_offset)."""
         self.now += dt
-        self.clock.publish(Clock(clock=_time(self.now)))
+        self.clock.publish(Clock(clock=ros_time(self.now)))
         fields = encoding_fields or float_image_fields(image)
         message = Image(**fields)
-        message.header.stamp = _time(self.now - stamp_offset)
+        message.header.stamp = ros_time(self.now - stamp_offset)
         self.images.publish(message)
 
     def step(self, image: np.ndarray, dt: float = 0.05, **kwargs):

@@ -8,61 +8,19 @@ import time
 import numpy as np
 import pytest
 import torch
-from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import Twist
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
-from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32MultiArray
 
 from liquid_control.data.images import PreprocessSpec, decode_image
 from liquid_control.nets import load_model, save_model
 from liquid_control.nets.policy import make_policy
 
-from .harness import REPO_ROOT, NodeProcess, Probe
+from .harness import NodeProcess, ros_time
+from .test_controller_node import PARAMS_FILE, SPEED, STARTUP_S, ControllerProbe
 
 pytestmark = [pytest.mark.ros,
               pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")]
-
-PARAMS_FILE = REPO_ROOT / "config" / "controller.yaml"
-STARTUP_S = 60.0
-SPEED = 1.5
-
-
-def _time(seconds: float) -> Time:
-    nanoseconds = round(seconds * 1e9)
-    return Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
-
-
-class ThreadsProbe(Probe):
-    def __init__(self, node_process, frames_topic: str):
-        super().__init__(node_process, "threads_probe")
-        node = self.node
-        self.commands, self.outputs, self.diagnostics = [], [], []
-        self.command_times = []
-        node.create_subscription(Twist, "cmd_vel", self._on_command, 50)
-        node.create_subscription(Float32MultiArray, "controller_node/policy_output", self.outputs.append, 50)
-        node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
-        self.frames = node.create_publisher(Image, frames_topic, qos_profile_sensor_data)
-        self.clock = node.create_publisher(Clock, "/clock", 10)
-        self.change_state_client = node.create_client(ChangeState, "controller_node/change_state")
-        self.now = 100.0
-
-    def _on_command(self, message) -> None:
-        self.commands.append(message)
-        self.command_times.append(time.monotonic())
-
-    def latest_diagnostics(self) -> dict:
-        status = [s for s in self.diagnostics[-1].status if s.name.startswith("controller_node")][0]
-        return {pair.key: pair.value for pair in status.values} | {"message": status.message}
-
-    def transition(self, transition_id: int) -> bool:
-        return self.call(self.change_state_client, ChangeState.Request(transition=Transition(id=transition_id)),
-                         "change_state").success
-
 
 def _camera_frame(seed: int) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, size=(80, 240, 3), dtype=np.uint8).tobytes()
@@ -70,7 +28,7 @@ def _camera_frame(seed: int) -> bytes:
 
 def _rgb8(data: bytes, stamp: float, width: int = 240, height: int = 80, step: int = 720) -> Image:
     message = Image(height=height, width=width, encoding="rgb8", step=step, data=data)
-    message.header.stamp = _time(stamp)
+    message.header.stamp = ros_time(stamp)
     return message
 
 
@@ -87,8 +45,8 @@ def camera_model(tmp_path_factory):
 def _start(tmp_path, parameters, frames_topic):
     node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "node.log",
                                PARAMS_FILE, parameters)
-    probe = ThreadsProbe(node_process, frames_topic)
-    probe.spin_until(lambda: probe.frames.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,
+    probe = ControllerProbe(node_process, frames_topic)
+    probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,
                      "the controller to come up", STARTUP_S)
     return node_process, probe
 
@@ -106,10 +64,10 @@ def test_camera_input_preprocesses_image_raw_like_the_card_says(camera_model, tm
         def step(seed: int, dt: float) -> float:
             before = len(probe.outputs)
             probe.now += dt
-            probe.clock.publish(Clock(clock=_time(probe.now)))
+            probe.clock.publish(Clock(clock=ros_time(probe.now)))
             message = _rgb8(_camera_frame(seed), probe.now)
             probe.spin_until(lambda: len(probe.outputs) > before, f"the output for frame {seed}",
-                             resend=lambda: probe.frames.publish(message))
+                             resend=lambda: probe.images.publish(message))
             return probe.outputs[before].data[0]
 
         step(99, 1.0)  # discovery done, the state is then reset by a deactivate/activate
@@ -128,7 +86,7 @@ def test_camera_input_preprocesses_image_raw_like_the_card_says(camera_model, tm
         count = len(probe.commands)
         bad = _rgb8(bytes(80 * 700), probe.now, step=700)
         probe.spin_until(lambda: "dropped a camera frame" in node_process.output(), "the bad-frame warning",
-                         resend=lambda: probe.frames.publish(bad))
+                         resend=lambda: probe.images.publish(bad))
         assert len(probe.commands) == count, "a bad frame triggers no step"
         probe.spin_until(lambda: probe.diagnostics and probe.latest_diagnostics()["last_invalid_frame"] != "none",
                          "the invalid frame in /diagnostics")
@@ -152,7 +110,7 @@ def test_timer_ticks_on_the_wall_clock_and_nothing_follows_the_stop(camera_model
     try:
         frame = _rgb8(_camera_frame(1), time.time())
         probe.spin_until(lambda: any(c.linear.x != 0.0 for c in probe.commands), "a command that drives",
-                         resend=lambda: probe.frames.publish(frame))
+                         resend=lambda: probe.images.publish(frame))
         start = len(probe.command_times)
         probe.spin_until(lambda: len(probe.command_times) >= start + 51, "51 more commands")
         span = probe.command_times[-1] - probe.command_times[start]
@@ -189,7 +147,7 @@ def test_timer_on_the_sim_clock_ticks_only_as_clock_advances(camera_model, tmp_p
         def advance(seconds: float) -> None:
             for _ in range(round(seconds / 0.02)):
                 probe.now += 0.02
-                probe.clock.publish(Clock(clock=_time(probe.now)))
+                probe.clock.publish(Clock(clock=ros_time(probe.now)))
                 end = time.monotonic() + 0.004
                 probe.spin_until(lambda: time.monotonic() > end, "the clock to be taken")
 
