@@ -311,6 +311,24 @@ def run_onnx_controller(ros_arguments: list[str], model: Path, fused: bool) -> N
 
 
 # --------------------------------------------------------------------------- the probe (this process)
+def served_subscription(node, message_type, topic: str, callback, qos, realtime_priority: int = 0):
+    """A subscription served by a thread of its own (liquid_control.nodes.serving) that waits on it alone and
+    calls `callback` as each message is taken, so the probe's executor (busy publishing on schedule) adds
+    nothing to what is timed. Returns the function that ends it."""
+    from liquid_control.nodes.serving import ServingThread
+
+    thread = ServingThread(node, f"receive {topic}", lambda text: print(text, file=sys.stderr),
+                           realtime_priority=realtime_priority)
+    subscription = node.create_subscription(message_type, topic, callback, qos, callback_group=thread.group)
+    thread.start(subscriptions=[subscription])
+
+    def close():
+        thread.destroy()
+        node.destroy_subscription(subscription)
+    return close
+
+
+
 class Probe:
     def __init__(self):
         import rclpy
@@ -342,20 +360,9 @@ class Probe:
             self.diagnostics.setdefault(name, []).append((now, values))
 
     def answers(self, message_type, topic: str, key, qos):
-        """Subscribe the answers on `topic`, served by a thread of its own (liquid_control.nodes.serving): each
-        is stamped with perf_counter as it is taken, so the probe's executor (busy publishing on schedule)
-        adds nothing to the latencies. Returns the function that ends the subscription."""
-        from liquid_control.nodes.serving import ServingThread
-
-        thread = ServingThread(self.node, f"answers on {topic}", lambda text: print(text, file=sys.stderr))
-        subscription = self.node.create_subscription(message_type, topic, self.record(key), qos,
-                                                     callback_group=thread.group)
-        thread.start(subscriptions=[subscription])
-
-        def close():
-            thread.destroy()
-            self.node.destroy_subscription(subscription)
-        return close
+        """Subscribe the answers on `topic`, each stamped with perf_counter as it is taken (see
+        `served_subscription`). Returns the function that ends the subscription."""
+        return served_subscription(self.node, message_type, topic, self.record(key), qos)
 
     def record(self, key):
         def callback(message):
@@ -666,57 +673,42 @@ class Benchmark:
             controller.stop()
             perception.stop()
 
+    def _camera_to_cmd_vel(self, processes, node_names, key_prefix: str, what: str | None = None) -> None:
+        """rgb8 image_raw frames of each size -> `processes` -> cmd_vel; the processes are stopped after."""
+        from geometry_msgs.msg import Twist
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+
+        node = self.probe.node
+        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
+        publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
+        try:
+            for size in self.args.sizes:
+                key = f"{key_prefix}_{size[0]}x{size[1]}"
+                self.results[key] = self._phase(publisher, rgb8_image(*size), f"{NAMESPACE}/cmd_vel", processes,
+                                                node_names, keyed=False)
+                if what:
+                    self.results[key]["what"] = what
+        finally:
+            node.destroy_publisher(publisher)
+            commands()
+            for process in reversed(processes):
+                process.stop()
+
     def run_camera_phase(self) -> None:
         """controller_node subscribing image_raw itself (input:=camera): camera -> one process -> cmd_vel."""
-        from geometry_msgs.msg import Twist
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import Image
-
-        node = self.probe.node
         controller = self.start("controller_node", node_command(
             "liquid_control.nodes.controller_node", [*pipeline_parameters(self.args.model), "input:=camera"]))
-        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
-        publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
-        try:
-            for size in self.args.sizes:
-                key = f"camera_input_{size[0]}x{size[1]}"
-                self.results[key] = self._phase(publisher, rgb8_image(*size), f"{NAMESPACE}/cmd_vel", [controller],
-                                                ("controller_node",), keyed=False)
-                self.results[key]["what"] = ("rgb8 image_raw -> controller_node (input:=camera: decode, preprocess, "
-                                             "conv head, liquid core in its frames thread) -> cmd_vel")
-        finally:
-            node.destroy_publisher(publisher)
-            commands()
-            controller.stop()
+        self._camera_to_cmd_vel([controller], ("controller_node",), "camera_input",
+                                "rgb8 image_raw -> controller_node (input:=camera: decode, preprocess, conv head, "
+                                "liquid core in its frames thread) -> cmd_vel")
 
     def run_composed_phase(self, executor: str) -> None:
-        from geometry_msgs.msg import Twist
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import Image
-
-        node = self.probe.node
-        parameters = pipeline_parameters(self.args.model)
         composed = self.start(f"composed_{executor}", role_command("composed", ["--composed-executor", executor],
-                                                                    parameters))
-        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
-        publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
-        try:
-            for size in self.args.sizes:
-                key = f"composed_{executor}_executor_{size[0]}x{size[1]}"
-                self.results[key] = self._phase(publisher, rgb8_image(*size), f"{NAMESPACE}/cmd_vel", [composed],
-                                                ("perception_node", "controller_node"), keyed=False)
-        finally:
-            node.destroy_publisher(publisher)
-            commands()
-            composed.stop()
-
+                                                                    pipeline_parameters(self.args.model)))
+        self._camera_to_cmd_vel([composed], ("perception_node", "controller_node"), f"composed_{executor}_executor")
 
     def run_onnx_standin_phase(self, fused: bool = False) -> None:
-        from geometry_msgs.msg import Twist
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
-        from sensor_msgs.msg import Image
-
-        node = self.probe.node
         processes, node_names = [], ("controller_node",)
         if not fused:
             processes.append(self.start("perception_node", node_command("liquid_control.nodes.perception_node",
@@ -724,23 +716,12 @@ class Benchmark:
             node_names = ("perception_node", "controller_node")
         processes.append(self.start("onnx_controller", role_command(
             "onnx_controller", ["--model", str(self.args.model), *(["--fused"] if fused else [])])))
-        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
-        publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
-        try:
-            for size in self.args.sizes:
-                key = f"{'fused_' if fused else ''}onnx_standin_pipeline_{size[0]}x{size[1]}"
-                self.results[key] = self._phase(publisher, rgb8_image(*size), f"{NAMESPACE}/cmd_vel", processes,
-                                                node_names, keyed=False)
-                self.results[key]["what"] = (
-                    "one process: a stand-in controller (this script) that preprocesses image_raw like perception_node "
-                    "and steps policy.onnx with ONNX Runtime (1 thread) in the same callback -> cmd_vel" if fused else
-                    "perception_node -> a stand-in controller (this script, ONNX Runtime 1 thread, no command "
-                    "shaping) -> cmd_vel; separate processes")
-        finally:
-            node.destroy_publisher(publisher)
-            commands()
-            for process in reversed(processes):
-                process.stop()
+        self._camera_to_cmd_vel(
+            processes, node_names, f"{'fused_' if fused else ''}onnx_standin_pipeline",
+            "one process: a stand-in controller (this script) that preprocesses image_raw like perception_node and "
+            "steps policy.onnx with ONNX Runtime (1 thread) in the same callback -> cmd_vel" if fused else
+            "perception_node -> a stand-in controller (this script, ONNX Runtime 1 thread, no command shaping) -> "
+            "cmd_vel; separate processes")
 
 
 class _HeaderPublisher:

@@ -54,6 +54,7 @@ from ros_latency import (
     _cpu_times,
     load_average,
     preprocessed_image,
+    served_subscription,
 )
 
 NAMESPACE = "/timer_jitter_bench"
@@ -187,22 +188,12 @@ class Probe:
         self.received.append(time.perf_counter())
 
     def receive(self, message_type, topic: str, realtime_priority: int = 0):
-        """Subscribe `topic` (RELIABLE, depth 10), served by a thread of its own that stamps each message as
-        it is taken: the probe's executor (spin_once, frames to publish) adds nothing to the periods."""
+        """Subscribe `topic` (RELIABLE, depth 10) in a thread of its own that stamps each message as it is
+        taken: the probe's executor adds nothing to the periods. Returns the function that ends it."""
         from rclpy.qos import QoSProfile
 
-        from liquid_control.nodes.serving import ServingThread
-
-        thread = ServingThread(self.node, f"receive {topic}", lambda text: print(text, file=sys.stderr),
-                               realtime_priority=realtime_priority)
-        subscription = self.node.create_subscription(message_type, topic, self.on_message, QoSProfile(depth=10),
-                                                     callback_group=thread.group)
-        thread.start(subscriptions=[subscription])
-
-        def close():
-            thread.destroy()
-            self.node.destroy_subscription(subscription)
-        return close
+        return served_subscription(self.node, message_type, topic, self.on_message, QoSProfile(depth=10),
+                                   realtime_priority)
 
     def spin_until(self, condition, what: str, timeout: float, process: Process | None = None, tick=None) -> None:
         deadline = time.monotonic() + timeout
