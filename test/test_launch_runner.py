@@ -88,16 +88,23 @@ def test_arguments_lets_and_substitutions(tmp_path, monkeypatch):
     assert plan.arguments['label'] == ('30.0hz', '')
 
 
-def test_find_pkg_share_falls_back_to_the_source_tree_for_an_editable_install(monkeypatch):
-    # The ament index does not know an editable install (pip installs no data_files for it).
+def test_find_pkg_share_falls_back_to_the_source_tree_for_an_editable_install(monkeypatch, tmp_path):
     monkeypatch.delenv('AMENT_PREFIX_PATH', raising=False)
-    index = Path(sys.prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'liquid_control'
-    if index.exists():
-        pytest.skip('liquid_control is installed non-editable in this environment')
-    assert find_package_share('liquid_control') == SOURCE_ROOT == REPO_ROOT
-    # The PyPI ROS wheels' own index in the venv is searched too, with no AMENT_PREFIX_PATH.
-    if (index.parent / 'rclpy').is_file():
+    # The PyPI ROS wheels' own index in the venv is searched, with no AMENT_PREFIX_PATH.
+    real_index = Path(sys.prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    if (real_index / 'rclpy').is_file():
         assert find_package_share('rclpy') == Path(sys.prefix) / 'share' / 'rclpy'
+    # An editable install registers nothing (pip installs no data_files for it): the source tree.
+    # The environment is a stand-in prefix, so this runs the same whichever way the package is installed.
+    monkeypatch.setattr(sys, 'prefix', str(tmp_path))
+    assert find_package_share('liquid_control') == SOURCE_ROOT == REPO_ROOT
+    # A non-editable install registers the package in the environment's index: its share folder wins.
+    index = tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages'
+    index.mkdir(parents=True)
+    (index / 'liquid_control').write_text('')
+    assert find_package_share('liquid_control') == tmp_path / 'share' / 'liquid_control'
+    with pytest.raises(LookupError, match="package 'no_such_package' not found"):
+        find_package_share('no_such_package')
 
 
 def test_groups_scope_namespaces_and_lets(tmp_path):
