@@ -285,7 +285,7 @@ class ControllerNode(LifecycleNode):
     def _serving_thread(self, name: str, realtime: bool) -> ServingThread:
         # The frames thread runs one step below the control thread: at normal priority it could be
         # preempted while it holds the GIL, and the control thread would wait for it (measured:
-        # tick jitter p99 1.1 ms, against 0.36 ms with both threads real-time).
+        # tick jitter p99 1.09 ms, against 0.09-0.90 ms over nine runs with both real-time).
         priority = self.values["realtime_priority"]
         return ServingThread(self, name, lambda text: self.get_logger().error(text),
                              realtime_priority=priority if realtime else max(priority - 1, 1) if priority else 0)
@@ -405,7 +405,8 @@ class ControllerNode(LifecycleNode):
             return
         self._counts["invalid_frames"] += 1
         self._last_problem = problem
-        self.get_logger().warning(f"dropped a {'camera' if spec is not None else 'preprocessed'} frame: {problem}", throttle_duration_sec=WARN_THROTTLE_S)
+        kind = "camera" if spec is not None else "preprocessed"
+        self.get_logger().warning(f"dropped a {kind} frame: {problem}", throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_tick(self, at_least: float = float("-inf")) -> None:
         with self._tick_lock:
