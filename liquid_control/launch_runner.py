@@ -34,11 +34,16 @@ that no launch file declares or reads (ros2 launch ignores it, so a typo goes un
 
 Each node gets the command line launch_ros builds: the executable, the ``args`` attribute, then
 ``--ros-args``, ``-r __node:=NAME``, ``-r __ns:=NAMESPACE`` (only when a namespace is set or
-pushed), the parameters in document order (``--params-file FILE`` for ``from=``, ``-p NAME:=VALUE``
-for name/value; rclpy applies them in that order, the last one wins), then ``-r FROM:=TO`` per
-remap. launch_ros writes name/value parameters to a temporary file keyed by the node's name
-instead of using ``-p``; for rclpy nodes the effect is the same (checked: rclpy lets the later of
-a file entry and a ``-p`` win, wildcard or not), and ``-p`` keeps the printed commands readable.
+pushed), the parameters in document order as ``--params-file FILE`` each, then ``-r FROM:=TO`` per
+remap; rclpy applies the files in that order, the last one wins. As launch_ros does (humble, jazzy
+and rolling alike: ``Node._create_params_file_from_dict``), every ``<param name value/>`` becomes a
+file of its own, ``launch_params_*`` in the temporary folder, holding
+``{NODE: {ros__parameters: {name: value}}}`` with the value read by YAML rules (``''`` for an empty
+value) and NODE the node's full name, or ``/**`` when the node has no name or no namespace was set
+or pushed. So a node under this runner sees exactly what it sees under ``ros2 launch``: an
+executable that looked for ``name:=value`` in its argv would fail here as it fails there. The files
+are removed when the launch ends (launch_ros leaves them); ``--print`` keeps them, so the printed
+commands can be run as they are.
 
 Process management (``LaunchRunner``): every node runs in its own process group with the whole
 environment of the runner (the PyPI ROS wheels' bootstrap needs LD_LIBRARY_PATH and its marker
@@ -62,12 +67,15 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 from xml.parsers import expat
+
+import yaml
 
 PACKAGE = 'liquid_control'
 # The repository root: package.xml, launch/, config/ and models/ of a source checkout.
@@ -280,6 +288,8 @@ class NodeLaunch:
     output: str
     command: list[str]
     origin: str  # file:line of its <node>
+    # The params files written for its <param name value/> tags, in order: path -> file text.
+    param_files: dict[str, str] = field(default_factory=dict)
 
     @property
     def module(self) -> str | None:
@@ -293,6 +303,15 @@ class LaunchPlan:
     nodes: list[NodeLaunch]
     arguments: dict[str, tuple[str, str]]  # declared argument -> (value used, description), first declaration
 
+    @property
+    def param_files(self) -> list[str]:
+        """Every params file written for <param name value/> tags (remove them with remove_param_files)."""
+        return [path for node in self.nodes for path in node.param_files]
+
+    def remove_param_files(self) -> None:
+        for path in self.param_files:
+            Path(path).unlink(missing_ok=True)
+
 
 class _Planner:
     """Walks the launch tree in document order, like launch visits its actions."""
@@ -304,6 +323,7 @@ class _Planner:
         self.declared: dict[str, tuple[str, str]] = {}
         self.nodes: list[NodeLaunch] = []
         self.files: list[Path] = []  # the include chain, for $(dirname) and cycle detection
+        self.param_files: list[str] = []  # written so far: removed again if planning fails
 
     # ---- substitutions
     def text(self, element: _Element, attribute: str, default: str | None = None) -> str | None:
@@ -450,9 +470,11 @@ class _Planner:
         if namespace is not None:
             command += ['-r', f'__ns:={namespace}']
         remaps = []
+        node_key = '/**' if name is None or namespace is None else _join_namespace(namespace, name)
+        files: dict[str, str] = {}
         for child in element.children:
             if child.tag == 'param':
-                command += self._param(child)
+                command += self._param(child, node_key, files)
             else:
                 child.check(required=('from', 'to'))
                 remaps += ['-r', f"{self.text(child, 'from')}:={self.text(child, 'to')}"]
@@ -464,9 +486,10 @@ class _Planner:
         while label in taken:
             count += 1
             label = f'{base}-{count}'
-        self.nodes.append(NodeLaunch(label, package, executable, name, namespace, output, command, element.where))
+        self.nodes.append(NodeLaunch(label, package, executable, name, namespace, output, command, element.where,
+                                     files))
 
-    def _param(self, element: _Element) -> list[str]:
+    def _param(self, element: _Element, node_key: str, files: dict[str, str]) -> list[str]:
         if 'from' in element.attrs:
             element.check(required=('from',))
             path = self.text(element, 'from')
@@ -477,8 +500,12 @@ class _Planner:
         name, value = self.text(element, 'name'), self.text(element, 'value')
         if not name:
             raise element.fail('parameter name is empty')
-        # rcl reads the value as YAML, as launch_ros does; an empty value is the empty string.
-        return ['-p', f"{name}:={value if value else repr('')}"]
+        text = params_file_text(node_key, name, _parameter_value(element, value))
+        with tempfile.NamedTemporaryFile('w', prefix='launch_params_', delete=False, encoding='utf-8') as handle:
+            handle.write(text)
+        self.param_files.append(handle.name)
+        files[handle.name] = text
+        return ['--params-file', handle.name]
 
     def _executable(self, element: _Element, package: str, executable: str) -> list[str]:
         if not _NAME_RE.match(executable):
@@ -498,6 +525,26 @@ class _Planner:
         return [str(path)]
 
 
+def _parameter_value(element: _Element, value: str):
+    """A <param> value as launch_ros types it: YAML rules, '' for an empty value, uniform lists only."""
+    try:
+        typed = yaml.safe_load(value) if value else ''
+    except yaml.YAMLError as error:
+        raise element.fail(f'parameter value {value!r} is not valid YAML: {error}') from None
+    if isinstance(typed, (bool, int, float, str)):
+        return typed
+    if isinstance(typed, list) and typed and all(isinstance(item, type(typed[0])) for item in typed) \
+            and isinstance(typed[0], (bool, int, float, str)):
+        return typed
+    raise element.fail(f'parameter value {value!r} must be a bool, integer, double, string or a non-empty list '
+                       'of one of those (as in ros2 launch)')
+
+
+def params_file_text(node_key: str, name: str, value) -> str:
+    """The YAML of a params file holding one parameter, in launch_ros's layout."""
+    return yaml.dump({node_key: {'ros__parameters': {name: value}}}, default_flow_style=False)
+
+
 def _join_namespace(base: str | None, namespace: str | None) -> str:
     """launch_ros's prefix_namespace + make_namespace_absolute: a relative namespace goes under base."""
     if namespace is None:
@@ -515,12 +562,17 @@ def plan_launch(path: str | Path, arguments: dict[str, str] | None = None) -> La
     """Resolve a launch file into the node commands it starts (nothing is started)."""
     path = Path(path)
     planner = _Planner(arguments or {})
-    planner.run_file(path)
-    unknown = sorted(set(planner.given) - planner.used)
-    if unknown:
-        # ros2 launch silently ignores these; a mistyped argument name is better caught.
-        declared = ', '.join(planner.declared) or 'none'
-        raise LaunchError(f"{path}: unknown launch argument(s) {', '.join(unknown)} (declared: {declared})")
+    try:
+        planner.run_file(path)
+        unknown = sorted(set(planner.given) - planner.used)
+        if unknown:
+            # ros2 launch silently ignores these; a mistyped argument name is better caught.
+            declared = ', '.join(planner.declared) or 'none'
+            raise LaunchError(f"{path}: unknown launch argument(s) {', '.join(unknown)} (declared: {declared})")
+    except BaseException:
+        for written in planner.param_files:
+            Path(written).unlink(missing_ok=True)
+        raise
     return LaunchPlan(path, planner.nodes, planner.declared)
 
 
@@ -541,6 +593,8 @@ def format_plan(plan: LaunchPlan) -> str:
         lines.append(f'# arg {name}:={shlex.quote(value)}' + (f'  ({description})' if description else ''))
     for node in plan.nodes:
         lines.append(f'# [{node.label}] {node.origin}, output={node.output}')
+        for path, text in node.param_files.items():
+            lines.append(f'#   {path}: ' + ' '.join(text.split()))
         lines.append(shlex.join(node.command))
     return '\n'.join(lines) + '\n'
 
@@ -770,12 +824,15 @@ def launch(target: str, package: str | None, arguments: dict[str, str], dry_run:
            shutdown_timeout: float = 5.0) -> int:
     """The `launch` verb: resolve the file, then print the commands or run them."""
     plan = plan_launch(resolve_launch_file(target, package), arguments)
-    if dry_run:
+    if dry_run:  # the params files stay, so that the printed commands run as they are
         sys.stdout.write(format_plan(plan))
         for problem in missing_executables(plan):
             print(f'warning: {problem}', file=sys.stderr)
         return 0
-    return LaunchRunner(plan, shutdown_timeout).run()
+    try:
+        return LaunchRunner(plan, shutdown_timeout).run()
+    finally:
+        plan.remove_param_files()
 
 
 def parse_launch_arguments(items: Sequence[str]) -> tuple[list[str], dict[str, str]]:

@@ -13,11 +13,13 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from liquid_control.launch_runner import (
     LaunchError, LaunchRunner, SOURCE_ROOT, find_package_share, format_plan, plan_launch, resolve_launch_file,
@@ -43,8 +45,36 @@ def line_of(path: Path, marker: str) -> int:
     raise AssertionError(f'{marker!r} not in {path}')
 
 
+def node_key(name, namespace) -> str:
+    """The node key launch_ros writes in the params file of a <param name value/>."""
+    if name is None or namespace is None:
+        return '/**'
+    return namespace.rstrip('/') + '/' + name
+
+
+def readable(command: list, key: str) -> list:
+    """The command with each params file the runner wrote for a <param name value/> read back and
+    shown as -p NAME:=VALUE, after checking the file is launch_ros's: one parameter under
+    {key: {ros__parameters: ...}}, in the temporary folder, named launch_params_*."""
+    shown, items = [], iter(command)
+    for item in items:
+        if item != '--params-file':
+            shown.append(item)
+            continue
+        path = Path(next(items))
+        if not path.name.startswith('launch_params_'):
+            shown += [item, str(path)]
+            continue
+        assert path.parent == Path(tempfile.gettempdir())
+        content = yaml.safe_load(path.read_text())
+        assert list(content) == [key], f'{path}: node key {list(content)}, expected {key}'
+        ((name, value),) = content[key]['ros__parameters'].items()
+        shown += ['-p', f'{name}:={yaml.safe_dump(value, default_flow_style=True).removesuffix(chr(10)).removesuffix("...").strip()}']
+    return shown
+
+
 def commands(plan) -> dict:
-    return {node.label: node.command for node in plan.nodes}
+    return {node.label: readable(node.command, node_key(node.name, node.namespace)) for node in plan.nodes}
 
 
 def node_command(executable: str, *ros_args: str) -> list:
@@ -197,9 +227,16 @@ def test_params_and_remaps_in_launch_ros_order(tmp_path, params):
 """)
     (node,) = plan_launch(path).nodes
     assert (node.label, node.name, node.namespace, node.output) == ('n', 'n', '/robot', 'both')
-    assert node.command == node_command(
+    assert readable(node.command, '/robot/n') == node_command(
         'controller_node', '-r', '__node:=n', '-r', '__ns:=/robot', '--params-file', str(params), '-p', 'x:=3',
         '--params-file', str(other), '-p', 'list:=[1, 2]', '-r', 'a:=b', '-r', '~/out:=/global')
+    # As launch_ros writes them: the value typed by YAML rules, the node under its full name.
+    files = list(node.param_files.values())
+    assert [yaml.safe_load(text) for text in files] == [{'/robot/n': {'ros__parameters': {'x': 3}}},
+                                                        {'/robot/n': {'ros__parameters': {'list': [1, 2]}}}]
+    paths = list(node.param_files)
+    assert all(Path(path).is_file() for path in paths)
+    plan_launch(path).remove_param_files()
 
 
 def test_other_packages_run_from_their_lib_folder(tmp_path, monkeypatch):
@@ -301,20 +338,22 @@ def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=Non
 def test_lane_keeping_dry_run(params):
     plan = plan_launch(SHARE / 'launch' / 'lane_keeping.launch.xml', {'params_file': str(params)})
     assert [(n.label, n.output) for n in plan.nodes] == [('perception_node', 'screen'), ('controller_node', 'screen')]
-    assert dry_run_commands(format_plan(plan)) == lane_keeping_commands(params)
+    assert [readable(c, f'/{n.name}') for c, n in zip(dry_run_commands(format_plan(plan)), plan.nodes)] == \
+        lane_keeping_commands(params)
 
     plan = plan_launch(SHARE / 'launch' / 'lane_keeping.launch.xml', {
         'params_file': str(params), 'namespace': 'car1', 'use_sim_time': 'true', 'model': '/m',
         'camera_topic': '/front/image_raw', 'controller_input': 'camera'})
     expected = lane_keeping_commands(params, '/car1', 'true', '/m', controller_input='camera',
                                      camera_topic='/front/image_raw')
-    assert [n.command for n in plan.nodes] == expected
+    assert [readable(n.command, f'/car1/{n.name}') for n in plan.nodes] == expected
 
 
 def test_lane_keeping_default_params_file():
     default = SHARE / 'config' / 'lane_keeping.yaml'
     launch_file = SHARE / 'launch' / 'lane_keeping.launch.xml'
-    assert [n.command for n in plan_launch(launch_file).nodes] == lane_keeping_commands(default)
+    assert [readable(n.command, f'/{n.name}') for n in plan_launch(launch_file).nodes] == \
+        lane_keeping_commands(default)
 
 
 def test_sim_demo_dry_run_through_the_command_line(params, ros_env):
@@ -324,7 +363,9 @@ def test_sim_demo_dry_run_through_the_command_line(params, ros_env):
     sim = node_command('lane_sim_node', '-r', '__node:=lane_sim_node', '-r', '__ns:=/',
                        '--params-file', f'{SHARE}/config/lane_sim.yaml', '-p', 'mode:=lockstep', '-p', 'seed:=1000',
                        '-p', 'use_sim_time:=true')
-    assert dry_run_commands(result.stdout) == [sim, *lane_keeping_commands(params, use_sim_time='true', trigger='frame')]
+    names = ['lane_sim_node', 'perception_node', 'controller_node']
+    assert [readable(c, f'/{name}') for c, name in zip(dry_run_commands(result.stdout), names)] == \
+        [sim, *lane_keeping_commands(params, use_sim_time='true', trigger='frame')]
     assert '# arg seed:=1000' in result.stdout
 
 
@@ -342,7 +383,8 @@ FAKE_NODES = {
     'talker': 'trap "echo talker stopping; exit 0" INT TERM\necho "talker up: $*"\n'
               'while :; do sleep 0.05; done\n',
     # Prints its command line and exits 0 at once.
-    'oneshot': 'echo "oneshot ran: $*"\n',
+    # Prints its argv, then the params files it was given (the runner removes them at the end).
+    'oneshot': 'echo "oneshot ran: $*"\nfor a; do case "$a" in */launch_params_*) echo "file $a:"; cat "$a";; esac; done\n',
     # Fails on its own.
     'crasher': 'echo "crasher failing" >&2\nexit 3\n',
     # Ignores SIGINT (its sleeps inherit that), so only SIGTERM stops it.
@@ -483,7 +525,13 @@ def test_relays_output_keeps_running_after_a_clean_exit_and_stops_on_sigint(tmp_
     # output="log": the node's stdout went to a file under ROS_LOG_DIR, not to the screen.
     assert 'oneshot ran' not in runner.output
     (log,) = Path(fake_env['ROS_LOG_DIR']).glob('launch_runner-*/oneshot.log')
-    assert log.read_text() == 'oneshot ran: --ros-args -r __node:=oneshot -r __ns:=/ns -p x:=1\n'
+    ran, _, file = log.read_text().partition('\nfile ')
+    argv = ran.removeprefix('oneshot ran: ').split()
+    assert argv[:-1] == ['--ros-args', '-r', '__node:=oneshot', '-r', '__ns:=/ns', '--params-file'], ran
+    assert re.fullmatch(r'/.*/launch_params_\w+', argv[-1]), argv
+    path, _, text = file.partition(':\n')
+    assert path == argv[-1] and yaml.safe_load(text) == {'/ns/oneshot': {'ros__parameters': {'x': 1}}}, file
+    assert not Path(path).exists(), 'the runner removes its params files when the launch ends'
 
 
 def test_a_failing_node_stops_the_launch(tmp_path, fake_env, start_runner):

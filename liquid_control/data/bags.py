@@ -1,8 +1,12 @@
 """rosbag2 bags without ROS: write, read, describe and recover them (through ``rosbags``).
 
 The bags are the ones ``ros2 bag record`` writes and ``ros2 bag play`` and Foxglove read: a folder
-with ``metadata.yaml`` (format version 9) and one MCAP or sqlite3 data file holding CDR-serialised
-messages and their message definitions. Messages pass through as raw CDR bytes, the same CDR that
+with ``metadata.yaml`` and one MCAP or sqlite3 data file holding CDR-serialised messages and their
+message definitions. The metadata is written in format version 8, the newest that every
+distribution's ``ros2 bag`` reads: Humble's reader (its own format is 5) takes
+``offered_qos_profiles`` as a string of YAML with integer policies, which version 8 keeps, while
+version 9 (what Jazzy and Kilted write) makes it a YAML list that Humble cannot open; Jazzy and
+Kilted read version 8 as well (test/data/test_bag_compat.py checks the fields against each reader). Messages pass through as raw CDR bytes, the same CDR that
 rclpy and DDS use, so the rclpy recorder and player (``liquid_control.nodes.bag_tools``) never
 convert anything; ``BagReader.deserialize`` turns them into rosbags message objects for training
 and analysis. (rosbags and DDS zero the CDR alignment padding; ``rclpy.serialization.
@@ -45,6 +49,8 @@ else:  # what rosbags itself uses before 3.14
     from backports import zstd
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+# metadata.yaml format: 8 is read by the ros2 bag of Humble, Jazzy and Kilted alike (see the module doc).
+METADATA_VERSION = 8
 DATA_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
 METADATA_FILE = "metadata.yaml"
 # rosbag2 marks a message definition in IDL (not .msg) format with this first line.
@@ -128,7 +134,7 @@ class BagWriter:
         self.storage = storage
         self.typestore = typestore or standard_typestore()
         self.flush_interval_s = flush_interval_s
-        self._writer = Writer(self.path, version=9, storage_plugin=STORAGES[storage])
+        self._writer = Writer(self.path, version=METADATA_VERSION, storage_plugin=STORAGES[storage])
         try:
             self._writer.open()
         except OSError as exc:

@@ -102,6 +102,14 @@ def _start_node(name: str, use_sim_time: bool = False) -> tuple[Context, Node]:
     return context, node
 
 
+def start_ros_node(name: str, argv: list[str]) -> tuple[Context, Node]:
+    """A node that takes its ROS arguments from `argv` (``--ros-args`` with remaps, params files, -p),
+    as a node executable started by ``ros2 run`` or ``ros2 launch`` does."""
+    context = Context()
+    rclpy.init(args=argv, context=context, signal_handler_options=SignalHandlerOptions.NO)
+    return context, Node(name, context=context)
+
+
 def _stop_node(context: Context, node: Node) -> None:
     node.destroy_node()
     rclpy.try_shutdown(context=context)
@@ -194,17 +202,29 @@ def record(output, topics: Iterable[str] = (), storage: str = "mcap", all_topics
     publishers every ``discovery_period`` seconds, so topics that appear later are picked up.
     Prints a summary and returns the exit code.
     """
-    topics = list(topics)
-    if not topics and not all_topics:
+    check_record_options(topics, all_topics, duration)
+    return record_with_node(*_start_node("bag_recorder", use_sim_time), output, topics, storage, all_topics,
+                            duration, discovery_period, out)
+
+
+def check_record_options(topics: Iterable[str], all_topics: bool, duration: float | None) -> None:
+    if not list(topics) and not all_topics:
         raise ValueError("name the topics to record, or record all of them (--all)")
     if duration is not None and duration <= 0:
         raise ValueError(f"the duration must be positive, got {duration}")
+
+
+def record_with_node(context: Context, node: Node, output, topics: Iterable[str] = (), storage: str = "mcap",
+                     all_topics: bool = False, duration: float | None = None, discovery_period: float = 0.5,
+                     out: TextIO = sys.stdout) -> int:
+    """:func:`record` on a node already started (its clock, use_sim_time included, stamps the messages);
+    the node and its context are shut down at the end."""
+    topics = list(topics)
     with ExitStack() as cleanup:  # unwinds in reverse: node, then bag (finalised), then signal handlers
+        cleanup.callback(_stop_node, context, node)  # also when the bag cannot be created
         stop = _StopRequest()
         cleanup.callback(stop.restore)
         writer = cleanup.enter_context(BagWriter(output, storage, flush_interval_s=FLUSH_PERIOD_S))
-        context, node = _start_node("bag_recorder", use_sim_time)
-        cleanup.callback(_stop_node, context, node)
         started = time.monotonic()
         recorder = Recorder(node, writer, topics, all_topics, out)
         steady = Clock(clock_type=ClockType.STEADY_TIME)  # with use_sim_time the node clock may stand still

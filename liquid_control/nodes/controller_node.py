@@ -50,7 +50,7 @@ from std_srvs.srv import Trigger
 
 from liquid_control.data.images import PreprocessSpec, decode_float_image, decode_image
 from liquid_control.nets import load_model
-from liquid_control.nodes.serving import DeadlineThread, ServingThread
+from liquid_control.nodes.serving import DeadlineThread, ServingThread, serving_available
 from liquid_control.nodes.settings import (
     EXIT_BAD_PARAMETER,
     ParameterError,
@@ -155,6 +155,11 @@ class ControllerNode(LifecycleNode):
                 raise ValueError(f"trigger must be 'timer' or 'frame', got {self.values['trigger']!r}")
         except ValueError as error:
             raise ParameterError(f"parameters rejected: {error}") from None
+        missing = serving_available() if self.values["dedicated_threads"] else ""
+        if missing:
+            self.get_logger().warning(f"dedicated_threads: this rclpy lacks {missing}; frames and ticks are "
+                                      "served by the executor instead")
+            self.values["dedicated_threads"] = False
         if self.values["torch_threads"] > 0:
             import torch
 

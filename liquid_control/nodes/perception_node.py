@@ -42,7 +42,7 @@ from liquid_control.data.images import (
     decode_image,
     float_image_fields,
 )
-from liquid_control.nodes.serving import ServingThread
+from liquid_control.nodes.serving import ServingThread, serving_available
 from liquid_control.nodes.settings import (
     ParameterError,
     Setting,
@@ -165,7 +165,11 @@ class PerceptionNode(Node):
         self._stats_lock = threading.Lock()  # frames thread counts, the diagnostics timer reads and resets
         self._frames_thread = None
         group = None
-        if values['dedicated_thread']:
+        missing = serving_available() if values['dedicated_thread'] else ''
+        if missing:
+            self.get_logger().warning(f'dedicated_thread: this rclpy lacks {missing}; frames are served by the '
+                                      'executor instead')
+        if values['dedicated_thread'] and not missing:
             self._frames_thread = ServingThread(self, 'frames', lambda text: self.get_logger().error(text))
             group = self._frames_thread.group
 

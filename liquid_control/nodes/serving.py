@@ -16,6 +16,15 @@ working with ``use_sim_time``: rcl wakes the wait set when /clock moves, as it d
 
 Optionally the thread asks for real-time scheduling (SCHED_FIFO at ``realtime_priority``); where
 that is not permitted it says why and carries on at normal priority.
+
+Distributions: the thread uses rclpy's C extension (``_rclpy.WaitSet``, the entities' ``handle``
+objects, ``Timer.handle.call_timer()``) the way rclpy's own executors do. That surface is the same
+on Humble, Jazzy and Kilted (Humble: checked against its source, test/compat; Jazzy and Kilted: run
+by the test lanes). Kilted's newer names (``call_timer_with_info``, ``executors.TimerCancelledError``)
+are not used: a timer cancelled between the wait and the call raises ``TimerCancelledError`` on
+Kilted and a plain ``RCLError`` on Humble and Jazzy, both RuntimeErrors, so the thread asks the
+timer whether it was cancelled instead. :func:`serving_available` checks for the extension's
+pieces; a node falls back to its executor where they are missing.
 """
 
 from __future__ import annotations
@@ -26,8 +35,26 @@ import time
 from collections.abc import Callable
 
 from rclpy.callback_groups import CallbackGroup
-from rclpy.executors import TimerCancelledError
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+# What ServingThread needs of rclpy's C extension, as (object, attributes).
+_EXTENSION_NEEDS = (
+    ("WaitSet", ("clear_entities", "add_subscription", "add_timer", "add_guard_condition", "wait", "is_ready")),
+    ("Timer", ("call_timer",)),
+    ("Subscription", ("take_message",)),
+)
+
+
+def serving_available(extension=_rclpy) -> str:
+    """'' when this rclpy's extension has what ServingThread uses, else what is missing."""
+    missing = []
+    for name, attributes in _EXTENSION_NEEDS:
+        kind = getattr(extension, name, None)
+        if kind is None:
+            missing.append(f"_rclpy.{name}")
+            continue
+        missing += [f"_rclpy.{name}.{attribute}" for attribute in attributes if not hasattr(kind, attribute)]
+    return ", ".join(missing)
 
 
 class ServedOutside(CallbackGroup):
@@ -183,10 +210,14 @@ class ServingThread(_WorkerThread):
                 handle.__exit__(None, None, None)
 
     def _fire(self, timer) -> None:
-        try:
-            timer.handle.call_timer_with_info()
-        except TimerCancelledError:
+        if timer.is_canceled():
             return
+        try:
+            timer.handle.call_timer()
+        except RuntimeError:
+            if timer.is_canceled():  # cancelled after the wait: Kilted's TimerCancelledError, older RCLError
+                return
+            raise
         self._call(timer.callback)
 
     def _take(self, subscription) -> None:

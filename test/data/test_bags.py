@@ -109,7 +109,7 @@ def test_round_trip_is_byte_exact_for_the_recorded_types(tmp_path, storage):
     written = write_sample_bag(tmp_path / 'bag', storage)
 
     metadata = yaml.safe_load((tmp_path / 'bag' / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
-    assert metadata['version'] == 9 and metadata['storage_identifier'] == storage
+    assert metadata['version'] == 8 and metadata['storage_identifier'] == storage
     with BagReader(tmp_path / 'bag') as bag:
         read = list(bag.messages())
         assert [tuple(m) for m in read] == written
