@@ -134,7 +134,9 @@ def test_the_check_fails_on_what_humble_cannot_open(tmp_path):
     assert reader_problems(metadata, 'jazzy') == reader_problems(metadata, 'kilted') == []
     assert reader_problems(metadata, 'humble') == [
         '/a: offered_qos_profiles: a sequence, the reader wants a string of YAML']
-    # And Jazzy refuses a version 8 file without custom_data.
+    # The version and the form must agree: Jazzy refuses the same file labelled version 8, and
+    # without custom_data.
     del metadata['rosbag2_bagfile_information']['custom_data']
     metadata['rosbag2_bagfile_information']['version'] = 8
-    assert reader_problems(metadata, 'jazzy') == ['custom_data: missing (read from version 6)']
+    assert reader_problems(metadata, 'jazzy') == ['custom_data: missing (read from version 6)',
+                                                  '/a: offered_qos_profiles: a sequence, the reader wants a string of YAML']
