@@ -7,6 +7,10 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 VENV ?= .venv
+# The Jazzy lane: a second environment with ROS 2 Jazzy's rclpy (PyPI ros-jazzy-* wheels) instead
+# of Kilted's, for the tests that talk to ROS (nodes, launch runner, bag tools, compatibility).
+JAZZY_VENV ?= .venv-jazzy
+JAZZY_TESTS ?= test/nodes test/test_launch_runner.py test/test_ros_environment.py test/data test/compat
 PYTEST_ARGS ?=
 
 VENV_PYTHON := $(VENV)/bin/python
@@ -17,11 +21,12 @@ CONSTRAINTS := requirements/constraints.txt
 PIP_NOISE_FILTER := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 # Written only after every install step succeeded; reinstall when packaging inputs change.
 VENV_STAMP := $(VENV)/.installed
+JAZZY_STAMP := $(JAZZY_VENV)/.installed
 # The editable install maps the top-level package found at install time, so reinstall once the
 # package appears (wildcard: no error while it does not exist yet).
 PACKAGE_INIT := $(wildcard liquid_control/__init__.py)
 
-.PHONY: venv test demo clean
+.PHONY: venv venv-jazzy test test-kilted test-jazzy demo clean
 
 venv: $(VENV_STAMP)
 
@@ -37,19 +42,47 @@ $(VENV_STAMP): setup.py setup.cfg package.xml $(CONSTRAINTS) $(PACKAGE_INIT)
 	@$(PIP) install -q -c $(CONSTRAINTS) -e '.[ros,test]' $(PIP_NOISE_FILTER)
 	@touch $@
 
-# pytest exits 5 when it collected no test; a run that tests nothing must not pass.
-test: $(VENV_STAMP)
+venv-jazzy: $(JAZZY_STAMP)
+
+$(JAZZY_STAMP): setup.py setup.cfg package.xml $(CONSTRAINTS) $(PACKAGE_INIT)
+	@rm -f $@
+	@[ -x $(JAZZY_VENV)/bin/python ] || { echo "venv-jazzy: creating $(JAZZY_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(JAZZY_VENV); }
+	@$(JAZZY_VENV)/bin/python -m pip install -q --upgrade pip $(PIP_NOISE_FILTER)
+	@echo "venv-jazzy: installing torch==2.13.0"
+	@$(JAZZY_VENV)/bin/python -m pip install -q -c $(CONSTRAINTS) torch==2.13.0 $(PIP_NOISE_FILTER)
+	@echo "venv-jazzy: installing liquid_control (editable) with extras jazzy,test (ROS 2 Jazzy wheels)"
+	@$(JAZZY_VENV)/bin/python -m pip install -q -c $(CONSTRAINTS) -e '.[jazzy,test]' $(PIP_NOISE_FILTER)
+	@touch $@
+
+# Both lanes, each to the end (a failure in the first does not hide the second); CI runs this.
+test:
 	@status=0; \
-	$(VENV_PYTHON) -m pytest -p no:cacheprovider $(PYTEST_ARGS) test || status=$$?; \
+	$(MAKE) --no-print-directory test-kilted || status=1; \
+	$(MAKE) --no-print-directory test-jazzy || status=1; \
+	exit $$status
+
+# pytest exits 5 when it collected no test; a run that tests nothing must not pass.
+define run_pytest
+	@status=0; \
+	$(1) -m pytest -p no:cacheprovider $(PYTEST_ARGS) $(2) || status=$$?; \
 	if [ $$status -eq 5 ]; then \
-		echo "make test: pytest collected no tests (exit 5); failing, since nothing was checked." >&2; \
+		echo "make: pytest collected no tests (exit 5); failing, since nothing was checked." >&2; \
 		exit 1; \
 	fi; \
 	exit $$status
+endef
+
+test-kilted: $(VENV_STAMP)
+	@echo "== test lane: ROS 2 Kilted ($(VENV)), the whole suite"
+	$(call run_pytest,LIQUID_CONTROL_EXPECT_DISTRO=kilted $(VENV_PYTHON),test)
+
+test-jazzy: $(JAZZY_STAMP)
+	@echo "== test lane: ROS 2 Jazzy ($(JAZZY_VENV)), the ROS-facing tests"
+	$(call run_pytest,LIQUID_CONTROL_EXPECT_DISTRO=jazzy $(JAZZY_VENV)/bin/python,$(JAZZY_TESTS))
 
 demo: $(VENV_STAMP)
 	$(VENV_PYTHON) -m liquid_control demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(JAZZY_VENV) .pytest_cache build *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

@@ -85,6 +85,22 @@ setup(
             'ros-rosgraph-msgs',
             'ros-rcl-interfaces',
         ],
+        # ROS 2 Jazzy from PyPI wheels instead (the Jazzy test lane, `make test-jazzy`): rclpy 7.1.6
+        # with Fast DDS. Never together with `ros` in one environment: both provide rclpy.
+        'jazzy': [
+            'ros-jazzy-rclpy[fastrtps]',
+            'ros-jazzy-sensor-msgs',
+            'ros-jazzy-geometry-msgs',
+            'ros-jazzy-std-msgs',
+            'ros-jazzy-std-srvs',
+            'ros-jazzy-diagnostic-msgs',
+            'ros-jazzy-nav-msgs',
+            'ros-jazzy-lifecycle-msgs',
+            'ros-jazzy-rosgraph-msgs',
+            'ros-jazzy-rcl-interfaces',
+            'ros-jazzy-builtin-interfaces',
+            'ros-jazzy-ament-index-python',
+        ],
         'test': [
             'pytest',
             'pytest-timeout',
@@ -92,6 +108,8 @@ setup(
             'ncps==1.0.1',
             # Writes MCAP files the way other tools do, for the bag reader's tests.
             'mcap-ros2-support',
+            # The Python 3.10 check (Humble's Python): the newest language and library features used.
+            'vermin',
         ],
     },
     zip_safe=False,

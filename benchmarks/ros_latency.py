@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from liquid_control.distro import local_discovery_environment
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "/ros_latency_bench"
 DIAGNOSTICS = f"{NAMESPACE}/diagnostics"
@@ -847,7 +849,7 @@ def main() -> None:
     (temporary / "log").mkdir()
     (temporary / "home").mkdir()
     settings = {"ROS_DOMAIN_ID": str(args.domain if args.domain is not None else 1 + os.getpid() % 101),
-                "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOG_DIR": str(temporary / "log"),
+                **local_discovery_environment(), "ROS_LOG_DIR": str(temporary / "log"),
                 "ROS_HOME": str(temporary / "home")}
     if args.transport:
         settings["FASTDDS_BUILTIN_TRANSPORTS"] = args.transport

@@ -46,6 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
+from liquid_control.distro import local_discovery_environment
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ros_latency import (
     DEFAULT_MODEL,
@@ -395,7 +397,7 @@ def main() -> None:
     for folder in ("log", "home"):
         (temporary / folder).mkdir()
     os.environ.update({"ROS_DOMAIN_ID": str(args.domain if args.domain is not None else 1 + os.getpid() % 101),
-                       "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "ROS_LOG_DIR": str(temporary / "log"),
+                       **local_discovery_environment(), "ROS_LOG_DIR": str(temporary / "log"),
                        "ROS_HOME": str(temporary / "home")})
     env = dict(os.environ)  # whole: the ROS wheels' re-exec needs LD_LIBRARY_PATH and its marker together
     if args.node_threads:

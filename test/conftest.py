@@ -9,8 +9,9 @@ Every pytest process gets its own ROS 2 world:
   ports inside Linux's ephemeral range (32768-60999), where they can clash with other sockets.
   Two processes may still draw the same domain (1 in 101); the topics a test uses should be
   specific enough that this does not matter.
-* ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST: discovery stays on this machine, nothing is sent to
-  the LAN's multicast group.
+* ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST (and ROS_LOCALHOST_ONLY=1 on Humble, which ignores the
+  former; liquid_control.distro): discovery stays on this machine, nothing is sent to the LAN's
+  multicast group.
 * ROS_LOG_DIR / ROS_HOME: rcl writes logs under ~/.ros by default; the tests point both into a
   temporary folder that is removed when the session ends, so they leave nothing in $HOME.
 * MPLBACKEND=Agg: plots render without a display.
@@ -23,6 +24,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from liquid_control.distro import local_discovery_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Data shared by the project but kept out of the repository (e.g. bags written by real rosbag2);
@@ -39,10 +42,10 @@ def pytest_configure(config):
     (_session_tmp / 'ros_home').mkdir()
     os.environ.update({
         'ROS_DOMAIN_ID': str(1 + os.getpid() % 101),
-        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
         'ROS_LOG_DIR': str(_session_tmp / 'ros_log'),
         'ROS_HOME': str(_session_tmp / 'ros_home'),
         'MPLBACKEND': 'Agg',
+        **local_discovery_environment(),
     })
 
 

@@ -50,3 +50,20 @@ def test_ament_index_finds_packages_of_the_ros_wheels(monkeypatch):
     # The PyPI ROS wheels register themselves in the environment's own ament index.
     monkeypatch.setenv('AMENT_PREFIX_PATH', sys.prefix)
     assert (Path(get_package_share_directory('std_msgs')) / 'package.xml').is_file()
+
+
+def test_the_lane_runs_the_ros_distribution_it_says():
+    """`make test-kilted` / `make test-jazzy` name the distribution their environment must have, so a
+    lane cannot pass on the other distribution's rclpy."""
+    import os
+
+    import rclpy  # noqa: F401 - the rclpy that the nodes under test import
+
+    from liquid_control.distro import local_discovery_environment, ros_distribution
+
+    expected = os.environ.get('LIQUID_CONTROL_EXPECT_DISTRO')
+    if expected is None:
+        pytest.skip('run outside a make lane: no distribution expected')
+    assert ros_distribution() == expected
+    for name, value in local_discovery_environment().items():
+        assert os.environ[name] == value, f'conftest must set {name}={value} on {expected}'

@@ -44,7 +44,7 @@ from rosbags.typesys import Stores, TypesysError, get_types_from_idl, get_types_
 from rosbags.typesys.store import Typestore
 
 if sys.version_info >= (3, 14):
-    from compression import zstd
+    from compression import zstd  # novermin (behind the version check above)
 else:  # what rosbags itself uses before 3.14
     from backports import zstd
 

@@ -28,6 +28,8 @@ from rclpy.qos import qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
 
+from liquid_control.distro import local_discovery_environment
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,9 +76,11 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
-    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    discovery = local_discovery_environment()  # Humble also needs ROS_LOCALHOST_ONLY=1
+    for name, value in discovery.items():
+        env.setdefault(name, value)
     env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="liquid_control-demo-logs-"))
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOG_DIR")})
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_LOG_DIR", *discovery)})
     log_path = out / "nodes.log"
     command = [sys.executable, "-m", "liquid_control", "launch", "sim_demo.launch.xml", f"seed:={seed}", f"model:={model}"]
     with open(log_path, "w") as log:
