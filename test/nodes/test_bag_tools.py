@@ -333,3 +333,20 @@ def test_loop_plays_again_until_stopped(tmp_path, ros_env, drive_bag):
     values = [value for kind, _, value in report['arrivals'] if kind == 'twist']
     assert values[:wanted] == [float(i % TWISTS) for i in range(wanted)]
     assert not [kind for kind, _, _ in report['arrivals'] if kind == 'image']  # --topics left it out
+
+
+@pytest.mark.parametrize('arguments, message', [
+    (['--ros-args', '-p', 'topics:=[/a]'], "parameter 'output' is required"),
+    (['--ros-args', '-p', 'output:=OUT'], "name the topics to record, or record all of them"),
+    (['--ros-args', '-p', 'output:=OUT', '-p', 'all_topics:=true', '-p', 'storage:=rosbag'],
+     "parameter 'storage' must be one of mcap, sqlite3, got 'rosbag'"),
+    (['-o', 'OUT', '/a'], "unexpected arguments -o OUT /a: bag_recorder takes ROS parameters only"),
+])
+def test_bag_recorder_node_refuses_bad_parameters_with_one_line(tmp_path, ros_env, arguments, message):
+    arguments = [a.replace('OUT', str(tmp_path / 'bag')) for a in arguments]
+    result = subprocess.run([sys.executable, '-m', 'liquid_control.nodes.bag_recorder', *arguments], env=ros_env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message.replace('OUT', str(tmp_path / 'bag')) in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert not (tmp_path / 'bag').exists()

@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from liquid_control.data.bags import BagReader
 from liquid_control.data.episodes import episodes_from_bag
@@ -14,6 +15,7 @@ from liquid_control.data.episodes import episodes_from_bag
 from .harness import REPO_ROOT
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
+CAMERA_RATE_HZ = yaml.safe_load((REPO_ROOT / "config" / "lane_sim.yaml").read_text())["/**/lane_sim_node"]["ros__parameters"]["camera_rate_hz"]
 
 
 def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path):
@@ -37,6 +39,18 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path):
     with BagReader(bag) as reader:
         counts = {topic["name"]: topic["count"] for topic in reader.info()["topics"]}
     assert counts["/camera/image_raw"] >= 50 and counts["/cmd_vel"] >= 25 and counts["/odom"] >= 50, counts
+    # use_sim_time reached the recorder through the launch file's <param>, which the runner hands over
+    # as a params file as ros2 launch does: bag times are the simulator's clock, not wall time. A
+    # frame is stamped with the tick's /clock time; the recorder stamps it with its clock when it
+    # takes the frame, which is that time, or one tick off when the frame and the /clock messages
+    # (two topics, two queues) are taken in the other order.
+    with BagReader(bag) as reader:
+        frames = [(m.timestamp_ns, reader.deserialize(m.raw, m.msgtype).header.stamp)
+                  for m in reader.messages(["/camera/image_raw"])]
+    lags = sorted(stamp.sec * 10**9 + stamp.nanosec - bag_ns for bag_ns, stamp in frames)
+    period_ns = round(1e9 / CAMERA_RATE_HZ)
+    assert -period_ns <= lags[0] and lags[-1] <= period_ns, f"stamp - bag time, ns: {lags[:3]} ... {lags[-3:]}"
+    assert lags[len(lags) // 2] == 0, "most frames are recorded at their own stamp"
     episodes = episodes_from_bag(bag, command_topic="/cmd_vel")
     assert sum(len(e) for e in episodes) >= 50
     assert all(abs(e.labels).max() < 1.2 for e in episodes)
