@@ -55,8 +55,9 @@ setup(
         'scipy',
         'imageio',
         'imageio-ffmpeg',
-        # Training progress bars.
+        # Training progress bars; PNG strips of demo frames.
         'tqdm',
+        'Pillow',
         # rosbag2 bags without ROS (liquid_control.data.bags): rosbags reads and writes them
         # (pinned: bags.py flushes through its writer's storage objects); mcap's non-seeking reader
         # salvages the MCAP files of killed recordings.
