@@ -10,7 +10,7 @@ VENV ?= .venv
 # The Jazzy lane: a second environment with ROS 2 Jazzy's rclpy (PyPI ros-jazzy-* wheels) instead
 # of Kilted's, for the tests that talk to ROS (nodes, launch runner, bag tools, compatibility).
 JAZZY_VENV ?= .venv-jazzy
-JAZZY_TESTS ?= test/nodes test/test_launch_runner.py test/test_ros_environment.py test/data test/compat
+JAZZY_TESTS ?= test/nodes test/test_launch_runner.py test/test_ros_environment.py test/test_distro.py test/data test/compat
 PYTEST_ARGS ?=
 
 VENV_PYTHON := $(VENV)/bin/python
