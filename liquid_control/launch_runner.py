@@ -500,12 +500,16 @@ class _Planner:
         name, value = self.text(element, 'name'), self.text(element, 'value')
         if not name:
             raise element.fail('parameter name is empty')
-        text = params_file_text(node_key, name, _parameter_value(element, value))
+        text = params_file_text(node_key, name, _parameter_value(element, self._raw(element, 'value'), value))
         with tempfile.NamedTemporaryFile('w', prefix='launch_params_', delete=False, encoding='utf-8') as handle:
+            self.param_files.append(handle.name)  # before writing: removed again if anything fails
             handle.write(text)
-        self.param_files.append(handle.name)
         files[handle.name] = text
         return ['--params-file', handle.name]
+
+    @staticmethod
+    def _raw(element: _Element, attribute: str) -> str:
+        return element.attrs.get(attribute, '')
 
     def _executable(self, element: _Element, package: str, executable: str) -> list[str]:
         if not _NAME_RE.match(executable):
@@ -525,19 +529,22 @@ class _Planner:
         return [str(path)]
 
 
-def _parameter_value(element: _Element, value: str):
-    """A <param> value as launch_ros types it: YAML rules, '' for an empty value, uniform lists only."""
+def _parameter_value(element: _Element, raw: str, value: str):
+    """A <param> value as launch_ros types it: YAML rules, '' for an empty value, a literal that is not
+    YAML (no substitution in it) stays a string, lists must hold one type (an empty one is allowed)."""
     try:
         typed = yaml.safe_load(value) if value else ''
     except yaml.YAMLError as error:
+        if '$(' not in raw:
+            return value  # launch_ros parses a literal value with can_be_str: it stays a string
         raise element.fail(f'parameter value {value!r} is not valid YAML: {error}') from None
-    if isinstance(typed, (bool, int, float, str)):
+    if type(typed) in (bool, int, float, str):
         return typed
-    if isinstance(typed, list) and typed and all(isinstance(item, type(typed[0])) for item in typed) \
-            and isinstance(typed[0], (bool, int, float, str)):
+    if isinstance(typed, list) and all(type(item) is type(typed[0]) for item in typed) \
+            and (not typed or type(typed[0]) in (bool, int, float, str)):
         return typed
-    raise element.fail(f'parameter value {value!r} must be a bool, integer, double, string or a non-empty list '
-                       'of one of those (as in ros2 launch)')
+    raise element.fail(f'parameter value {value!r} must be a bool, integer, double, string or a list of one of '
+                       'those (launch_ros refuses it too)')
 
 
 def params_file_text(node_key: str, name: str, value) -> str:

@@ -81,6 +81,16 @@ def node_command(executable: str, *ros_args: str) -> list:
     return [*PYTHON_NODE, f'liquid_control.nodes.{executable}', '--ros-args', *ros_args]
 
 
+@pytest.fixture(autouse=True)
+def params_files_in_tmp_path(tmp_path, monkeypatch):
+    """The runner's launch_params_* files go to this test's folder (planning writes them; a test that
+    only plans does not remove them), here and in the runner processes the tests start."""
+    folder = tmp_path / 'tmp'
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(folder))
+    monkeypatch.setenv('TMPDIR', str(folder))
+
+
 @pytest.fixture
 def params(tmp_path):
     path = tmp_path / 'params.yaml'
@@ -236,7 +246,6 @@ def test_params_and_remaps_in_launch_ros_order(tmp_path, params):
                                                         {'/robot/n': {'ros__parameters': {'list': [1, 2]}}}]
     paths = list(node.param_files)
     assert all(Path(path).is_file() for path in paths)
-    plan_launch(path).remove_param_files()
 
 
 def test_other_packages_run_from_their_lib_folder(tmp_path, monkeypatch):
@@ -618,3 +627,30 @@ def test_runs_lane_sim_node_end_to_end(tmp_path, ros_env, start_runner):
     assert runner.finish(60) == 0, runner.output
     assert '[launch] sim_under_test stopped (exit code 0)' in runner.lines, runner.output
     assert_gone(runner.node_pids())
+
+
+def test_param_values_are_typed_as_launch_ros_types_them(tmp_path):
+    path = write(tmp_path, 'typed.launch.xml', """<launch>
+  <arg name="list" default="[0.5, 1.5]"/>
+  <node pkg="liquid_control" exec="lane_sim_node" name="n" namespace="ns">
+    <param name="flag" value="true"/>
+    <param name="count" value="3"/>
+    <param name="rate" value="20.0"/>
+    <param name="text" value="@home"/>
+    <param name="empty_list" value="[]"/>
+    <param name="gains" value="$(var list)"/>
+    <param name="names" value="[a, b]"/>
+  </node>
+</launch>
+""")
+    (node,) = plan_launch(path).nodes
+    values = [yaml.safe_load(text)['/ns/n']['ros__parameters'] for text in node.param_files.values()]
+    assert values == [{'flag': True}, {'count': 3}, {'rate': 20.0}, {'text': '@home'}, {'empty_list': []},
+                      {'gains': [0.5, 1.5]}, {'names': ['a', 'b']}]
+    for bad, why in (('[1, true]', 'a list of one of those'), ('{a: 1}', 'a list of one of those')):
+        write(tmp_path, 'bad.launch.xml', f"""<launch>
+  <node pkg="liquid_control" exec="lane_sim_node" name="n"><param name="x" value="{bad}"/></node>
+</launch>
+""")
+        with pytest.raises(LaunchError, match=why):
+            plan_launch(tmp_path / 'bad.launch.xml')

@@ -59,11 +59,18 @@ def test_the_lane_runs_the_ros_distribution_it_says():
 
     import rclpy  # noqa: F401 - the rclpy that the nodes under test import
 
-    from liquid_control.distro import local_discovery_environment, ros_distribution
+    from liquid_control.distro import RCLPY_MAJOR, local_discovery_environment, ros_distribution
 
     expected = os.environ.get('LIQUID_CONTROL_EXPECT_DISTRO')
     if expected is None:
         pytest.skip('run outside a make lane: no distribution expected')
+    # From the version of the rclpy imported here, not from a ROS_DISTRO variable.
+    from importlib import metadata
+
+    owners = metadata.packages_distributions().get('rclpy', [])
+    assert owners, 'rclpy does not come from an installed distribution in this environment'
+    version = metadata.version(owners[0])
+    assert RCLPY_MAJOR.get(int(version.split('.')[0])) == expected, f'rclpy {version} from {owners[0]}'
     assert ros_distribution() == expected
     for name, value in local_discovery_environment().items():
         assert os.environ[name] == value, f'conftest must set {name}={value} on {expected}'

@@ -21,9 +21,9 @@ Distributions: the thread uses rclpy's C extension (``_rclpy.WaitSet``, the enti
 objects, ``Timer.handle.call_timer()``) the way rclpy's own executors do. That surface is the same
 on Humble, Jazzy and Kilted (Humble: checked against its source, test/compat; Jazzy and Kilted: run
 by the test lanes). Kilted's newer names (``call_timer_with_info``, ``executors.TimerCancelledError``)
-are not used: a timer cancelled between the wait and the call raises ``TimerCancelledError`` on
-Kilted and a plain ``RCLError`` on Humble and Jazzy, both RuntimeErrors, so the thread asks the
-timer whether it was cancelled instead. :func:`serving_available` checks for the extension's
+are not used: ``call_timer()`` on a timer cancelled between the wait and the call raises a plain
+``RCLError`` (a RuntimeError) on all three (Kilted's ``TimerCancelledError`` comes only from
+``call_timer_with_info()``), so the thread asks the timer whether it was cancelled. :func:`serving_available` checks for the extension's
 pieces; a node falls back to its executor where they are missing.
 """
 
@@ -215,7 +215,7 @@ class ServingThread(_WorkerThread):
         try:
             timer.handle.call_timer()
         except RuntimeError:
-            if timer.is_canceled():  # cancelled after the wait: Kilted's TimerCancelledError, older RCLError
+            if timer.is_canceled():  # cancelled after the wait: rcl said so with an RCLError
                 return
             raise
         self._call(timer.callback)

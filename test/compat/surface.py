@@ -9,19 +9,30 @@ What is checked, statically, for every module of the package:
 * in our classes derived from an rclpy class (a Node, a LifecycleNode, a CallbackGroup):
   ``self.NAME`` that our class does not define itself, and the keywords of ``self.method(...)`` and
   ``super().__init__(...)``;
-* local variables assigned once from a constructor call (``clock = Clock(...)``): their attributes.
+* local variables assigned once from a constructor or message call (``clock = Clock(...)``), and
+  parameters and locals annotated with a class (``node: Node``): their attributes;
+* enum members (``ReliabilityPolicy.BEST_AVAILABLE``): an enum's members are exactly its recorded
+  class attributes plus those of ``enum.Enum``.
 
-Not checked: values whose type cannot be seen from the source (a parameter of a function, an
-attribute set elsewhere, what a method returns). Where resolution leaves the recorded surface (a
+Not checked: values whose type cannot be seen from the source (an unannotated parameter, an
+attribute set elsewhere, what a method returns), and positional arguments (only keywords are). Where resolution leaves the recorded surface (a
 base class from the standard library, ``typing``), the name is accepted.
 """
 
 from __future__ import annotations
 
 import ast
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 
+# Standard-library bases whose members are known: an enum's members are its own class attributes
+# (recorded) plus these, so ReliabilityPolicy.BEST_AVAILABLE (Iron and newer) is caught.
+CLOSED_BASES = {
+    **{kind: set(dir(getattr(enum, kind))) | {"name", "value"} for kind in ("Enum", "IntEnum", "Flag", "IntFlag")},
+    "NamedTuple": set(dir(tuple)) | {"_fields", "_asdict", "_replace", "_make", "_field_defaults"},
+    "Exception": set(dir(Exception)),
+}
 MISSING = ("missing",)
 UNKNOWN = ("unknown",)
 EXTENSION_VALUE = "rclpy.impl.implementation_singleton.rclpy_implementation"
@@ -126,8 +137,11 @@ class Surface:
                 found = self.class_member(resolved[1], name, seen)
                 if found is not MISSING:
                     return found
+            elif base.rsplit(".", 1)[-1] in CLOSED_BASES:
+                if name in CLOSED_BASES[base.rsplit(".", 1)[-1]]:
+                    return ("value",)
             elif resolved is not MISSING:
-                unknown = True  # a base outside the surface (enum.IntEnum, Generic, ...) may have it
+                unknown = True  # another base outside the surface (Generic, ...) may have it
             elif base.split(".")[0] not in self.roots:
                 unknown = True
         return UNKNOWN if unknown else MISSING
@@ -246,17 +260,41 @@ class _ModuleChecker(ast.NodeVisitor):
                     if isinstance(target, ast.Name):
                         assignments[target.id] = assignments.get(target.id, 0) + 1
         self.locals.append(scope)
+        typed = ("class", "message")
+        for argument in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs):
+            if argument.annotation is not None:  # node: Node, context: Context
+                annotated = self.resolve(_annotation(argument.annotation))
+                if annotated is not None and annotated[0] in typed:
+                    scope[argument.arg] = annotated
         for inner in ast.walk(node):
             if isinstance(inner, ast.Assign) and len(inner.targets) == 1 and isinstance(inner.targets[0], ast.Name) \
                     and assignments.get(inner.targets[0].id) == 1 and isinstance(inner.value, ast.Call):
                 made = self.resolve(inner.value.func)
-                if made is not None and made[0] == "class":
+                if made is not None and made[0] in typed:
                     scope[inner.targets[0].id] = made
+            elif isinstance(inner, ast.AnnAssign) and isinstance(inner.target, ast.Name):
+                annotated = self.resolve(_annotation(inner.annotation))
+                if annotated is not None and annotated[0] in typed:
+                    scope[inner.target.id] = annotated
         self.generic_visit(node)
         self.locals.pop()
 
     visit_FunctionDef = _visit_function
     visit_AsyncFunctionDef = _visit_function
+
+
+def _annotation(node: ast.AST) -> ast.AST:
+    """The class an annotation names: `Node`, `Node | None` or a string "Node" give Node; a union of
+    classes (`Twist | TwistStamped`) names none (the node itself, which resolves to nothing)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        sides = [side for side in (node.left, node.right) if not (isinstance(side, ast.Constant) and side.value is None)]
+        return _annotation(sides[0]) if len(sides) == 1 else node
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        try:
+            return _annotation(ast.parse(node.value, mode="eval").body)
+        except SyntaxError:
+            return node
+    return node
 
 
 def _names_defined(node: ast.ClassDef) -> set:

@@ -46,6 +46,7 @@ from rclpy.executors import TimerCancelledError
 from rclpy.node import Node
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.clock import Clock, ClockType
+from rclpy.qos import ReliabilityPolicy
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from geometry_msgs.msg import TwistStamped
 
@@ -61,23 +62,29 @@ class Late(Node):
         self.fine.publish(TwistStamped(twist=None, no_field=1))
 
 
-def main():
+def main(node: Node, message: "TwistStamped | None"):
     rclpy.init(args=None, bogus=True)
     clock = Clock(clock_type=ClockType.STEADY_TIME)
     clock.sleep_for_ever()
-    return _rclpy.Timer.call_timer_with_info, _rclpy.WaitSet
+    node.create_timer(1.0, main, autostart=True)
+    command = TwistStamped()
+    command.tiwst = message.twist
+    return _rclpy.Timer.call_timer_with_info, _rclpy.WaitSet, ReliabilityPolicy.BEST_AVAILABLE, ReliabilityPolicy.RELIABLE.name
 ''')
     findings, _ = check_package(HUMBLE, package)
     assert [str(f) for f in findings] == [
         'newer/uses.py:3: rclpy.executors has no TimerCancelledError',
         'newer/uses.py:5: module rclpy.parameter_client does not exist',
-        "newer/uses.py:13: super().__init__() has no parameter 'not_a_parameter' in humble",
-        "newer/uses.py:14: self.create_timer() has no parameter 'autostart' in humble",
-        'newer/uses.py:18: self.no_such_method: no such name in humble',
-        "newer/uses.py:19: TwistStamped() has no parameter 'no_field' in humble",
-        "newer/uses.py:23: rclpy.init() has no parameter 'bogus' in humble",
-        'newer/uses.py:25: clock.sleep_for_ever: no such name in humble',
-        'newer/uses.py:26: _rclpy.Timer.call_timer_with_info: no such name in humble',
+        "newer/uses.py:14: super().__init__() has no parameter 'not_a_parameter' in humble",
+        "newer/uses.py:15: self.create_timer() has no parameter 'autostart' in humble",
+        'newer/uses.py:19: self.no_such_method: no such name in humble',
+        "newer/uses.py:20: TwistStamped() has no parameter 'no_field' in humble",
+        "newer/uses.py:24: rclpy.init() has no parameter 'bogus' in humble",
+        'newer/uses.py:26: clock.sleep_for_ever: no such name in humble',
+        "newer/uses.py:27: node.create_timer() has no parameter 'autostart' in humble",
+        'newer/uses.py:29: command.tiwst: no such name in humble',
+        'newer/uses.py:30: _rclpy.Timer.call_timer_with_info: no such name in humble',
+        'newer/uses.py:30: ReliabilityPolicy.BEST_AVAILABLE: no such name in humble',
     ]
 
 

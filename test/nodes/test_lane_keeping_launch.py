@@ -109,6 +109,15 @@ def test_lane_keeping_launch_turns_camera_frames_into_the_policys_commands(tmp_p
         # the network so that the steps below start from a known state.
         camera.spin_until(lambda: camera.outputs, "the first command through perception and controller",
                           STARTUP_S, resend=lambda: camera.send(frames[0], 0.05))
+        # A warm-up frame still on its way would step the network after the reset: wait until the
+        # outputs have stopped coming (no new one for a second) first.
+        quiet = {"count": len(camera.outputs), "since": time.monotonic()}
+
+        def settled():
+            if len(camera.outputs) != quiet["count"]:
+                quiet.update(count=len(camera.outputs), since=time.monotonic())
+            return time.monotonic() - quiet["since"] > 1.0
+        camera.spin_until(settled, "the warm-up frames to be through")
         camera.spin_until(camera.reset.service_is_ready, "the reset service")
         future = camera.reset.call_async(Trigger.Request())
         camera.spin_until(future.done, "the reset")
