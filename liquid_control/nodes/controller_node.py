@@ -65,7 +65,7 @@ from liquid_control.runtime.control import (
     Twist,
     choose_device,
 )
-from liquid_control.runtime.engine import BACKENDS
+from liquid_control.runtime.engine import BACKENDS, BackendUnavailable
 
 NODE_NAME = "controller_node"
 WARN_THROTTLE_S = 2.0
@@ -116,6 +116,8 @@ SETTINGS = (
             60.0, read_only=False),
     Setting("max_gap_s", 1.0, "A gap longer than this between two steps resets the state first.", 0.001, 3600.0,
             read_only=False),
+    Setting("max_future_s", 0.1, "A frame stamped more than this ahead of the node clock is invalid (a camera host "
+            "whose clock runs ahead): dropped, counted, warned about, and a stop.", 0.0, 60.0, read_only=False),
     Setting("twist_stamped", False, "Publish geometry_msgs/TwistStamped instead of Twist."),
     Setting("frame_id", "base_link", "frame_id of TwistStamped commands."),
     Setting("publish_saliency", False, "Publish ~/saliency (VisualBackProp of the conv head).", read_only=False),
@@ -124,7 +126,7 @@ SETTINGS = (
 )
 CONTROL_FIELDS = ("output_mode", "output_kind", "speed", "wheelbase", "steering_gain", "velocity_outputs",
                   "velocity_gains", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel",
-                  "input_timeout_s", "max_gap_s")
+                  "input_timeout_s", "max_gap_s", "max_future_s")
 
 
 def control_config(values: dict) -> ControlConfig:
@@ -173,7 +175,7 @@ class ControllerNode(LifecycleNode):
         self._spec: PreprocessSpec | None = None  # input:=camera: the card's preprocessing
         self.loop: ControlLoop | None = None
         self.card: dict = {}
-        self._timer = self._saliency_timer = None
+        self._timer = self._saliency_timer = self._watchdog_timer = None
         self._active = False
         self._subscription = None
         self._publishers = []
@@ -182,6 +184,7 @@ class ControllerNode(LifecycleNode):
         self._counts = {"frames": 0, "invalid_frames": 0, "ticks": 0, "commands": 0, "faults": 0, "resets": 0}
         self._configure_error = ""
         self._last_problem = ""
+        self._said_at: dict[str, float] = {}  # kind of problem -> time.monotonic() it was last logged
         self._step_latency = RollingStats()
         self._head_latency = RollingStats()
         self._pipeline_latency = RollingStats()
@@ -195,17 +198,22 @@ class ControllerNode(LifecycleNode):
         if self.values["autostart"]:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 raise ParameterError(f"could not configure: {self._configure_error}")
-            self.trigger_activate()
+            if self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                raise ParameterError("could not activate (see the error above)")
 
     # ----------------------------------------------------------------- lifecycle
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._configure_error = ""
         try:
-            self.loop, self.card, self._spec = self._load(self.values["model_path"])
-        except (ValueError, OSError) as error:
-            self._configure_error = str(error)
-            self.get_logger().error(f"configure failed: {error}")
+            loop, card, spec = self._load(self.values["model_path"])
+            problem = loop.config.check_for(loop.outputs, self._period)
+            if problem:
+                raise ValueError(problem)
+        except Exception as error:  # noqa: BLE001 - whatever it is, it is reported with its cause
+            self._configure_error = _reason(error)
+            self.get_logger().error(f"configure failed: {self._configure_error}")
             return TransitionCallbackReturn.FAILURE
+        self.loop, self.card, self._spec = loop, card, spec
         stamped = self.values["twist_stamped"]
         self._cmd_publisher = self.create_lifecycle_publisher(TwistStamped if stamped else TwistMessage, "cmd_vel", 10)
         self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
@@ -284,6 +292,11 @@ class ControllerNode(LifecycleNode):
         return self.values["trigger"] == "frame"
 
     @property
+    def _period(self) -> float | None:
+        """The control period, or None when frames trigger the steps."""
+        return None if self._frame_triggered else 1.0 / self.values["control_rate_hz"]
+
+    @property
     def _sim_time(self) -> bool:
         return bool(self.get_parameter("use_sim_time").value)
 
@@ -304,8 +317,12 @@ class ControllerNode(LifecycleNode):
         sim_time = self._sim_time if sim_time is None else bool(sim_time)
         with self._tick_lock:
             self._active = True
-        if not self._frame_triggered:
-            period = 1.0 / self.values["control_rate_hz"]
+        period = 1.0 / self.values["control_rate_hz"]
+        if self._frame_triggered:
+            # Frames step the network; this watchdog on the node clock commands the stops when they
+            # stop coming (without it the last command would stand).
+            self._watchdog_timer = self.create_timer(period, self._on_watchdog)
+        else:
             if self.values["dedicated_threads"] and not sim_time:
                 self._control_thread = DeadlineThread(
                     "control", period, self._on_tick, lambda text: self.get_logger().error(text),
@@ -328,10 +345,10 @@ class ControllerNode(LifecycleNode):
             self._control_thread = None
         with self._tick_lock:  # a frame-triggered tick in progress ends first; none starts after
             self._active = False
-        for timer in (self._timer, self._saliency_timer):
+        for timer in (self._timer, self._saliency_timer, self._watchdog_timer):
             if timer is not None:
                 self.destroy_timer(timer)
-        self._timer = self._saliency_timer = None
+        self._timer = self._saliency_timer = self._watchdog_timer = None
 
     def _load(self, model_path: str) -> tuple[ControlLoop, dict, PreprocessSpec | None]:
         if not model_path:
@@ -347,29 +364,39 @@ class ControllerNode(LifecycleNode):
 
     # ----------------------------------------------------------------- parameters
     def _on_set_parameters(self, parameters) -> SetParametersResult:
+        """Check a change against the other parameters and the loaded model before taking it; a
+        refused change leaves every parameter as it was, describing what runs."""
         changed = {p.name: p.value for p in parameters}
         values = {**self.values, **changed}
         try:
             config = control_config(values)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
-        if "model_path" in changed and changed["model_path"] != self.values["model_path"] and self.loop is not None:
+        frame_triggered = values["trigger"] == "frame"
+        period = None if frame_triggered else 1.0 / values["control_rate_hz"]
+        swap = "model_path" in changed and changed["model_path"] != self.values["model_path"] and self.loop is not None
+        loop = card = spec = None
+        if swap:
+            previous, self.values = self.values, values  # _load reads input, device, backend and the rate
             try:
-                previous, self.values = self.values, values
                 loop, card, spec = self._load(changed["model_path"])
-            except (ValueError, OSError) as error:
+            except Exception as error:  # noqa: BLE001 - refused with its cause; the loaded model keeps driving
+                return SetParametersResult(successful=False, reason=f"model not swapped: {_reason(error)}")
+            finally:
                 self.values = previous
-                return SetParametersResult(successful=False, reason=f"model not swapped: {error}")
+        target = loop if swap else self.loop
+        problem = config.check_for(target.outputs if target is not None else None, period)
+        if problem:
+            return SetParametersResult(successful=False, reason=problem + (" (the new model; not swapped)" if swap else ""))
+        if swap:
             with self._lock:
                 self.loop, self.card, self._spec = loop, card, spec
             self.get_logger().info(f"swapped in model {card.get('name')!r} from {changed['model_path']}")
         self.values = values
         if self.loop is not None:
             with self._lock:
-                self.loop.config = config
-                self.loop.shaper.config = config
-                if config.output_kind != "auto":
-                    self.loop.output_kind = self.loop.shaper.output_kind = config.output_kind
+                self.loop.set_config(config)
+                self.loop.nominal_dt = 1.0 / values["control_rate_hz"]  # the first step after a reset
         if self._active and ({"control_rate_hz", "publish_saliency", "saliency_rate_hz", "use_sim_time"} & changed.keys()):
             self._stop_timers()
             self._start_timers(sim_time=changed.get("use_sim_time"))
@@ -418,26 +445,54 @@ class ControllerNode(LifecycleNode):
             if self._active:
                 self._tick(at_least)
 
+    def _on_watchdog(self) -> None:
+        with self._tick_lock:
+            if not self._active:
+                return
+            with self._lock:
+                result = self.loop.watchdog(self.get_clock().now().nanoseconds * 1e-9)
+            if result is not None:
+                self._report(result)
+                self._publish_command(result.twist)
+
     def _tick(self, at_least: float) -> None:
         now = max(self.get_clock().now().nanoseconds * 1e-9, at_least)
         self._tick_times.add(time.monotonic())
         with self._lock:
-            result = self.loop.tick(now)
-        self._counts["ticks"] += 1
-        self._last_tick = result
-        if result.reset:
-            self._counts["resets"] += 1
-        if result.status == "fault":
-            self._counts["faults"] += 1
-            self.get_logger().error(result.message, throttle_duration_sec=WARN_THROTTLE_S)
-        elif result.status != "ok":
-            self.get_logger().warning(f"commanding a stop: {result.message}", throttle_duration_sec=WARN_THROTTLE_S)
+            try:
+                result = self.loop.tick(now)
+            except Exception as error:  # noqa: BLE001 - whatever failed, the robot gets a stop
+                result = TickResult(Twist(), "fault", message=f"the control loop failed ({_reason(error)}): "
+                                                                 "commanded a stop")
+        self._report(result)
         self._publish_command(result.twist)
         if result.outputs is not None:
             self._output_publisher.publish(Float32MultiArray(data=[float(v) for v in result.outputs]))
         if result.status == "ok":
             self._step_latency.add(result.step_seconds)
             self._pipeline_latency.add(self.get_clock().now().nanoseconds * 1e-9 - result.frame_stamp)
+
+    def _report(self, result: TickResult) -> None:
+        """Count a tick's result and say what is wrong (throttled: a fault repeats at the tick rate)."""
+        self._counts["ticks"] += 1
+        self._last_tick = result
+        if result.reset:
+            self._counts["resets"] += 1
+        if result.status == "fault":
+            self._counts["faults"] += 1
+            self._say(result.status, self.get_logger().error, result.message)
+        elif result.status == "hold":
+            self._say(result.status, self.get_logger().warning, result.message)
+        elif result.status != "ok":
+            self._say(result.status, self.get_logger().warning, f"commanding a stop: {result.message}")
+
+    def _say(self, kind: str, log, text: str) -> None:
+        """Log at most every WARN_THROTTLE_S per kind of problem (rclpy's throttle is per call site:
+        one reason would silence another)."""
+        now = time.monotonic()
+        if now - self._said_at.get(kind, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
+            self._said_at[kind] = now
+            log(text)
 
     def _publish_command(self, twist: Twist) -> None:
         message = TwistMessage()
@@ -524,6 +579,7 @@ class ControllerNode(LifecycleNode):
             "pipeline_latency_p99_ms": ms(self._pipeline_latency.percentile(99)),
             "input_age_ms": ms(tick.input_age if tick else None),
             "last_invalid_frame": self._last_problem or "none",
+            "future_frames": str(self.loop.future_frames if self.loop else 0),
             **{key: str(value) for key, value in self._counts.items()},
         }
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: control loop", message=message,
@@ -532,6 +588,14 @@ class ControllerNode(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_publisher.publish(array)
+
+
+def _reason(error: BaseException) -> str:
+    """An error as one line with its kind (a BackendUnavailable or a RuntimeError is no ValueError)."""
+    text = " ".join(str(error).split())
+    if isinstance(error, (ValueError, OSError, BackendUnavailable)):
+        return text or type(error).__name__
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 _STOP_REQUESTED = threading.Event()

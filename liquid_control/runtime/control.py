@@ -7,11 +7,23 @@ slew-rate limits). Safety comes first:
 
 - no frame yet, or the newest frame older than ``input_timeout_s``: command a stop and reset the
   network state (a continuous-time network must not integrate over a gap it never saw);
+- a frame stamped more than ``max_future_s`` ahead of the clock (a camera host whose clock runs
+  ahead): invalid, dropped, and a stop; otherwise its age would stay negative and hide the
+  camera's death for as long as the clocks disagree;
+- frames are only stepped when they are finite and within the values the model card's
+  normalisation can produce (``input_bounds``): anything else is a bad frame, not an input;
 - time going backwards (a bag looping, a simulator restarting) or a gap longer than
   ``max_gap_s`` between steps: reset the state;
-- a non-finite output or state: stop, reset, and report a fault.
+- no time since the last step (a duplicate stamp, a paused sim clock): the network is not
+  stepped (it would be stepped by time that did not pass); the last command is held;
+- a non-finite output or state, or a command that is not finite: stop, reset, and report a fault.
+  Every command leaving ``tick`` is finite and within the configured limits.
+
+The first step after a reset has no elapsed time to go by: it uses ``nominal_dt``, the control
+period, which the node keeps equal to the live ``control_rate_hz``.
 
 All times are seconds on one clock (the node clock: wall time, or /clock with use_sim_time).
+docs/safety.md states these as invariants, each with the tests that prove it.
 """
 
 from __future__ import annotations
@@ -43,6 +55,23 @@ class ControlConfig:
     max_angular_accel: float = 8.0  # rad/s^2
     input_timeout_s: float = 0.5
     max_gap_s: float = 1.0
+    # Frames may be stamped this far ahead of the clock (hosts' clocks a few ms apart; a lock-step
+    # simulator's frame can overtake its /clock message by one period) before they are refused.
+    max_future_s: float = 0.1
+
+    def check_for(self, outputs: int | None, period: float | None = None) -> str:
+        """'' when this config can drive a network with `outputs` outputs (None: not known yet)
+        stepped every `period` seconds (None: on frames), else why not."""
+        if self.output_mode == "velocity" and outputs is not None and outputs < len(self.velocity_outputs):
+            return (f"output_mode velocity maps {len(self.velocity_outputs)} outputs ({', '.join(self.velocity_outputs)}) "
+                    f"but the model has {outputs}")
+        if period is not None and self.max_gap_s < 2 * period:
+            # Steps are a period apart, and a tick can come up to a period late: a shorter max_gap_s
+            # would reset a healthy loop on jitter alone. (input_timeout_s is about the frames,
+            # which need not come at the control rate.)
+            return (f"max_gap_s {self.max_gap_s:g} s is shorter than two control periods "
+                    f"({2 * period:g} s at {1 / period:g} Hz): raise it or the rate")
+        return ""
 
     def validate(self) -> None:
         if self.output_mode not in ("steering", "velocity"):
@@ -54,6 +83,11 @@ class ControlConfig:
             raise ValueError(f"velocity_outputs may only name {TWIST_FIELDS}; got {unknown}")
         if self.velocity_gains and len(self.velocity_gains) != len(self.velocity_outputs):
             raise ValueError(f"velocity_gains needs one gain per velocity output ({len(self.velocity_outputs)}), got {len(self.velocity_gains)}")
+        if not all(math.isfinite(gain) for gain in (*self.velocity_gains, self.steering_gain)):
+            raise ValueError(f"gains must be finite numbers, got steering_gain {self.steering_gain}, "
+                             f"velocity_gains {list(self.velocity_gains)}")
+        if not (math.isfinite(self.max_future_s) and self.max_future_s >= 0):
+            raise ValueError(f"max_future_s must be a number >= 0, got {self.max_future_s}")
         for name in ("wheelbase", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel", "input_timeout_s", "max_gap_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -71,6 +105,23 @@ class Twist:
 
     def is_stop(self) -> bool:
         return self == Twist()
+
+
+def input_bounds(card: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-channel (low, high) of what the card's normalisation, (pixel * scale - mean) / std, can
+    produce from 8- or 16-bit pixels; None when the card says nothing of its preprocessing."""
+    pre = (card or {}).get("preprocessing")
+    if not pre:
+        return None
+    encoding = str(pre.get("input_encoding", "rgb8"))
+    top = 65535.0 if "16" in encoding else 255.0
+    scale = float(pre.get("scale", 1 / 255))
+    mean = np.asarray(pre.get("mean", (0.0, 0.0, 0.0)), dtype=np.float64)
+    std = np.asarray(pre.get("std", (1.0, 1.0, 1.0)), dtype=np.float64)
+    ends = np.stack([(0.0 * scale - mean) / std, (top * scale - mean) / std])
+    low, high = ends.min(axis=0), ends.max(axis=0)
+    margin = 1e-3 * np.maximum(high - low, 1e-6)  # float32 rounding of the preprocessing
+    return (low - margin).astype(np.float32), (high + margin).astype(np.float32)
 
 
 def output_kind_from_card(card: dict[str, Any] | None) -> str:
@@ -108,8 +159,11 @@ class CommandShaper:
         return Twist(**values)
 
     def shape(self, outputs: np.ndarray, dt: float) -> Twist:
+        """Clamp and slew-limit; raises ValueError for a target that is not finite (the caller stops)."""
         cfg = self.config
         target = self.raw(outputs)
+        if not all(map(math.isfinite, (target.linear_x, target.linear_y, target.linear_z, target.angular_z))):
+            raise ValueError(f"the command computed from the outputs is not finite ({target})")
         limited = []
         for name in ("linear_x", "linear_y", "linear_z", "angular_z"):
             angular = name == "angular_z"
@@ -125,7 +179,7 @@ class CommandShaper:
 @dataclass
 class TickResult:
     twist: Twist
-    status: str  # "ok", "no_input", "stale_input", "fault"
+    status: str  # "ok", "hold" (no time passed: last command held), "no_input", "stale_input", "future_input", "fault"
     outputs: np.ndarray | None = None  # raw network outputs when it stepped
     dt: float | None = None  # elapsed time fed to the network
     input_age: float | None = None  # now - stamp of the frame used (s)
@@ -171,6 +225,7 @@ class ControlLoop:
         self.policy = policy.to(device).eval()
         self.device = torch.device(device)
         self.engine = engine if engine is not None else load_engine(self.policy, backend=backend, device=str(device))
+        self.engine.warm_up()  # compile and allocate now: nothing of the kind on the first tick
         self._split = self.engine.kind == "policy"  # conv head at frame arrival, core at the tick
         self.card = card or {}
         self.output_kind = output_kind_from_card(card) if config.output_kind == "auto" else config.output_kind
@@ -182,6 +237,23 @@ class ControlLoop:
         self.last_tick_time: float | None = None
         self.resets = 0
         self.expected_shape = getattr(policy, "image_shape", None)  # (C, H, W)
+        self.bounds = input_bounds(card) if self.expected_shape is not None else None
+        self.future_frames = 0  # frames refused for a stamp ahead of the clock
+
+    @property
+    def outputs(self) -> int:
+        return int(self.engine.output_size)
+
+    def set_config(self, config: ControlConfig) -> None:
+        """Apply a new (validated) config: limits, gains, timeouts and the output kind, which 'auto'
+        takes from the card again."""
+        config.validate()
+        problem = config.check_for(self.outputs)
+        if problem:
+            raise ValueError(problem)
+        self.config = config
+        self.output_kind = output_kind_from_card(self.card) if config.output_kind == "auto" else config.output_kind
+        self.shaper.config, self.shaper.output_kind = config, self.output_kind
 
     # ----------------------------------------------------------------- input
     def check_frame(self, image: np.ndarray) -> str:
@@ -194,6 +266,12 @@ class ControlLoop:
                 return f"image is {image.shape[0]}x{image.shape[1]}x{image.shape[2]}, the policy needs {height}x{width}x{channels}"
         if not np.isfinite(image).all():
             return "image holds NaN or Inf"
+        if self.bounds is not None and image.shape[-1] == self.bounds[0].shape[0]:
+            low, high = self.bounds
+            if (image.min(axis=(0, 1)) < low).any() or (image.max(axis=(0, 1)) > high).any():
+                return (f"values {float(image.min()):.4g}..{float(image.max()):.4g} are outside what the card's "
+                        f"normalisation produces ({float(low.min()):.4g}..{float(high.max()):.4g}): not a "
+                        "preprocessed frame of this model")
         return ""
 
     def on_frame(self, image: np.ndarray, stamp: float) -> str:
@@ -261,6 +339,16 @@ class ControlLoop:
             self.frame = None  # frames stamped in the abandoned timeline are meaningless now
             reset = self.reset("time went backwards")
         self.last_tick_time = now
+        if self.frame is not None and now - self.frame.stamp < -self.config.max_future_s:
+            ahead = self.frame.stamp - now
+            self.frame = None
+            self.future_frames += 1
+            if self.state is not None or self.last_step_time is not None:
+                reset = self.reset("frame from the future")
+            return TickResult(Twist(), "future_input", input_age=-ahead, reset=reset,
+                              message=f"frame stamped {ahead:.3f} s ahead of this node's clock (max_future_s "
+                                      f"{self.config.max_future_s:g}): clock skew between the camera's host and "
+                                      "this one? Dropped it and commanded a stop")
         if self.frame is None:
             if self.state is not None:
                 reset = self.reset("no input")
@@ -274,9 +362,18 @@ class ControlLoop:
         if self.last_step_time is not None and now - self.last_step_time > self.config.max_gap_s:
             reset = self.reset(f"{now - self.last_step_time:.2f} s since the last step")
         dt = self.nominal_dt if self.last_step_time is None else now - self.last_step_time
-        if dt <= 0:
-            dt = self.nominal_dt  # two ticks at the same instant (a paused sim clock): keep a valid step
+        if dt <= 0:  # a duplicate stamp or a paused sim clock: no time passed, so the network does not step
+            return TickResult(self.shaper.previous, "hold", input_age=age, frame_stamp=self.frame.stamp, reset=reset,
+                              message="no time passed since the last step: held the last command")
         return PendingStep(now, float(dt), age, self.frame.inputs, self.frame.stamp, reset, self.frame.head_seconds)
+
+    def watchdog(self, now: float) -> "TickResult | None":
+        """For loops stepped on frames: the stop to command when the input has gone stale (or never
+        came), else None (the next frame will step)."""
+        if self.frame is not None and -self.config.max_future_s <= now - self.frame.stamp <= self.config.input_timeout_s:
+            return None
+        result = self.begin_tick(now)
+        return result if isinstance(result, TickResult) and result.status != "hold" else None
 
     def fail_tick(self, pending: "PendingStep", error: Exception) -> TickResult:
         self.reset("the network failed")
@@ -291,9 +388,15 @@ class ControlLoop:
             return TickResult(Twist(), "fault", outputs=values, dt=pending.dt, input_age=pending.age,
                               step_seconds=step_seconds, frame_stamp=pending.frame_stamp, reset="non-finite output or state",
                               message="the network produced NaN/Inf: commanded a stop and reset its state")
+        try:
+            twist = self.shaper.shape(values, pending.dt)
+        except ValueError as error:
+            self.reset("the command was not finite")
+            return TickResult(Twist(), "fault", outputs=values, dt=pending.dt, input_age=pending.age,
+                              step_seconds=step_seconds, frame_stamp=pending.frame_stamp,
+                              reset="the command was not finite", message=f"{error}: commanded a stop")
         self.state = state
         self.last_step_time = pending.now
-        twist = self.shaper.shape(values, pending.dt)
         return TickResult(twist, "ok", outputs=values, dt=pending.dt, input_age=pending.age, step_seconds=step_seconds,
                           head_seconds=pending.head_seconds, frame_stamp=pending.frame_stamp, reset=pending.reset)
 
@@ -320,6 +423,7 @@ class FleetLoop:
             raise ValueError("the loops of a fleet must share one engine (pass engine= to ControlLoop)")
         self.loops = loops
         self.engine = engine
+        engine.warm_up(len(loops))  # the batched kernels for this many agents, compiled before the first tick
 
     def tick(self, now: float | list[float], active: list[bool] | None = None) -> list[TickResult | None]:
         """Tick every loop (``active``: only those marked; the others get None) at its time ``now``."""

@@ -130,6 +130,16 @@ class Engine:
             reference = core.initial_state(1)
         self._state_widths = [int(s.shape[-1]) for s in _tensors(reference)]
 
+    def warm_up(self, batch: int = 1) -> None:
+        """One throw-away step at `batch` agents, so that whatever is compiled or allocated on first
+        use (Numba kernels, ONNX Runtime's buffers; the batch kernels from ``batch_kernel_from``
+        agents) happens now, not on a control tick."""
+        if self.kind == "policy":
+            features = self.features(np.zeros((batch, *self.input_shape), dtype=np.float32))
+            self.step_features(features, 0.05)
+        else:
+            self.step(np.zeros((batch, *self.input_shape), dtype=np.float32), 0.05)
+
     # ----------------------------------------------------------------- state
     def initial_state(self, batch: int = 1) -> EngineState:
         batch = int(batch)
@@ -183,7 +193,7 @@ class Engine:
         """Advance every agent by its elapsed time: inputs (B, *input_shape) -> outputs (B, outputs) float32.
 
         ``dt`` is one number for all agents or one per agent, in seconds; ``state`` None starts
-        every agent afresh. Inputs are not checked for NaN here (the caller validates frames).
+        every agent afresh. Inputs holding NaN or Inf are refused with a ValueError, on every backend.
         """
         inputs = self._checked(inputs, self.input_shape, self._input_ndim, "inputs")
         state, dts = self._checked_state(inputs.shape[0], dt, state)
@@ -221,6 +231,10 @@ class Engine:
             raise ValueError(f"{what} have shape {array.shape}; this engine takes (batch, {', '.join(map(str, shape))})"
                              + (" float32 frames, channels first, preprocessed as the model card says"
                                 if what in ("frames", "inputs") and self.kind == "policy" else ""))
+        # Every backend refuses NaN/Inf alike, before the step: left to the arithmetic, torch's LTC
+        # gave finite outputs for an Inf input where the native kernels gave NaN.
+        if not np.isfinite(array).all():
+            raise ValueError(f"{what} hold NaN or Inf: refused before the step")
         return array if array.flags.c_contiguous else np.ascontiguousarray(array)
 
     def _checked_state(self, batch: int, dt, state: EngineState | None) -> tuple[EngineState, np.ndarray]:

@@ -307,19 +307,21 @@ def test_building_an_engine_leaves_the_module_in_its_mode():
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
 @pytest.mark.parametrize("name,column", [("cfc-ncp", 3), ("ltc-ncp", 3), ("cfc-dense-relu", 2), ("ltc-sparse-random", None)])
 @pytest.mark.parametrize("agents", [1, 20])
-@pytest.mark.parametrize("bad", [float("nan")])  # (+inf saturates an LTC's sigmoids to a finite value, in torch too)
-def test_a_non_finite_input_shows_in_the_output(backend, name, column, agents, bad):
-    """The controller relies on NaN propagating to command a stop; the fast paths must not hide it,
-    not through a ReLU backbone, and not from an input that no synapse of a sparse wiring reads."""
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_every_backend_refuses_a_non_finite_input_before_the_step(backend, name, column, agents, bad):
+    """Safety invariant S8: the backends agree on NaN/Inf inputs by all refusing them, even in an
+    input no synapse of a sparse wiring reads. (Left to the arithmetic they disagreed: +Inf
+    saturates an LTC's sigmoids to a finite output in torch, while the native kernels gave NaN.)"""
     module = MODULES[name]
     engine = load_engine(module, backend=backend)
     if column is None:  # an input no neuron listens to
         column = int(np.flatnonzero(np.abs(module.wiring.sensory_adjacency_matrix).sum(axis=1) == 0)[0])
     x = np.zeros((agents, engine.input_shape[0]), dtype=np.float32)
+    _, state = engine.step(x, 0.05)
     x[-1, column] = bad
-    y, state = engine.step(x, 0.05)
-    assert not np.isfinite(y[-1]).all() and not engine.is_finite(state)
-    assert np.isfinite(y[:-1]).all()  # the other agents are unaffected
+    with pytest.raises(ValueError, match="inputs hold NaN or Inf: refused before the step"):
+        engine.step(x, 0.05, state)
+    assert engine.is_finite(state)
 
 
 def test_engine_loads_a_model_folder_and_describes_its_state():
