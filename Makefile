@@ -28,7 +28,7 @@ JAZZY_STAMP := $(JAZZY_VENV)/.installed
 # package appears (wildcard: no error while it does not exist yet).
 PACKAGE_INIT := $(wildcard liquid_control/__init__.py)
 
-.PHONY: venv venv-jazzy test test-kilted test-jazzy demo clean
+.PHONY: venv venv-jazzy test test-kilted test-jazzy test-nightly demo clean
 
 venv: $(VENV_STAMP)
 
@@ -77,6 +77,10 @@ endef
 test-kilted: $(VENV_STAMP)
 	@echo "== test lane: ROS 2 Kilted ($(VENV)), the whole suite"
 	$(call run_pytest,env -u ROS_DISTRO LIQUID_CONTROL_EXPECT_DISTRO=kilted $(VENV_PYTHON),test)
+
+# The safety property tests with many more examples (30,000 sequences; about 5 minutes).
+test-nightly: $(VENV_STAMP)
+	$(call run_pytest,env HYPOTHESIS_PROFILE=nightly $(VENV_PYTHON),test/runtime/test_safety_properties.py)
 
 test-jazzy: $(JAZZY_STAMP)
 	@echo "== test lane: ROS 2 Jazzy ($(JAZZY_VENV)), the ROS-facing tests"

@@ -111,6 +111,8 @@ setup(
             'mcap-ros2-support',
             # The Python 3.10 check (Humble's Python): the newest language and library features used.
             'vermin',
+            # Property-based tests of the control loop's safety invariants.
+            'hypothesis',
         ],
     },
     zip_safe=False,

@@ -432,8 +432,12 @@ class ControllerNode(LifecycleNode):
                 self._head_latency.add(frame.head_seconds)
             if self._frame_triggered:
                 # /clock and the frame travel on different topics: when the frame wins the
-                # race, the node clock still shows the previous time; the stamp does not.
-                self._on_tick(at_least=seconds(message.header.stamp))
+                # race, the node clock still shows the previous time; the stamp does not. Only
+                # within max_future_s, though: a stamp further ahead is clock skew, and the tick
+                # at the node's own time refuses the frame.
+                stamp = seconds(message.header.stamp)
+                ahead = stamp - self.get_clock().now().nanoseconds * 1e-9
+                self._on_tick(at_least=stamp if ahead <= self.values["max_future_s"] else float("-inf"))
             return
         self._counts["invalid_frames"] += 1
         self._last_problem = problem

@@ -94,7 +94,12 @@ class ControllerProbe(Probe):
     def set_parameter(self, name: str, value):
         kinds = {bool: (ParameterType.PARAMETER_BOOL, "bool_value"), float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
                  str: (ParameterType.PARAMETER_STRING, "string_value"), int: (ParameterType.PARAMETER_INTEGER, "integer_value")}
-        kind, field = kinds[type(value)]
+        if isinstance(value, list):  # a double or string array
+            kinds = {float: (ParameterType.PARAMETER_DOUBLE_ARRAY, "double_array_value"),
+                     str: (ParameterType.PARAMETER_STRING_ARRAY, "string_array_value")}
+            kind, field = kinds[type(value[0])]
+        else:
+            kind, field = kinds[type(value)]
         parameter = Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))
         response = self.call(self.set_parameters_client, SetParameters.Request(parameters=[parameter]), "set_parameters")
         return response.results[0]
