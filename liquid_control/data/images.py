@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import io
 import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -143,6 +144,26 @@ def decode_image(encoding: str, height: int, width: int, step: int, data, is_big
     return rows.reshape(height, width, spec.channels)
 
 
+# A compressed frame may declare any size in its header: a few kilobytes of PNG can claim 20000x20000
+# pixels. Larger than this (a 5000x5000 frame) is refused before anything is decoded.
+MAX_COMPRESSED_PIXELS = 25_000_000
+
+
+def _declared_pixels(buffer: np.ndarray) -> int:
+    """Width x height from a JPEG/PNG header, read by Pillow without decoding; 0 if it cannot tell
+    (then OpenCV decides, and refuses what it cannot decode)."""
+    from PIL import Image as PILImage  # noqa: N814
+
+    try:
+        with PILImage.open(io.BytesIO(buffer.tobytes())) as header:
+            width, height = header.size
+    except PILImage.DecompressionBombError:  # Pillow's own limit, far above ours
+        return MAX_COMPRESSED_PIXELS * 10
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: cv2.imdecode says what it makes of it
+        return 0
+    return int(width) * int(height)
+
+
 def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 - the message field's name
     """A JPEG or PNG ``sensor_msgs/CompressedImage`` as (height, width, 3) uint8 RGB."""
     if "compresseddepth" in str(format).lower():
@@ -155,6 +176,11 @@ def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 - the mess
                                "bad_data") from None
     if buffer.size == 0:
         raise ImageDecodeError(f"the compressed image (format {format!r}) holds no data", "empty_image")
+    declared = _declared_pixels(buffer)
+    if declared > MAX_COMPRESSED_PIXELS:
+        raise ImageDecodeError(f"the compressed image declares {declared} pixels, more than {MAX_COMPRESSED_PIXELS} "
+                               "(a camera frame is far smaller; decoding it would take gigabytes and seconds)",
+                               "too_large")
     image = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
     if image is None:
         raise ImageDecodeError(f"cannot decode the {buffer.size} bytes of a compressed image (format {format!r}) as "
