@@ -1,0 +1,186 @@
+"""Faults around controller_node, in real processes on the wall clock: the camera stops (timer and
+frame trigger, preprocessed and camera input), perception_node is SIGKILLed, the sim clock jumps
+back, lifecycle cycles while frames flow, SIGTERM while ticking. Each ends in a stop within the bound
+of docs/safety.md: input_timeout_s plus a control period, plus SLACK_S for a shared test machine.
+"""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from lifecycle_msgs.msg import Transition
+from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+
+from liquid_control.data.images import float_image_fields
+
+from .harness import REPO_ROOT, NodeProcess, ros_time
+from .test_controller_node import PARAMS_FILE, STARTUP_S, ControllerProbe, _frame
+
+pytestmark = [pytest.mark.ros,
+              pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")]
+
+MODEL = REPO_ROOT / "models" / "ncp19_lane"
+TIMEOUT_S = 0.3  # input_timeout_s of these nodes
+RATE_HZ = 20.0
+SLACK_S = 0.7
+
+
+def _raw_frame(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (66, 200, 3), dtype=np.uint8)
+
+
+class WallProbe(ControllerProbe):
+    """Frames stamped with the wall clock (the node runs on it too), preprocessed or raw camera frames."""
+
+    def __init__(self, node_process, camera: bool = False):
+        super().__init__(node_process, frames_topic="image_preprocessed")
+        self.camera = camera
+        self.raw = self.node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
+        self.sent = 0
+        self.last_sent = None
+
+    def send_now(self) -> None:
+        if self.camera:
+            pixels = _raw_frame(self.sent)
+            message = Image(height=66, width=200, encoding="rgb8", step=600, data=pixels.tobytes())
+        else:
+            message = Image(**float_image_fields(np.clip(_frame(self.sent), -2.0, 2.0)))
+        message.header.stamp = self.node.get_clock().now().to_msg()
+        (self.raw if self.camera else self.images).publish(message)
+        self.sent += 1
+        self.last_sent = time.monotonic()
+
+    def stream_until(self, condition, what: str, timeout: float = STARTUP_S) -> None:
+        self.spin_until(condition, what, timeout, resend=self.send_now, resend_every=1 / 30)
+
+    def moving(self) -> bool:
+        return bool(self.commands) and self.commands[-1].linear.x != 0.0
+
+    def first_stop_after(self, since: float, keep_sending: bool = False) -> float:
+        """Seconds from `since` (time.monotonic) to the first stop command received after it (with
+        `keep_sending`, the camera goes on sending meanwhile)."""
+        def stops():
+            return [t for c, t in zip(self.commands, self.command_times) if t > since and c.linear.x == 0.0]
+        self.spin_until(stops, "a stop", timeout=10.0, resend=self.send_now if keep_sending else None,
+                        resend_every=1 / 30)
+        return stops()[0] - since
+
+
+def _controller(tmp_path, *parameters, name="controller"):
+    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / f"{name}.log",
+                               PARAMS_FILE, [f"model_path:={MODEL}", f"input_timeout_s:={TIMEOUT_S}",
+                                             f"control_rate_hz:={RATE_HZ}", "max_linear_accel:=100.0", *parameters])
+    return node_process
+
+
+@pytest.mark.parametrize("camera", [False, True], ids=["preprocessed", "camera"])
+def test_camera_stops_timer_trigger(tmp_path, camera):
+    node = _controller(tmp_path, "trigger:=timer", f"input:={'camera' if camera else 'preprocessed'}")
+    probe = WallProbe(node, camera=camera)
+    try:
+        probe.stream_until(probe.moving, "commands that drive")
+        stopped_sending = probe.last_sent
+        delay = probe.first_stop_after(stopped_sending)
+        assert delay <= TIMEOUT_S + 1 / RATE_HZ + SLACK_S, f"the first stop came {delay:.3f} s after the last frame"
+        count = len(probe.commands)
+        probe.spin_until(lambda: len(probe.commands) >= count + 4, "stops at the control rate")
+        assert all(c.linear.x == 0.0 and c.angular.z == 0.0 for c in probe.commands[count:])
+    finally:
+        probe.close()
+        assert node.interrupt() == 0, node.output()
+
+
+def test_camera_stops_frame_trigger_camera_input(tmp_path):
+    """Frame trigger on the wall clock (a bag replayed without /clock): the watchdog stops the robot."""
+    node = _controller(tmp_path, "trigger:=frame", "input:=camera")
+    probe = WallProbe(node, camera=True)
+    try:
+        probe.stream_until(probe.moving, "commands that drive")
+        delay = probe.first_stop_after(probe.last_sent)
+        assert delay <= TIMEOUT_S + 1 / RATE_HZ + SLACK_S, f"the first stop came {delay:.3f} s after the last frame"
+    finally:
+        probe.close()
+        assert node.interrupt() == 0, node.output()
+
+
+def test_perception_node_killed(tmp_path):
+    perception = NodeProcess("liquid_control.nodes.perception_node", dict(os.environ), tmp_path / "perception.log",
+                             REPO_ROOT / "config" / "perception.yaml", [f"model_path:={MODEL}"])
+    node = _controller(tmp_path, "trigger:=timer")
+    probe = WallProbe(node, camera=True)  # raw frames to perception_node's image_raw
+    try:
+        probe.stream_until(probe.moving, "commands through perception_node")
+        perception.process.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        perception.wait(10)
+        # The camera keeps sending; nothing reaches the controller any more.
+        delay = probe.first_stop_after(killed, keep_sending=True)
+        assert delay <= TIMEOUT_S + 1 / RATE_HZ + SLACK_S, f"the first stop came {delay:.3f} s after the kill"
+    finally:
+        probe.close()
+        assert node.interrupt() == 0, node.output()
+
+
+def test_sim_clock_jumping_back_resets_and_carries_on(tmp_path):
+    node = _controller(tmp_path, "trigger:=frame", "use_sim_time:=true", "diagnostics_rate_hz:=20.0")
+    probe = ControllerProbe(node)
+    try:
+        probe.spin_until(lambda: probe.images.get_subscription_count() > 0, "the controller", STARTUP_S)
+        image = np.clip(_frame(1), -2.0, 2.0)
+        probe.spin_until(lambda: probe.outputs, "a first step", STARTUP_S, resend=lambda: probe.send_frame(image))
+        for _ in range(3):
+            probe.step(image)
+        resets = int(probe.latest_diagnostics()["resets"]) if probe.diagnostics else 0
+        probe.now = 50.0  # the bag looped: /clock goes back 50 s
+        probe.clock.publish(Clock(clock=ros_time(probe.now)))
+        command = probe.step(image)
+        assert np.isfinite([command.linear.x, command.angular.z]).all()
+        probe.spin_until(lambda: int(probe.latest_diagnostics()["resets"]) > resets, "the state reset")
+        for _ in range(3):
+            probe.step(image)  # and it goes on stepping on the new timeline
+        node.check_alive()
+    finally:
+        probe.close()
+        assert node.interrupt() == 0, node.output()
+
+
+def test_lifecycle_cycles_while_frames_flow(tmp_path):
+    node = _controller(tmp_path, "trigger:=timer")
+    probe = WallProbe(node)
+    try:
+        probe.stream_until(probe.moving, "commands that drive")
+        for cycle in range(3):
+            assert probe.transition(Transition.TRANSITION_DEACTIVATE)
+            probe.stream_until(lambda: probe.latest_diagnostics()["message"] == "inactive", "inactive")
+            assert probe.commands[-1].linear.x == 0.0, f"cycle {cycle}: the last command before inactive is a stop"
+            count, sent = len(probe.commands), probe.sent
+            probe.stream_until(lambda: probe.sent >= sent + 15, "frames while inactive", 10.0)
+            assert len(probe.commands) == count, "no command while inactive"
+            if cycle == 1:  # through cleanup and configure too
+                assert probe.transition(Transition.TRANSITION_CLEANUP)
+                assert probe.transition(Transition.TRANSITION_CONFIGURE)
+            assert probe.transition(Transition.TRANSITION_ACTIVATE)
+            probe.stream_until(probe.moving, f"cycle {cycle}: driving again")
+    finally:
+        probe.close()
+        assert node.interrupt() == 0, node.output()
+
+
+def test_sigterm_while_ticking_leaves_the_robot_stopped(tmp_path):
+    node = _controller(tmp_path, "trigger:=timer", "control_rate_hz:=50.0")
+    probe = WallProbe(node)
+    try:
+        probe.stream_until(probe.moving, "commands that drive")
+        node.process.send_signal(signal.SIGTERM)
+        assert node.process.wait(15) == 0, node.output()
+        count = len(probe.commands)
+        probe.spin_until(lambda: probe.commands and probe.commands[-1].linear.x == 0.0, "the final stop", 5.0,
+                         node_must_live=False)
+        assert probe.commands[-1].linear.x == 0.0 and probe.commands[-1].angular.z == 0.0, probe.commands[count - 3:]
+    finally:
+        probe.close()
+        node.interrupt()
