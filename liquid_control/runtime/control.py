@@ -158,6 +158,14 @@ class CommandShaper:
         values = {name.replace(".", "_"): float(outputs[i]) * gains[i] for i, name in enumerate(cfg.velocity_outputs)}
         return Twist(**values)
 
+    def held(self) -> Twist:
+        """The last command again, within the limits in force now (they may have been lowered since)."""
+        cfg = self.config
+        self.previous = Twist(*(min(max(getattr(self.previous, name), -bound), bound) for name, bound in (
+            ("linear_x", cfg.max_linear), ("linear_y", cfg.max_linear), ("linear_z", cfg.max_linear),
+            ("angular_z", cfg.max_angular))))
+        return self.previous
+
     def shape(self, outputs: np.ndarray, dt: float) -> Twist:
         """Clamp and slew-limit; raises ValueError for a target that is not finite (the caller stops)."""
         cfg = self.config
@@ -171,7 +179,9 @@ class CommandShaper:
             step = (cfg.max_angular_accel if angular else cfg.max_linear_accel) * dt
             value = min(max(getattr(target, name), -bound), bound)
             previous = getattr(self.previous, name)
-            limited.append(min(max(value, previous - step), previous + step))
+            slewed = min(max(value, previous - step), previous + step)
+            # The limit wins over the slew rate: a bound lowered while running holds at once.
+            limited.append(min(max(slewed, -bound), bound))
         self.previous = Twist(*limited)
         return self.previous
 
@@ -336,7 +346,8 @@ class ControlLoop:
         """
         reset = ""
         if self.last_tick_time is not None and now < self.last_tick_time:
-            self.frame = None  # frames stamped in the abandoned timeline are meaningless now
+            if self.frame is not None and self.frame.stamp - now > self.config.max_future_s:
+                self.frame = None  # stamped in the abandoned timeline: meaningless now (a frame of the new one stays)
             reset = self.reset("time went backwards")
         self.last_tick_time = now
         if self.frame is not None and now - self.frame.stamp < -self.config.max_future_s:
@@ -348,7 +359,9 @@ class ControlLoop:
             return TickResult(Twist(), "future_input", input_age=-ahead, reset=reset,
                               message=f"frame stamped {ahead:.3f} s ahead of this node's clock (max_future_s "
                                       f"{self.config.max_future_s:g}): clock skew between the camera's host and "
-                                      "this one? Dropped it and commanded a stop")
+                                      "this one? (Or a lock-step simulator's step is longer than max_future_s, "
+                                      "and its frame overtook its /clock: raise max_future_s.) Dropped it and "
+                                      "commanded a stop")
         if self.frame is None:
             if self.state is not None:
                 reset = self.reset("no input")
@@ -363,7 +376,7 @@ class ControlLoop:
             reset = self.reset(f"{now - self.last_step_time:.2f} s since the last step")
         dt = self.nominal_dt if self.last_step_time is None else now - self.last_step_time
         if dt <= 0:  # a duplicate stamp or a paused sim clock: no time passed, so the network does not step
-            return TickResult(self.shaper.previous, "hold", input_age=age, frame_stamp=self.frame.stamp, reset=reset,
+            return TickResult(self.shaper.held(), "hold", input_age=age, frame_stamp=self.frame.stamp, reset=reset,
                               message="no time passed since the last step: held the last command")
         return PendingStep(now, float(dt), age, self.frame.inputs, self.frame.stamp, reset, self.frame.head_seconds)
 

@@ -134,7 +134,8 @@ def test_sim_clock_jumping_back_resets_and_carries_on(tmp_path):
         probe.spin_until(lambda: probe.outputs, "a first step", STARTUP_S, resend=lambda: probe.send_frame(image))
         for _ in range(3):
             probe.step(image)
-        resets = int(probe.latest_diagnostics()["resets"]) if probe.diagnostics else 0
+        probe.spin_until(lambda: probe.latest_diagnostics(), "diagnostics")
+        resets = int(probe.latest_diagnostics()["resets"])
         probe.now = 50.0  # the bag looped: /clock goes back 50 s
         probe.clock.publish(Clock(clock=ros_time(probe.now)))
         command = probe.step(image)
@@ -155,7 +156,7 @@ def test_lifecycle_cycles_while_frames_flow(tmp_path):
         probe.stream_until(probe.moving, "commands that drive")
         for cycle in range(3):
             assert probe.transition(Transition.TRANSITION_DEACTIVATE)
-            probe.stream_until(lambda: probe.latest_diagnostics()["message"] == "inactive", "inactive")
+            probe.stream_until(lambda: probe.latest_diagnostics().get("message") == "inactive", "inactive")
             assert probe.commands[-1].linear.x == 0.0, f"cycle {cycle}: the last command before inactive is a stop"
             count, sent = len(probe.commands), probe.sent
             probe.stream_until(lambda: probe.sent >= sent + 15, "frames while inactive", 10.0)

@@ -112,8 +112,13 @@ class ControllerProbe(Probe):
         return self.call(self.get_state_client, GetState.Request(), "get_state").current_state.label
 
     def latest_diagnostics(self) -> dict:
-        status = [s for s in self.diagnostics[-1].status if s.name.startswith("controller_node")][0]
-        return {pair.key: pair.value for pair in status.values} | {"message": status.message, "level": status.level}
+        """The newest controller_node status on /diagnostics (other nodes publish there too); {} if none yet."""
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.name.startswith("controller_node"):
+                    return {pair.key: pair.value for pair in status.values} | {"message": status.message,
+                                                                                "level": status.level}
+        return {}
 
 
 def _frame(seed: int) -> np.ndarray:
@@ -165,7 +170,7 @@ class TestController:
     def test_frames_in_commands_out_equal_to_the_policy_stepped_here(self, controller, models):
         policy = models["a"][1]
         state, expected = None, []
-        controller.step(_frame(99), dt=1.0)  # resynchronise: whatever came before, the next steps are exact
+        controller.step(_frame(99))  # resynchronise: whatever came before, the next steps are exact
         controller.transition(Transition.TRANSITION_DEACTIVATE)
         controller.transition(Transition.TRANSITION_ACTIVATE)  # fresh state, as the policy here
         dts = [0.05, 0.05, 0.08, 0.03, 0.05, 0.11]

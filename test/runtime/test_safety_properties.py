@@ -156,17 +156,21 @@ class Account:
         if result.status == "ok":
             self.last_step = now
 
+    def _went_back(self, now: float) -> None:
+        """Time went backwards: the state is reset, and a frame of the abandoned timeline dropped."""
+        self.last_step = None
+        if self.newest is not None and self.newest - now > self.loop.config.max_future_s:
+            self.newest = None
+
     def tick(self, now: float, watchdog: bool = False) -> None:
-        if self.last_tick is not None and now < self.last_tick and not watchdog:
-            self.newest = None  # time went backwards: frames of the abandoned timeline are dropped
-            self.last_step = None
-        result = self.loop.watchdog(now) if watchdog else self.loop.tick(now)
-        if watchdog and result is None:
-            config = self.loop.config
-            assert self.newest is not None and -config.max_future_s <= now - self.newest <= config.input_timeout_s
+        config = self.loop.config
+        fresh = self.newest is not None and -config.max_future_s <= now - self.newest <= config.input_timeout_s
+        if watchdog and fresh:
+            assert self.loop.watchdog(now) is None, "a fresh frame: the watchdog stays quiet"
             return
-        if watchdog and self.last_tick is not None and now < self.last_tick:
-            self.newest, self.last_step = None, None
+        if self.last_tick is not None and now < self.last_tick:
+            self._went_back(now)
+        result = self.loop.watchdog(now) if watchdog else self.loop.tick(now)
         self.last_tick = now
         self.check(result, now)
 
