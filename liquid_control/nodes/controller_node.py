@@ -431,13 +431,17 @@ class ControllerNode(LifecycleNode):
             if frame.head_seconds is not None:
                 self._head_latency.add(frame.head_seconds)
             if self._frame_triggered:
-                # /clock and the frame travel on different topics: when the frame wins the
-                # race, the node clock still shows the previous time; the stamp does not. Only
-                # within max_future_s, though: a stamp further ahead is clock skew, and the tick
-                # at the node's own time refuses the frame.
+                # /clock and the frame travel on different topics: when the frame wins the race,
+                # the node clock still shows an earlier time (a lock-step simulator running many
+                # times faster than real time can be several steps ahead of our /clock); the
+                # stamp does not. With use_sim_time the stamps come from that same clock, so the
+                # stamp is the time. On the system clock, a stamp more than max_future_s ahead is
+                # another host's clock running ahead: the tick at our own time refuses the frame.
+                # Either way the watchdog, on the node clock, stops the robot when frames stop.
                 stamp = seconds(message.header.stamp)
                 ahead = stamp - self.get_clock().now().nanoseconds * 1e-9
-                self._on_tick(at_least=stamp if ahead <= self.values["max_future_s"] else float("-inf"))
+                trusted = self._sim_time or ahead <= self.values["max_future_s"]
+                self._on_tick(at_least=stamp if trusted else float("-inf"))
             return
         self._counts["invalid_frames"] += 1
         self._last_problem = problem
@@ -454,7 +458,8 @@ class ControllerNode(LifecycleNode):
             if not self._active:
                 return
             with self._lock:
-                result = self.loop.watchdog(self.get_clock().now().nanoseconds * 1e-9)
+                result = self.loop.watchdog(self.get_clock().now().nanoseconds * 1e-9,
+                                            stamps_are_the_clock=self._sim_time)
             if result is not None:
                 self._report(result)
                 self._publish_command(result.twist)

@@ -380,11 +380,16 @@ class ControlLoop:
                               message="no time passed since the last step: held the last command")
         return PendingStep(now, float(dt), age, self.frame.inputs, self.frame.stamp, reset, self.frame.head_seconds)
 
-    def watchdog(self, now: float) -> "TickResult | None":
+    def watchdog(self, now: float, stamps_are_the_clock: bool = False) -> "TickResult | None":
         """For loops stepped on frames: the stop to command when the input has gone stale (or never
-        came), else None (the next frame will step)."""
-        if self.frame is not None and -self.config.max_future_s <= now - self.frame.stamp <= self.config.input_timeout_s:
-            return None
+        came), else None (the next frame will step). ``stamps_are_the_clock``: the frames' stamps
+        come from the clock ``now`` is read from (a simulator's /clock), so a frame newer than
+        ``now`` is one whose /clock message has not arrived yet, not another host's clock."""
+        if self.frame is not None:
+            age = now - self.frame.stamp
+            earliest = -math.inf if stamps_are_the_clock else -self.config.max_future_s
+            if earliest <= age <= self.config.input_timeout_s:
+                return None
         result = self.begin_tick(now)
         return result if isinstance(result, TickResult) and result.status != "hold" else None
 

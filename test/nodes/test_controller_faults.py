@@ -43,13 +43,14 @@ class WallProbe(ControllerProbe):
         self.sent = 0
         self.last_sent = None
 
-    def send_now(self) -> None:
+    def send_now(self, ahead: float = 0.0) -> None:
+        """A frame stamped now (plus `ahead` seconds)."""
         if self.camera:
             pixels = _raw_frame(self.sent)
             message = Image(height=66, width=200, encoding="rgb8", step=600, data=pixels.tobytes())
         else:
             message = Image(**float_image_fields(np.clip(_frame(self.sent), -2.0, 2.0)))
-        message.header.stamp = self.node.get_clock().now().to_msg()
+        message.header.stamp = ros_time(self.node.get_clock().now().nanoseconds * 1e-9 + ahead)
         (self.raw if self.camera else self.images).publish(message)
         self.sent += 1
         self.last_sent = time.monotonic()

@@ -196,6 +196,20 @@ class TestController:
         # The conv head runs as each frame arrives; the tick steps only the liquid core.
         assert float(diagnostics["head_latency_p50_ms"]) > 0 and float(diagnostics["step_latency_p50_ms"]) > 0
 
+    def test_the_first_step_after_a_reset_follows_a_live_rate_change(self, controller, models):
+        """S6: before, the first step after each reset used the period of the rate at load."""
+        policy = models["a"][1]
+        assert controller.set_parameter("control_rate_hz", 10.0).successful
+        try:
+            controller.step(_frame(98))
+            assert controller.call(controller.reset_client, Trigger.Request(), "reset").success
+            controller.step(_frame(97))
+            with torch.no_grad():
+                y, _ = policy.step(torch.from_numpy(_frame(97)).permute(2, 0, 1), 0.1)
+            assert controller.outputs[-1].data[0] == pytest.approx(float(y[0]), abs=1e-5)
+        finally:
+            assert controller.set_parameter("control_rate_hz", 20.0).successful
+
     def test_stale_input_commands_a_stop(self, controller):
         command = controller.step(_frame(1), dt=0.05, expect_step=False, stamp_offset=0.5)  # 0.5 s old at arrival
         assert command.linear.x == 0.0 and command.angular.z == 0.0

@@ -97,14 +97,35 @@ def test_frames_stopping_in_frame_trigger_give_stops_at_the_control_rate(native)
     native.wait_for_log("commanding a stop: newest frame is")
 
 
-def test_a_frame_from_the_future_commands_a_stop_and_names_clock_skew(native):
-    """S2: before, a frame one hour ahead kept the car moving."""
+def test_a_frame_from_the_future_commands_a_stop_and_names_clock_skew(tmp_path, models):
+    """S2, on the system clock: before, a frame one hour ahead kept the car moving."""
+    from .test_controller_faults import WallProbe
+
+    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "wall.log",
+                               PARAMS_FILE, [f"model_path:={models['cfc1']}", "trigger:=frame",
+                                             "max_linear_accel:=100.0", "diagnostics_rate_hz:=20.0"])
+    probe = WallProbe(node_process)
+    try:
+        probe.stream_until(probe.moving, "commands that drive")
+        count = len(probe.commands)
+        probe.send_now(ahead=3600.0)
+        probe.spin_until(lambda: any(c.linear.x == 0.0 for c in probe.commands[count:]), "a stop")
+        probe.wait_for_log("clock skew between the camera's host and this one")
+        probe.spin_until(lambda: int(probe.latest_diagnostics().get("future_frames", 0)) >= 1,
+                         "the future frame counted in /diagnostics")
+    finally:
+        probe.close()
+        assert node_process.interrupt() == 0
+
+
+def test_on_sim_time_a_frame_ahead_of_the_nodes_clock_steps(native):
+    """A lock-step simulator's frame can overtake its /clock message (by several steps when it runs
+    many times faster than real time): on sim time the stamp is the time, and no stop follows."""
     native.step(_frame(2))
-    command = native.step(_frame(3), expect_step=False, stamp_offset=-3600.0)
-    assert command.linear.x == 0.0 and command.angular.z == 0.0
-    native.wait_for_log("clock skew between the camera's host and this one")
-    native.spin_until(lambda: native.diagnostics and int(native.latest_diagnostics()["future_frames"]) >= 1,
-                      "the future frame counted in /diagnostics")
+    outputs, commands = len(native.outputs), len(native.commands)
+    native.send_frame(_frame(3), dt=0.0, stamp_offset=-0.25)  # stamped 0.25 s past the last /clock
+    native.spin_until(lambda: len(native.outputs) > outputs, "the step of the frame ahead of /clock")
+    assert all(c.linear.x != 0.0 or c.angular.z != 0.0 for c in native.commands[commands:])
 
 
 def test_values_no_preprocessing_produces_are_dropped(native):

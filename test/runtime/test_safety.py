@@ -38,6 +38,13 @@ def test_s1_the_frame_watchdog_commands_stops_once_frames_stop(policy):
     stop = loop.watchdog(1.31)
     assert stop.status == "stale_input" and stop.twist.is_stop() and loop.state is None
     assert loop.watchdog(1.36).twist.is_stop(), "and again at every watchdog tick"
+    # On a simulator's clock, a frame newer than the node's /clock (its /clock message still on the
+    # way) is not stale and not a clock skew: no stop. Older than input_timeout_s is.
+    loop.on_frame(frame(1), 2.0)
+    assert loop.watchdog(1.5, stamps_are_the_clock=True) is None
+    assert loop.watchdog(1.5).status == "future_input"
+    loop.on_frame(frame(2), 2.0)
+    assert loop.watchdog(2.31, stamps_are_the_clock=True).status == "stale_input"
 
 
 # S2 ------------------------------------------------------------------------------------------
