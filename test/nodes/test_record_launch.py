@@ -7,7 +7,12 @@ import sys
 import time
 
 import pytest
+import rclpy
 import yaml
+from geometry_msgs.msg import Twist
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from liquid_control.data.bags import BagReader
 from liquid_control.data.episodes import episodes_from_bag
@@ -24,26 +29,37 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path):
     runner = subprocess.Popen([sys.executable, "-m", "liquid_control", "launch", "record.launch.xml", f"output:={bag}",
                                "seed:=5"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                               start_new_session=True)
+    context = Context()
+    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
+    node = rclpy.create_node("record_test_probe", context=context)
+    commands = []
+    node.create_subscription(Twist, "/cmd_vel", commands.append, 100)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
     try:
+        # The simulator does not wait for the controller to come up (its lock-step times out), and
+        # the recorder subscribes to a topic when it next looks for publishers: wait until it
+        # records /cmd_vel, then count the commands here and stop once a hundred more went out
+        # (the recorder holds up to a second of messages in memory: the bag's size on disk says
+        # little).
         deadline = time.monotonic() + 180
 
-        def on_disk() -> int:
-            return sum(f.stat().st_size for f in bag.glob("*") if f.is_file())
+        def spin_until(condition, what: str) -> None:
+            while time.monotonic() < deadline and not condition():
+                assert runner.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
+                executor.spin_once(timeout_sec=0.1)
+            assert condition(), f"{what}:\n" + (tmp_path / "launch.log").read_text()[-3000:]
 
-        # The simulator does not wait for the controller to come up (its lock-step times out), so
-        # frames are recorded before any command: wait for the controller to be active, then until
-        # about a hundred more frames (40 KB each) are on disk (the recorder flushes every second).
-        while time.monotonic() < deadline and "active: stepping" not in (tmp_path / "launch.log").read_text():
-            assert runner.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
-            time.sleep(0.2)
-        start = on_disk()
-        while time.monotonic() < deadline and on_disk() < start + 4_000_000:
-            assert runner.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
-            time.sleep(0.2)
+        spin_until(lambda: "recording /cmd_vel" in (tmp_path / "launch.log").read_text(), "the recorder on /cmd_vel")
+        start = len(commands)
+        spin_until(lambda: len(commands) >= start + 100, "a hundred commands")
     finally:
         runner.send_signal(signal.SIGINT)
         code = runner.wait(60)
         log.close()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
     output = (tmp_path / "launch.log").read_text()
     assert code == 0, output[-3000:]
     with BagReader(bag) as reader:
