@@ -82,6 +82,17 @@ class ControllerProbe(Probe):
         self.spin_until(lambda: len(self.outputs) > outputs and moving(), "the command of the frame's step")
         return moving()[-1]
 
+    def first_step(self, timeout: float = 60.0) -> None:
+        """Send frames until one steps the network. Discovery is not symmetric: our writer may see
+        the node's reader before the reader sees our writer, and a best-effort frame sent in between
+        is lost. (A stop may come first: the frame-trigger watchdog's, when the clock moves first.)"""
+        deadline = time.monotonic() + timeout
+        while not self.outputs and time.monotonic() < deadline:
+            self.send_frame(_frame(0))
+            end = time.monotonic() + 0.2
+            self.spin_until(lambda: self.outputs or time.monotonic() > end, "a first step")
+        assert self.outputs, "the controller never stepped on a frame"
+
     def resume(self, speed: float, limit: int = 40):
         """Step frames until the commanded speed is back at `speed` (after a stop it ramps up under
         the acceleration limit); returns the last command."""
@@ -151,15 +162,7 @@ def controller(models, tmp_path_factory):
     try:
         probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,
                          "the controller to come up", STARTUP_S)
-        # Discovery is not symmetric: our writer may see the node's reader before the reader sees
-        # our writer, and a best-effort frame sent in between is lost. Send until one gets through.
-        # (A stop may come first: the frame-trigger watchdog's, when the clock moves before any frame.)
-        deadline = time.monotonic() + STARTUP_S
-        while not probe.outputs and time.monotonic() < deadline:
-            probe.send_frame(_frame(0))
-            end = time.monotonic() + 0.2
-            probe.spin_until(lambda: probe.outputs or time.monotonic() > end, "a first step")
-        assert probe.outputs, "the controller never stepped on a frame"
+        probe.first_step()
         yield probe
     finally:
         probe.close()

@@ -2,16 +2,13 @@
 issue 12 found, as a user meets it: the node's answer, its log line, and the command on cmd_vel."""
 
 import os
-import time
 
-import numpy as np
 import pytest
 import torch
+from rosgraph_msgs.msg import Clock
 
 from liquid_control.nets import save_model
 from liquid_control.nets.policy import make_policy
-
-from rosgraph_msgs.msg import Clock
 
 from .harness import NodeProcess, ros_time
 from .test_controller_node import PARAMS_FILE, STARTUP_S, ControllerProbe, _frame
@@ -53,13 +50,7 @@ def native(models, tmp_path):
                               "backend:=native", "output_mode:=velocity", "input_timeout_s:=0.3",
                               "max_linear_accel:=100.0", "max_angular_accel:=100.0", "diagnostics_rate_hz:=20.0"])
     try:
-        # Send until a frame gets through discovery and steps the network (see test_controller_node).
-        deadline = time.monotonic() + STARTUP_S
-        while not probe.outputs and time.monotonic() < deadline:
-            probe.send_frame(_frame(0))
-            end = time.monotonic() + 0.2
-            probe.spin_until(lambda: probe.outputs or time.monotonic() > end, "a first step")
-        assert probe.outputs, "the controller never stepped on a frame"
+        probe.first_step(STARTUP_S)
         yield probe
     finally:
         probe.close()
