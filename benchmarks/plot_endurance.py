@@ -30,6 +30,7 @@ def main() -> None:
     rss.set_ylim(low * 0.98, max(s["rss_mib"] for s in samples) * 1.02)
     counts.plot(minutes, [s["fds"] for s in samples], label="open file descriptors")
     counts.plot(minutes, [s["threads"] for s in samples], label="threads")
+    counts.set_ylim(0, max(max(s["fds"], s["threads"]) for s in samples) * 1.3)
     counts.set_xlabel("minutes")
     counts.legend(loc="center right", fontsize=8)
     figure.tight_layout()
