@@ -57,6 +57,7 @@ from liquid_control.nodes.settings import (
     Setting,
     declare_settings,
 )
+from liquid_control.nodes.throttle import PerReason
 from liquid_control.runtime.control import (
     ControlConfig,
     ControlLoop,
@@ -138,6 +139,11 @@ def control_config(values: dict) -> ControlConfig:
     return config
 
 
+def control_period(values: dict) -> float | None:
+    """The time between steps, or None when frames trigger the steps."""
+    return None if values["trigger"] == "frame" else 1.0 / values["control_rate_hz"]
+
+
 def seconds(stamp) -> float:
     return Time.from_msg(stamp).nanoseconds * 1e-9
 
@@ -184,7 +190,7 @@ class ControllerNode(LifecycleNode):
         self._counts = {"frames": 0, "invalid_frames": 0, "ticks": 0, "commands": 0, "faults": 0, "resets": 0}
         self._configure_error = ""
         self._last_problem = ""
-        self._said_at: dict[str, float] = {}  # kind of problem -> time.monotonic() it was last logged
+        self._warnings = PerReason(WARN_THROTTLE_S)  # per kind of problem: one does not silence another
         self._step_latency = RollingStats()
         self._head_latency = RollingStats()
         self._pipeline_latency = RollingStats()
@@ -293,8 +299,7 @@ class ControllerNode(LifecycleNode):
 
     @property
     def _period(self) -> float | None:
-        """The control period, or None when frames trigger the steps."""
-        return None if self._frame_triggered else 1.0 / self.values["control_rate_hz"]
+        return control_period(self.values)
 
     @property
     def _sim_time(self) -> bool:
@@ -372,8 +377,7 @@ class ControllerNode(LifecycleNode):
             config = control_config(values)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
-        frame_triggered = values["trigger"] == "frame"
-        period = None if frame_triggered else 1.0 / values["control_rate_hz"]
+        period = control_period(values)
         swap = "model_path" in changed and changed["model_path"] != self.values["model_path"] and self.loop is not None
         loop = card = spec = None
         if swap:
@@ -496,11 +500,7 @@ class ControllerNode(LifecycleNode):
             self._say(result.status, self.get_logger().warning, f"commanding a stop: {result.message}")
 
     def _say(self, kind: str, log, text: str) -> None:
-        """Log at most every WARN_THROTTLE_S per kind of problem (rclpy's throttle is per call site:
-        one reason would silence another)."""
-        now = time.monotonic()
-        if now - self._said_at.get(kind, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
-            self._said_at[kind] = now
+        if self._warnings.allows(kind):
             log(text)
 
     def _publish_command(self, twist: Twist) -> None:

@@ -43,6 +43,7 @@ from liquid_control.data.images import (
     float_image_fields,
 )
 from liquid_control.nodes.serving import ServingThread, serving_available
+from liquid_control.nodes.throttle import PerReason
 from liquid_control.nodes.settings import (
     ParameterError,
     Setting,
@@ -161,7 +162,7 @@ class PerceptionNode(Node):
         values = declare_settings(self, SETTINGS)
         self._spec, source = preprocess_spec(values)
         self._stats = FrameStatistics()
-        self._warned_at: dict[str, float] = {}  # reason -> time.monotonic() of its last warning
+        self._warnings = PerReason(WARN_THROTTLE_S)
         self._stats_lock = threading.Lock()  # frames thread counts, the diagnostics timer reads and resets
         self._frames_thread = None
         group = None
@@ -236,10 +237,7 @@ class PerceptionNode(Node):
     def _drop(self, reason: str, error: str) -> None:
         with self._stats_lock:
             self._stats.drop(reason, error)
-        now = time.monotonic()
-        # Throttled per reason, so one recurring problem cannot hide another.
-        if now - self._warned_at.get(reason, -WARN_THROTTLE_S) >= WARN_THROTTLE_S:
-            self._warned_at[reason] = now
+        if self._warnings.allows(reason):  # per reason: one recurring problem cannot hide another
             self.get_logger().warning(
                 f'dropped a frame from {self._subscription.topic_name}: {error} [{reason}: '
                 f'{self._stats.dropped[reason]} dropped so far; this warning repeats at most every '

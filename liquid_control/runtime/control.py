@@ -274,12 +274,15 @@ class ControlLoop:
             channels, height, width = self.expected_shape
             if image.shape != (height, width, channels):
                 return f"image is {image.shape[0]}x{image.shape[1]}x{image.shape[2]}, the policy needs {height}x{width}x{channels}"
-        if not np.isfinite(image).all():
+        # Per-channel extremes, one pass each: NaN propagates into them and Inf is one, so they
+        # also tell whether the frame is finite.
+        lowest, highest = image.min(axis=(0, 1)), image.max(axis=(0, 1))
+        if not (np.isfinite(lowest).all() and np.isfinite(highest).all()):
             return "image holds NaN or Inf"
         if self.bounds is not None and image.shape[-1] == self.bounds[0].shape[0]:
             low, high = self.bounds
-            if (image.min(axis=(0, 1)) < low).any() or (image.max(axis=(0, 1)) > high).any():
-                return (f"values {float(image.min()):.4g}..{float(image.max()):.4g} are outside what the card's "
+            if (lowest < low).any() or (highest > high).any():
+                return (f"values {float(lowest.min()):.4g}..{float(highest.max()):.4g} are outside what the card's "
                         f"normalisation produces ({float(low.min()):.4g}..{float(high.max()):.4g}): not a "
                         "preprocessed frame of this model")
         return ""
