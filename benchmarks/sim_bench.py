@@ -12,9 +12,9 @@ import os
 import platform
 import statistics
 
-from liquid_control.sim.drive import drive
-from liquid_control.sim.expert import ExpertDriver
-from liquid_control.sim.world import LaneWorld, WorldConfig
+from liquid_control.sim.lane.drive import drive
+from liquid_control.sim.lane.expert import ExpertDriver
+from liquid_control.sim.lane.world import LaneWorld, WorldConfig
 
 
 def main() -> None:

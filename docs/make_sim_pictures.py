@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from liquid_control.sim.drive import drive
-from liquid_control.sim.expert import ExpertDriver
+from liquid_control.sim.lane.drive import drive
+from liquid_control.sim.lane.expert import ExpertDriver
 from liquid_control.sim.perturbations import PerturbationConfig
-from liquid_control.sim.plot import plot_drive
-from liquid_control.sim.world import LaneWorld, WorldConfig
+from liquid_control.sim.lane.plot import plot_drive
+from liquid_control.sim.lane.world import LaneWorld, WorldConfig
 
 OUT = Path(__file__).parent / "images"
 

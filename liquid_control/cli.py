@@ -154,8 +154,8 @@ def cmd_import_ncps(args: argparse.Namespace) -> int:
 def _drive_fleet(args: argparse.Namespace, config) -> int:
     import numpy as np
 
-    from .sim.drive import drive_fleet
-    from .sim.world import LaneWorld
+    from .sim.lane.drive import drive_fleet
+    from .sim.lane.world import LaneWorld
     from .train.evaluate import FleetModelDriver
 
     if args.driver != "model":
@@ -200,11 +200,11 @@ def _drive_fleet(args: argparse.Namespace, config) -> int:
 
 
 def cmd_drive(args: argparse.Namespace) -> int:
-    from .sim.drive import drive
-    from .sim.expert import ExpertDriver, RecoveryConfig
+    from .sim.lane.drive import drive
+    from .sim.lane.expert import ExpertDriver, RecoveryConfig
     from .sim.perturbations import PerturbationConfig
-    from .sim.track import TrackSpec
-    from .sim.world import LaneWorld, WorldConfig
+    from .sim.lane.track import TrackSpec
+    from .sim.lane.world import LaneWorld, WorldConfig
 
     if args.driver == "model" and not args.model:
         print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
@@ -232,7 +232,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
         world.close()
     report = result.report
     if args.plot:
-        from .sim.plot import plot_drive
+        from .sim.lane.plot import plot_drive
 
         plot_drive(world.track, result.trajectory, args.plot)
         report["plot"] = args.plot
@@ -374,9 +374,9 @@ def _seed_list(text: str) -> list[int]:
 def _simulated_episodes(seeds, distance: float, speed: float, recovery_rate: float, perturbations: dict):
     from tqdm import tqdm
 
-    from .data.episodes import simulate_episode
+    from .train.simulate import simulate_episode
 
-    return [simulate_episode(seed, distance, speed=speed, recovery_rate_hz=recovery_rate, perturbations=perturbations)
+    return [simulate_episode(seed, "lane", distance, speed=speed, recovery_rate_hz=recovery_rate, perturbations=perturbations)
             for seed in tqdm(seeds, desc="expert driving", unit="track")]
 
 

@@ -1,20 +1,54 @@
-"""Episodes: a stretch of driving as camera frames, their stamps and the command in force.
+"""Episodes: a stretch of driving or flying as camera frames, their stamps and the command in force.
 
 An ``Episode`` is what training consumes, whether it came from a rosbag2 recording (frames
-paired with the command in force by stamp) or straight from the simulator (the fast path: the
-expert drives, no ROS in between). Labels are the expert's *clean* command expressed as a
-curvature (1/m), the quantity a steering policy outputs; during recovery bursts the car executes
-a perturbed command, but the label is what the expert wanted, which is what teaches recovery.
+paired with the command in force by stamp) or straight from a simulated world (the fast path,
+``liquid_control.train.simulate``: the expert drives, no ROS in between). Labels are named by the
+task's command fields (``label_names``):
+
+- ``("curvature",)``: a steering policy (the lane keeper), curvature in 1/m = yaw rate / speed;
+- twist fields, e.g. ``("linear.x", "linear.y", "linear.z", "angular.z")``: a velocity policy
+  (the drone), each the field of the commanded Twist in the body frame.
+
+In recordings with recovery bursts the robot executes a perturbed command, but the label is what
+the expert wanted (``/expert/cmd_vel``), which is what teaches recovery. This module knows bags
+and frames, not the simulator.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-LABEL_NAMES = ("curvature",)
+LABEL_NAMES = ("curvature",)  # the default: a steering policy
+TWIST_LABELS = ("linear.x", "linear.y", "linear.z", "angular.z")  # the fields a velocity policy may output
+
+
+def check_label_names(names) -> tuple[str, ...]:
+    """``names`` as a tuple, if they are ``curvature`` alone or distinct twist fields; else a ValueError."""
+    names = tuple(names)
+    if names == LABEL_NAMES:
+        return names
+    if not names or len(set(names)) != len(names) or any(name not in TWIST_LABELS for name in names):
+        raise ValueError(f"labels must be ('curvature',) or distinct twist fields from {TWIST_LABELS}; got {names}")
+    return names
+
+
+def labels_from_twist(linear, angular, names: tuple[str, ...]) -> list[float]:
+    """The labels ``names`` of a Twist (its ``linear`` and ``angular`` vectors)."""
+    if names == LABEL_NAMES:
+        return [curvature_of(linear.x, angular.z)]
+    vectors = {"linear": linear, "angular": angular}
+    return [float(getattr(vectors[name.split(".")[0]], name.split(".")[1])) for name in names]
+
+
+def twist_fields_from_labels(values, names: tuple[str, ...], speed: float | None) -> dict[str, float]:
+    """Labels back to twist fields ({'linear.x': ...}); curvature needs the forward ``speed``."""
+    if names == LABEL_NAMES:
+        if speed is None:
+            raise ValueError("curvature labels need the forward speed to become a Twist")
+        return {"linear.x": float(speed), "angular.z": float(speed) * float(values[0])}
+    return {name: float(value) for name, value in zip(names, values)}
 
 
 @dataclass
@@ -27,6 +61,9 @@ class Episode:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        self.label_names = check_label_names(self.label_names)
+        if self.labels.ndim != 2 or self.labels.shape[1] != len(self.label_names):
+            raise ValueError(f"episode {self.name}: labels of shape {self.labels.shape} do not match the label names {self.label_names}")
         count = len(self.frames)
         if not (len(self.stamps) == len(self.labels) == count):
             raise ValueError(f"episode {self.name}: {count} frames, {len(self.stamps)} stamps and {len(self.labels)} labels must match")
@@ -58,46 +95,9 @@ def pair_by_stamp(frame_stamps: np.ndarray, command_stamps: np.ndarray, command_
     clipped = np.clip(index, 0, max(len(command_stamps) - 1, 0))
     if len(command_stamps):
         valid &= frame_stamps - command_stamps[clipped] <= max_age_s
-    values = command_values[clipped] if len(command_values) else np.zeros((len(frame_stamps), 1), np.float32)
+    width = command_values.shape[1] if command_values.ndim == 2 else 1
+    values = command_values[clipped] if len(command_values) else np.zeros((len(frame_stamps), width), np.float32)
     return values.astype(np.float32), valid
-
-
-def simulate_episode(seed: int, distance_m: float, speed: float = 3.0, recovery_rate_hz: float = 0.3,
-                     perturbations: dict | None = None, camera_rate_hz: float = 20.0) -> Episode:
-    """The fast path: the expert drives track ``seed`` in the simulator and every delivered frame
-    is kept with the expert's clean command as its label."""
-    from liquid_control.sim.drive import drive
-    from liquid_control.sim.expert import ExpertDriver, RecoveryConfig
-    from liquid_control.sim.perturbations import PerturbationConfig
-    from liquid_control.sim.world import LaneWorld, WorldConfig
-
-    config = WorldConfig(perturbations=PerturbationConfig.from_dict(perturbations or {}), camera_rate_hz=camera_rate_hz)
-    world = LaneWorld(seed, config)
-    driver = ExpertDriver(config.car, speed=speed, recovery=RecoveryConfig(rate_hz=recovery_rate_hz))
-    frames, stamps, labels, executed = [], [], [], []
-    wheelbase = config.car.wheelbase
-
-    def keep(observation, command):
-        if observation.frame is None:
-            return
-        frames.append(observation.frame)
-        stamps.append(observation.frame_time)
-        labels.append([math.tan(driver.label.steering) / wheelbase])
-        executed.append([math.tan(command.steering) / wheelbase])
-
-    try:
-        report = drive(world, driver, distance_m, on_step=keep).report
-    finally:
-        world.close()
-    return Episode(
-        name=f"sim-{seed}",
-        frames=np.stack(frames),
-        stamps=np.asarray(stamps, dtype=np.float64),
-        labels=np.asarray(labels, dtype=np.float32),
-        meta={"source": "simulator", "seed": seed, "family": world.track.family, "speed_mps": speed,
-              "recovery_rate_hz": recovery_rate_hz, "perturbations": perturbations or {}, "report": report,
-              "executed_curvature": np.asarray(executed, dtype=np.float32)},
-    )
 
 
 # ---------------------------------------------------------------------------------------------- bags
@@ -107,12 +107,15 @@ COMMAND_TOPIC = "/cmd_vel"
 EXPERT_TOPIC = "/expert/cmd_vel"  # the expert's clean command (simulator recordings with recovery bursts)
 
 
-def write_episode_bag(episode: Episode, path, speed: float, storage: str = "mcap") -> None:
+def write_episode_bag(episode: Episode, path, speed: float | None = None, storage: str = "mcap") -> None:
     """Write a simulated episode as a rosbag2 bag, as ``bag record`` of the simulator would:
     camera frames on /camera/image_raw, the executed command on /cmd_vel and the expert's clean
-    command on /expert/cmd_vel (Twist: linear.x = speed, angular.z = speed * curvature)."""
+    command on /expert/cmd_vel, both Twist. Curvature labels become linear.x = ``speed``,
+    angular.z = speed * curvature; twist-field labels fill their fields. The executed command is
+    ``episode.meta['executed']`` when the episode has it (else the labels)."""
     from .bags import BagWriter, offered_qos
 
+    names = episode.label_names
     with BagWriter(path, storage=storage) as bag:
         types = bag.typestore.types
         Image, Header, Time = types["sensor_msgs/msg/Image"], types["std_msgs/msg/Header"], types["builtin_interfaces/msg/Time"]
@@ -120,30 +123,37 @@ def write_episode_bag(episode: Episode, path, speed: float, storage: str = "mcap
         bag.add_topic(CAMERA_TOPIC, "sensor_msgs/msg/Image", qos=[offered_qos("best_effort")])
         bag.add_topic(COMMAND_TOPIC, "geometry_msgs/msg/Twist", qos=[offered_qos("reliable")])
         bag.add_topic(EXPERT_TOPIC, "geometry_msgs/msg/Twist", qos=[offered_qos("reliable")])
-        executed = episode.meta.get("executed_curvature", episode.labels)
+        executed = episode.meta.get("executed", episode.labels)
+
+        def twist(values):
+            fields = twist_fields_from_labels(values, names, speed)
+            vectors = [Vector3(**{axis: fields.get(f"{kind}.{axis}", 0.0) for axis in "xyz"}) for kind in ("linear", "angular")]
+            return Twist(linear=vectors[0], angular=vectors[1])
+
         for frame, stamp, label, command in zip(episode.frames, episode.stamps, episode.labels, executed):
             ns = int(round(stamp * 1e9))
             height, width = frame.shape[:2]
             header = Header(stamp=Time(sec=ns // 10**9, nanosec=ns % 10**9), frame_id="camera")
             bag.write_message(CAMERA_TOPIC, ns, Image(header=header, height=height, width=width, encoding="rgb8",
                                                       is_bigendian=0, step=width * 3, data=frame.reshape(-1)))
-            for topic, curvature in ((COMMAND_TOPIC, command[0]), (EXPERT_TOPIC, label[0])):
-                twist = Twist(linear=Vector3(x=speed, y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=speed * float(curvature)))
-                bag.write_message(topic, ns, twist)
+            bag.write_message(COMMAND_TOPIC, ns, twist(command))
+            bag.write_message(EXPERT_TOPIC, ns, twist(label))
 
 
 def episodes_from_bag(path, camera_topic: str = CAMERA_TOPIC, command_topic: str = "auto", max_command_age_s: float = 0.5,
-                      split_gap_s: float = 1.0) -> list[Episode]:
+                      split_gap_s: float = 1.0, label_names: tuple[str, ...] = LABEL_NAMES) -> list[Episode]:
     """Camera frames paired with the command in force at their stamp (newest command at or
     before it, at most ``max_command_age_s`` old); a gap of more than ``split_gap_s`` between
     frames (a restart, a pause) starts a new episode. ``command_topic='auto'`` takes
-    /expert/cmd_vel when the bag has it, else /cmd_vel. Labels are curvatures (yaw rate / speed)."""
+    /expert/cmd_vel when the bag has it, else /cmd_vel (Twist or TwistStamped). Labels are
+    ``label_names`` of each command: curvatures (yaw rate / speed) by default, or twist fields."""
     from pathlib import Path
 
     from .bags import BagError, BagReader
     from .images import decode_image, to_rgb
 
     path = Path(path)
+    label_names = check_label_names(label_names)
     with BagReader(path) as bag:
         topics = {topic["name"] for topic in bag.info()["topics"]}
         if command_topic == "auto":
@@ -151,7 +161,7 @@ def episodes_from_bag(path, camera_topic: str = CAMERA_TOPIC, command_topic: str
         for topic in (camera_topic, command_topic):
             if topic not in topics:
                 raise BagError(f"{path}: no topic {topic}; the bag has {', '.join(sorted(topics))}")
-        frames, frame_stamps, command_stamps, curvatures = [], [], [], []
+        frames, frame_stamps, command_stamps, commands = [], [], [], []
         for message in bag.messages([camera_topic, command_topic]):
             decoded = bag.deserialize(message.raw, message.msgtype)
             if message.topic == camera_topic:
@@ -167,13 +177,13 @@ def episodes_from_bag(path, camera_topic: str = CAMERA_TOPIC, command_topic: str
                 else:
                     stamp = message.timestamp_ns
                 command_stamps.append(stamp)
-                curvatures.append([curvature_of(twist.linear.x, twist.angular.z)])
+                commands.append(labels_from_twist(twist.linear, twist.angular, label_names))
     if not frames:
         raise BagError(f"{path}: no frames on {camera_topic}")
     order = np.argsort(frame_stamps, kind="stable")
     stamps_ns = np.asarray(frame_stamps, dtype=np.int64)[order]
     labels, valid = pair_by_stamp(stamps_ns, np.asarray(command_stamps, dtype=np.int64),
-                                  np.asarray(curvatures, np.float32).reshape(-1, 1), round(max_command_age_s * 1e9))
+                                  np.asarray(commands, np.float32).reshape(-1, len(label_names)), round(max_command_age_s * 1e9))
     keep = valid & np.concatenate(([True], np.diff(stamps_ns) > 0))
     stamps, labels = stamps_ns[keep] * 1e-9, labels[keep]
     images = np.stack([frames[i] for i in order[keep]])
@@ -182,7 +192,7 @@ def episodes_from_bag(path, camera_topic: str = CAMERA_TOPIC, command_topic: str
     for number, (start, stop) in enumerate(zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [len(stamps)])))):
         if stop - start >= 2:
             episodes.append(Episode(f"{path.name}#{number}", images[start:stop], stamps[start:stop], labels[start:stop],
-                                    meta={"source": str(path), "command_topic": command_topic}))
+                                    label_names, meta={"source": str(path), "command_topic": command_topic}))
     return episodes
 
 

@@ -134,8 +134,8 @@ def _pictures(monitor: _Monitor, seed: int, out: Path) -> dict:
     """Trajectory over the track, a frame strip and a video of the camera."""
     from PIL import Image as PILImage
 
-    from liquid_control.sim.plot import plot_drive
-    from liquid_control.sim.track import make_track
+    from liquid_control.sim.lane.plot import plot_drive
+    from liquid_control.sim.lane.track import make_track
 
     written = {}
     if monitor.path:

@@ -57,12 +57,12 @@ from liquid_control.nodes.settings import (
     run_node,
 )
 
-# Nothing here imports mujoco itself: liquid_control.sim.world sets MUJOCO_GL=egl (headless
+# Nothing here imports mujoco itself: liquid_control.sim.lane.world sets MUJOCO_GL=egl (headless
 # rendering) before it does, whatever order these imports run in.
-from liquid_control.sim.car import Command
+from liquid_control.sim.lane.car import Command
 from liquid_control.sim.perturbations import PerturbationConfig
-from liquid_control.sim.track import TrackSpec
-from liquid_control.sim.world import LaneWorld, Observation, WorldConfig
+from liquid_control.sim.lane.track import TrackSpec
+from liquid_control.sim.lane.world import LaneWorld, Observation, WorldConfig
 
 NODE_NAME = 'lane_sim_node'
 MODES = ('lockstep', 'realtime')

@@ -21,8 +21,8 @@ from liquid_control.data.images import PreprocessSpec
 from liquid_control.nets import load_model
 from liquid_control.runtime.control import ControlConfig, ControlLoop, FleetLoop
 from liquid_control.runtime.engine import load_engine
-from liquid_control.sim.car import Command
-from liquid_control.sim.world import LaneWorld, Observation
+from liquid_control.sim.lane.car import Command
+from liquid_control.sim.lane.world import LaneWorld, Observation
 
 
 class ModelDriver:

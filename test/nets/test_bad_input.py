@@ -103,8 +103,8 @@ def test_stepper_needs_a_sequence_model():
 
 
 def test_only_the_nodes_import_ros():
-    modules = ["liquid_control.nets", "liquid_control.cli", "liquid_control.runtime.control", "liquid_control.sim.world",
-               "liquid_control.sim.drive", "liquid_control.data.images", "liquid_control.data.bags",
+    modules = ["liquid_control.nets", "liquid_control.cli", "liquid_control.runtime.control", "liquid_control.sim.lane.world",
+               "liquid_control.sim.lane.drive", "liquid_control.data.images", "liquid_control.data.bags",
                "liquid_control.data.episodes", "liquid_control.train.trainer", "liquid_control.train.evaluate"]
     code = f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; print('rclpy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

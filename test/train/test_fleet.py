@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from liquid_control.sim.drive import drive, drive_fleet
-from liquid_control.sim.world import LaneWorld
+from liquid_control.sim.lane.drive import drive, drive_fleet
+from liquid_control.sim.lane.world import LaneWorld
 from liquid_control.train.evaluate import FleetModelDriver, ModelDriver
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "ncp19_lane"

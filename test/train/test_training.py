@@ -8,19 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from liquid_control.data.episodes import (Episode, episodes_from_bag, find_bags, pair_by_stamp, simulate_episode,
+from liquid_control.data.episodes import (Episode, episodes_from_bag, find_bags, pair_by_stamp,
                                           write_episode_bag)
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model
 from liquid_control.train.evaluate import open_loop
+from liquid_control.train.simulate import simulate_episode
 from liquid_control.train.trainer import TrainConfig, split_episodes, train
 
 
 @pytest.fixture(scope="module")
 def episodes():
     # Two short drives with dropped frames (irregular elapsed times) and recovery bursts.
-    return [simulate_episode(seed, 25.0, recovery_rate_hz=0.5, perturbations={"drop_probability": 0.15}) for seed in (0, 1)]
+    return [simulate_episode(seed, "lane", 25.0, recovery_rate_hz=0.5, perturbations={"drop_probability": 0.15}) for seed in (0, 1)]
 
 
 def test_simulated_episodes_hold_frames_stamps_and_expert_labels(episodes):
@@ -28,7 +29,7 @@ def test_simulated_episodes_hold_frames_stamps_and_expert_labels(episodes):
     assert episode.frames.shape[1:] == (66, 200, 3) and episode.frames.dtype == np.uint8
     gaps = np.diff(episode.stamps)
     assert np.all(gaps > 0) and gaps.max() >= 0.1 - 1e-9, "dropped frames leave longer gaps"
-    executed = episode.meta["executed_curvature"]
+    executed = episode.meta["executed"]
     assert not np.allclose(executed, episode.labels), "during bursts the label is the expert's, not the executed command"
     max_curvature = np.tan(0.5) / 0.5  # the car's steering limit (CarSpec.max_steer, wheelbase)
     assert 0.05 < np.abs(episode.labels).max() <= max_curvature + 1e-6
@@ -53,7 +54,7 @@ def test_bag_round_trip_of_a_simulated_episode(tmp_path, episodes, storage):
     assert np.array_equal(back.frames, episode.frames) and np.allclose(back.stamps, episode.stamps)
     assert np.allclose(back.labels, episode.labels, atol=1e-6)
     (executed,) = episodes_from_bag(tmp_path / "bag", command_topic="/cmd_vel")
-    assert np.allclose(executed.labels, episode.meta["executed_curvature"], atol=1e-6)
+    assert np.allclose(executed.labels, episode.meta["executed"], atol=1e-6)
     assert find_bags([tmp_path]) == [tmp_path / "bag"]
 
 

@@ -24,7 +24,7 @@ import mujoco  # noqa: E402  (must follow MUJOCO_GL)
 
 from .car import CarSpec, Command, ackermann_angles, car_mjcf  # noqa: E402
 from .metrics import LaneCheck, LaneMetrics, check_lane  # noqa: E402
-from .perturbations import FramePerturber, PerturbationConfig  # noqa: E402
+from ..perturbations import FramePerturber, PerturbationConfig  # noqa: E402
 from .road_texture import GroundTexture, paint_track  # noqa: E402
 from .track import LanePosition, Track, TrackSpec, make_track  # noqa: E402
 
@@ -120,6 +120,11 @@ def build_mjcf(track: Track, texture: GroundTexture, config: WorldConfig, light_
 
 
 class LaneWorld:
+    """The lane world (see ``sim.interface`` for what every world has)."""
+
+    name = "lane"
+    label_names = ("curvature",)  # what a steering policy outputs: 1/m, yaw rate = speed * curvature
+
     def __init__(self, seed: int = 0, config: WorldConfig | None = None):
         self.config = config or WorldConfig()
         self.config.validate()

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from liquid_control.sim.drive import drive
-from liquid_control.sim.expert import ExpertDriver, RecoveryConfig
-from liquid_control.sim.track import TrackSpec
-from liquid_control.sim.world import LaneWorld, WorldConfig
+from liquid_control.sim.lane.drive import drive
+from liquid_control.sim.lane.expert import ExpertDriver, RecoveryConfig
+from liquid_control.sim.lane.track import TrackSpec
+from liquid_control.sim.lane.world import LaneWorld, WorldConfig
 
 BLIND = WorldConfig(render=False)  # the expert drives from ground truth: no camera needed
 

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from liquid_control.sim.car import CarSpec, Command, ackermann_angles
-from liquid_control.sim.metrics import LaneMetrics, check_lane
+from liquid_control.sim.lane.car import CarSpec, Command, ackermann_angles
+from liquid_control.sim.lane.metrics import LaneMetrics, check_lane
 from liquid_control.sim.perturbations import PerturbationConfig
-from liquid_control.sim.track import LanePosition, make_track
-from liquid_control.sim.world import LaneWorld, WorldConfig
+from liquid_control.sim.lane.track import LanePosition, make_track
+from liquid_control.sim.lane.world import LaneWorld, WorldConfig
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_lane_metrics_count_departures_as_events():
     track = make_track(0)
     metrics = LaneMetrics(track)
     metrics.reset(_lane(track, 0, 0.0))
-    from liquid_control.sim.metrics import LaneCheck
+    from liquid_control.sim.lane.metrics import LaneCheck
 
     pattern = [False, True, True, False, False, True, False]
     for k, out in enumerate(pattern, start=1):

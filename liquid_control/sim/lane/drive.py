@@ -1,28 +1,21 @@
 """Driving episodes: a driver in the world until a distance is covered, with the metrics report.
 
-A driver is anything with ``name``, ``reset(world)`` and ``act(observation, dt) -> Command``: the
-expert here, a liquid-network policy later. ``label`` (optional) is the command a recorder
-should store as the training target.
+A driver is anything with ``name``, ``reset(world)`` and ``act(observation, dt) -> Command`` (see
+``sim.interface``): the expert here, a liquid-network policy (``train.evaluate.ModelDriver``).
+``label`` (optional) is the command a recorder should store as the training target.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
+from ..interface import Driver, run_episode
 from .car import Command
 from .world import LaneWorld, Observation
-
-
-class Driver(Protocol):
-    name: str
-
-    def reset(self, world: LaneWorld) -> None: ...
-
-    def act(self, observation: Observation, dt: float) -> Command: ...
 
 
 @dataclass
@@ -36,18 +29,9 @@ def drive(world: LaneWorld, driver: Driver, distance_m: float, max_sim_time_s: f
     """Reset the world and ``driver``, then drive until ``distance_m`` along the lane, a termination
     (off the road, end of an open road) or ``max_sim_time_s`` (default: long enough for 0.5 m/s)."""
     max_sim_time_s = _time_limit(distance_m, max_sim_time_s)
-    dt = 1.0 / world.config.camera_rate_hz
-    observation = world.reset()
-    driver.reset(world)
-    rows = [_row(observation)]
-    started = time.perf_counter()
-    while not (stop_reason := _stop_reason(world, observation, distance_m, max_sim_time_s)):
-        command = driver.act(observation, dt)
-        if on_step is not None:
-            on_step(observation, command)
-        observation = world.step(command)
-        rows.append(_row(observation))
-    return DriveResult(_report(world, driver.name, time.perf_counter() - started, stop_reason), np.asarray(rows, dtype=np.float64))
+    run = run_episode(world, driver, lambda observation: _stop_reason(world, observation, distance_m, max_sim_time_s),
+                      _row, on_step)
+    return DriveResult(_report(world, driver.name, run.wall_time_s, run.stop_reason), run.rows)
 
 
 def drive_fleet(worlds: list[LaneWorld], driver, distance_m: float, max_sim_time_s: float | None = None) -> list[DriveResult]:

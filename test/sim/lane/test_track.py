@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from liquid_control.sim.road_texture import _HELD_OUT_PALETTES, _TRAIN_PALETTES, paint_track, palette_for
-from liquid_control.sim.track import HELD_OUT_FROM, TrackSpec, family_of, make_track
+from liquid_control.sim.lane.road_texture import _HELD_OUT_PALETTES, _TRAIN_PALETTES, paint_track, palette_for
+from liquid_control.sim.lane.track import HELD_OUT_FROM, TrackSpec, family_of, make_track
 
 
 @pytest.mark.parametrize("closed", [True, False])
