@@ -212,11 +212,14 @@ PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn")
 
 
 def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), outputs: int = 1, features: int = 32,
-                ncp_units: int = 19, wiring_seed: int = 22222, lstm_units: int = 64) -> Policy:
+                ncp_units: int = 19, wiring_seed: int = 22222, lstm_units: int = 64,
+                channels: tuple[int, ...] = (24, 36, 48, 64, 64)) -> Policy:
     """The standard architectures: ``ncp-cfc`` / ``ncp-ltc`` (conv head + CfC/LTC on AutoNCP(ncp_units,
-    outputs), the NCP lane keeper), ``lstm`` (conv head + LSTM) and ``cnn`` (conv head, feed-forward)."""
-    channels, height, width = image_shape
-    head = {"in_channels": channels, "height": height, "width": width, "features": features}
+    outputs), the NCP lane keeper; AutoNCP(34, 4) is the drones' 18 inter, 12 command, 4 motor
+    neurons), ``lstm`` (conv head + LSTM) and ``cnn`` (conv head, feed-forward). ``channels`` are
+    the conv head's five convolutions."""
+    in_channels, height, width = image_shape
+    head = {"in_channels": in_channels, "height": height, "width": width, "features": features, "channels": list(channels)}
     if preset in ("ncp-cfc", "ncp-ltc"):
         wiring = AutoNCP(ncp_units, outputs, seed=wiring_seed)
         wiring.build(features)

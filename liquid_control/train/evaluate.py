@@ -1,16 +1,16 @@
 """Evaluating a policy: closed loop in the simulator, and open loop on recorded episodes.
 
-``ModelDriver`` drives the lane world from camera frames only: it preprocesses each delivered
+``ModelDriver`` drives (or flies) a world from camera frames only: it preprocesses each delivered
 frame as the model card says, runs it through the same ``ControlLoop`` the ROS controller uses
-(real elapsed time between frames, stale-input stops, output shaping), and turns the resulting
-yaw rate into a steering angle with the bicycle relation. ``open_loop`` replays episodes through
+(real elapsed time between frames, stale-input stops, output shaping, the output mode the card
+states) and hands the resulting Twist to the world's ``command_from_twist``: the bicycle relation
+for the lane world's car, the velocity autopilot's command for the drone. ``open_loop`` replays episodes through
 the network and compares its outputs with the recorded labels (deterministic: same data, same
 numbers).
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,6 @@ from liquid_control.data.images import PreprocessSpec
 from liquid_control.nets import load_model
 from liquid_control.runtime.control import ControlConfig, ControlLoop, FleetLoop
 from liquid_control.runtime.engine import load_engine
-from liquid_control.sim.lane.car import Command
-from liquid_control.sim.lane.world import LaneWorld, Observation
 
 
 class ModelDriver:
@@ -42,10 +40,10 @@ class ModelDriver:
         self.loop: ControlLoop | None = None
         self.step_seconds: list[float] = []
         self._last_frame_stamp: float | None = None
-        self.wheelbase = 0.5
+        self.world = None
 
-    def reset(self, world: LaneWorld) -> None:
-        self.wheelbase = world.config.car.wheelbase
+    def reset(self, world) -> None:
+        self.world = world
         # The engine (auto's choice, ONNX exports, compiled kernels) is built once and kept across episodes.
         self.loop = ControlLoop(self.policy, self.control, self.card, device=self.device,
                                 nominal_dt=1.0 / world.config.camera_rate_hz, backend=self.backend,
@@ -59,7 +57,7 @@ class ModelDriver:
         return {"median": round(float(np.median(values)), 3), "p99": round(float(np.percentile(values, 99)), 3),
                 "steps": len(values)}
 
-    def act(self, observation: Observation, dt: float) -> Command:
+    def act(self, observation, dt: float):
         if observation.frame is not None:
             problem = self.loop.on_frame(self.spec.apply(observation.frame, "rgb8"), observation.frame_time)
             if problem:
@@ -69,14 +67,12 @@ class ModelDriver:
             fresh = result.frame_stamp != self._last_frame_stamp
             self._last_frame_stamp = result.frame_stamp
             self.step_seconds.append(result.step_seconds + ((result.head_seconds or 0.0) if fresh else 0.0))
-        return car_command(result.twist, self.wheelbase)
+        return world_command(self.world, result.twist)
 
 
-def car_command(twist, wheelbase: float) -> Command:
-    """A velocity command (speed, yaw rate) as the car's (speed, steering angle): the bicycle relation."""
-    if abs(twist.linear_x) < 1e-3:
-        return Command(twist.linear_x, 0.0)
-    return Command(twist.linear_x, math.atan(wheelbase * twist.angular_z / twist.linear_x))
+def world_command(world, twist):
+    """The ControlLoop's Twist as ``world``'s command."""
+    return world.command_from_twist(twist.linear_x, twist.linear_y, twist.linear_z, twist.angular_z)
 
 
 class FleetModelDriver:
@@ -91,20 +87,20 @@ class FleetModelDriver:
         self.single = ModelDriver(model_path, speed, device, control, backend)
         self.engine = None
         self.fleet: FleetLoop | None = None
-        self.wheelbases: list[float] = []
+        self.worlds: list = []
         self.step_seconds: list[float] = []  # the batched core call, one per control period
         self.head_seconds: list[float] = []  # the conv head, one per frame and car
 
-    def reset(self, worlds: list[LaneWorld]) -> None:
+    def reset(self, worlds: list) -> None:
         single = self.single
         if self.engine is None:
             self.engine = load_engine(single.policy, backend=single.backend, device=single.device, batch=len(worlds))
         loops = [ControlLoop(single.policy, single.control, single.card, device=single.device,
                              nominal_dt=1.0 / world.config.camera_rate_hz, engine=self.engine) for world in worlds]
         self.fleet = FleetLoop(loops)
-        self.wheelbases = [world.config.car.wheelbase for world in worlds]
+        self.worlds = list(worlds)
 
-    def act_all(self, observations: list[Observation], active: list[bool]) -> list[Command | None]:
+    def act_all(self, observations: list, active: list[bool]) -> list:
         spec = self.single.spec
         for loop, observation, on in zip(self.fleet.loops, observations, active):
             if on and observation.frame is not None:
@@ -118,7 +114,7 @@ class FleetModelDriver:
         for loop, observation, on in zip(self.fleet.loops, observations, active):
             if on and observation.frame is not None and loop.frame is not None and loop.frame.head_seconds is not None:
                 self.head_seconds.append(loop.frame.head_seconds)
-        return [None if r is None else car_command(r.twist, wheelbase) for r, wheelbase in zip(results, self.wheelbases)]
+        return [None if r is None else world_command(world, r.twist) for r, world in zip(results, self.worlds)]
 
 
 def open_loop(model_path: str | Path, episodes: list[Episode], nominal_dt: float = 0.05) -> dict:

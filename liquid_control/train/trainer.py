@@ -50,8 +50,11 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     augment: bool = True
     nominal_dt: float = 0.05
-    loss_scale: float = 100.0  # curvatures are ~0.1 1/m: scale the loss to readable numbers
+    loss_scale: float | None = None  # None: 100 for curvatures (~0.1 1/m), 10 for velocities (~1 m/s): readable numbers
     preprocessing: dict = field(default_factory=lambda: dict(DEFAULT_PREPROCESSING))
+    ncp_units: int | None = None  # NCP presets: neurons (None: 19 for one output, 34 for more: 18 inter, 12 command, 4 motor)
+    head_channels: list = field(default_factory=lambda: [24, 36, 48, 64, 64])  # the conv head's five convolutions
+    features: int = 32  # conv head outputs = the core's inputs
 
     def validate(self) -> None:
         if self.arch not in PRESETS:
@@ -63,6 +66,23 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.loss_scale is not None and not self.loss_scale > 0:
+            raise ValueError(f"loss_scale must be > 0 (or None: from the labels), got {self.loss_scale}")
+
+
+def output_section(label_names: tuple[str, ...]) -> dict:
+    """The model card's ``outputs``: what each output means, from the labels it was trained on."""
+    if tuple(label_names) == ("curvature",):
+        return {"mode": "steering", "names": ["curvature"], "units": ["1/m"],
+                "meaning": "curvature of the path to drive; yaw rate = speed * curvature"}
+    units = {"linear.x": "m/s", "linear.y": "m/s", "linear.z": "m/s", "angular.z": "rad/s"}
+    return {"mode": "velocity", "names": list(label_names), "units": [units[name] for name in label_names], "frame": "body",
+            "meaning": "body-frame velocity command (REP 103: x forward, y left, z up, counter-clockwise yaw rate), "
+                       "each output the Twist field named"}
+
+
+def default_loss_scale(label_names: tuple[str, ...]) -> float:
+    return 100.0 if tuple(label_names) == ("curvature",) else 10.0
 
 
 def split_episodes(episodes: list[Episode], val_fraction: float, seed: int) -> tuple[list[Episode], list[Episode]]:
@@ -140,7 +160,14 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     train_set = SequenceDataset(training, spec, config.seq_len, config.stride, config.nominal_dt, augmentation, config.seed)
     val_set = SequenceDataset(validation, spec, config.seq_len, config.seq_len, config.nominal_dt) if validation else None
     channels, height, width = spec.channels, spec.size[0], spec.size[1]
-    model = make_policy(config.arch, image_shape=(channels, height, width), outputs=episodes[0].labels.shape[1])
+    label_names = episodes[0].label_names
+    mixed = sorted({e.label_names for e in episodes} - {label_names})
+    if mixed:
+        raise ValueError(f"all episodes must have the same labels; {episodes[0].name} has {label_names}, others have {mixed}")
+    outputs = len(label_names)
+    loss_scale = config.loss_scale or default_loss_scale(label_names)
+    model = make_policy(config.arch, image_shape=(channels, height, width), outputs=outputs, features=config.features,
+                        ncp_units=config.ncp_units or (19 if outputs == 1 else 34), channels=tuple(config.head_channels))
     if ddp is not None:
         model.to(ddp.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -183,7 +210,7 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
                    disable=not (progress and main), leave=False)
         for frames, elapsed, labels in bar:
             outputs, _ = net(frames, timespans=elapsed)
-            loss = torch.nn.functional.mse_loss(outputs, labels) * config.loss_scale
+            loss = torch.nn.functional.mse_loss(outputs, labels) * loss_scale
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -198,7 +225,7 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
             running, seen = ddp.sum([running, seen])  # the loss over all processes' windows
         if main:
             record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1),
-                      "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), config.loss_scale, device)
+                      "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), loss_scale, device)
                       if val_set else None,
                       "seconds": round(time.perf_counter() - started, 1), "sequences": len(train_set)}
             history.append(record)
@@ -217,19 +244,18 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     final = history[-1]
     folder = save_model(
         model, out_dir, name=out_dir.name,
-        description=f"{config.arch} camera policy: curvature from a {height}x{width} frame",
+        description=f"{config.arch} camera policy: {', '.join(label_names)} from a {height}x{width} frame",
         preprocessing=spec.to_dict(),
-        outputs={"names": list(episodes[0].label_names), "units": ["1/m"], "meaning": "curvature of the path to drive; "
-                 "yaw rate = speed * curvature"},
+        outputs=output_section(label_names),
         training={"config": asdict(config), "episodes": {"train": [e.name for e in training],
                   "validation": [e.name for e in validation]}, "frames": int(sum(len(e) for e in episodes)),
                   "data": data_description or {}, "wall_time_s": round(elapsed_s, 1), "threads": torch.get_num_threads(),
                   "world_size": world_size, "history": history},
         metrics={"train_loss": final["train_loss"], "val_loss": final["val_loss"],
-                 "loss": f"mean squared curvature error x {config.loss_scale}"},
+                 "loss": f"mean squared error of {', '.join(label_names)} x {loss_scale}"},
         provenance={"trained_by": "liquid_control.train"},
     )
-    plot_history(history, folder / "training_curve.png")
+    plot_history(history, folder / "training_curve.png", f"loss (MSE x {loss_scale:g})")
     if ddp is not None:
         ddp.barrier()
     return folder
@@ -242,7 +268,7 @@ def _save_checkpoint(model, optimizer, scheduler, history, checkpoint_dir: Path,
     (checkpoint_dir / "history.json").write_text(json.dumps(history, indent=1))
 
 
-def plot_history(history: list[dict], path: Path) -> None:
+def plot_history(history: list[dict], path: Path, ylabel: str = "loss (MSE of curvature x 100)") -> None:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -254,7 +280,7 @@ def plot_history(history: list[dict], path: Path) -> None:
     if any(h["val_loss"] is not None for h in history):
         ax.plot(epochs, [h["val_loss"] for h in history], marker="s", label="validation")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (MSE of curvature x 100)")
+    ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()

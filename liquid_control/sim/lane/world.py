@@ -125,6 +125,10 @@ class LaneWorld:
     name = "lane"
     label_names = ("curvature",)  # what a steering policy outputs: 1/m, yaw rate = speed * curvature
 
+    @property
+    def camera_fovy_deg(self) -> float:
+        return self.config.car.camera_fovy_deg
+
     def __init__(self, seed: int = 0, config: WorldConfig | None = None):
         self.config = config or WorldConfig()
         self.config.validate()
@@ -183,6 +187,11 @@ class LaneWorld:
         mujoco.mj_step(self.model, self.data, nstep=steps)
         self.time += steps * self.config.physics_dt
         return self._observe(new_frame=True)
+
+    def command_from_twist(self, linear_x: float, linear_y: float = 0.0, linear_z: float = 0.0, angular_z: float = 0.0) -> Command:
+        """A body-frame velocity command as the car's (speed, steering angle): the bicycle relation
+        (the car cannot move sideways or up: those fields are ignored)."""
+        return Command.from_twist(linear_x, angular_z, self.config.car)
 
     def render(self, camera: str = "front") -> np.ndarray:
         """The camera image now, without perturbations (H, W, 3) RGB uint8."""
