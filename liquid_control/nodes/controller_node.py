@@ -41,6 +41,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
@@ -99,16 +100,20 @@ SETTINGS = (
             "quarter of the period. Not used with use_sim_time (a ROS timer on the sim clock is).", 0.0, 20.0),
     Setting("trigger", "timer", "timer: step at control_rate_hz on the newest frame (a robot); frame: step as each "
             "preprocessed frame arrives (a lock-step simulator or a bag replay, where a timer would race the frames)."),
-    Setting("output_mode", "steering", "steering: linear.x = speed, angular.z from the policy's first output; "
-            "velocity: the outputs drive the twist fields named in velocity_outputs.", read_only=False),
+    Setting("output_mode", "auto", "auto: steering or velocity as the model card's outputs section says (outputs.mode; "
+            "without it, velocity when every outputs.names is a twist field); steering: linear.x = speed, angular.z "
+            "from the policy's first output; velocity: the outputs drive the twist fields of velocity_outputs.",
+            read_only=False),
     Setting("output_kind", "auto", "steering mode: what the first output means: curvature (1/m), yaw_rate (rad/s), "
             "steering_angle (rad), or auto (from the model card's outputs.names).", read_only=False),
     Setting("speed", 2.0, "steering mode: forward speed, m/s.", -10.0, 10.0, read_only=False),
     Setting("wheelbase", 0.5, "Wheelbase, m, to turn a steering_angle output into a yaw rate.", 0.01, 10.0, read_only=False),
     Setting("steering_gain", 1.0, "Multiplies the steering output.", -10.0, 10.0, read_only=False),
-    Setting("velocity_outputs", ["linear.x", "angular.z"], "velocity mode: twist field of each output, from "
-            "linear.x, linear.y, linear.z, angular.z.", read_only=False),
-    Setting("velocity_gains", [1.0, 1.0], "velocity mode: gain per output.", read_only=False),
+    Setting("velocity_outputs", None, "velocity mode: twist field of each output, in order, from linear.x, linear.y, "
+            "linear.z, angular.z. Unset, [] or [auto]: the model card's outputs.names (linear.x, angular.z when the "
+            "card names no twist fields).", read_only=False, type=Parameter.Type.STRING_ARRAY),
+    Setting("velocity_gains", None, "velocity mode: gain per output. Unset or []: all 1.", read_only=False,
+            type=Parameter.Type.DOUBLE_ARRAY),
     Setting("max_linear", 3.0, "Clamp on each linear velocity component, m/s.", 0.0, 100.0, read_only=False),
     Setting("max_angular", 2.0, "Clamp on the yaw rate, rad/s.", 0.0, 100.0, read_only=False),
     Setting("max_linear_accel", 3.0, "Slew-rate limit on linear velocity, m/s^2.", 0.0, 1000.0, read_only=False),
@@ -132,8 +137,9 @@ CONTROL_FIELDS = ("output_mode", "output_kind", "speed", "wheelbase", "steering_
 
 def control_config(values: dict) -> ControlConfig:
     fields = {name: values[name] for name in CONTROL_FIELDS}
-    fields["velocity_outputs"] = tuple(fields["velocity_outputs"])
-    fields["velocity_gains"] = tuple(fields["velocity_gains"])
+    # Unset (None: an empty list in a params file or on the command line is unset too) or []: from the card / all 1.
+    fields["velocity_outputs"] = tuple(fields["velocity_outputs"] or ())
+    fields["velocity_gains"] = tuple(float(gain) for gain in fields["velocity_gains"] or ())
     config = ControlConfig(**fields)
     config.validate()
     return config
@@ -238,7 +244,7 @@ class ControllerNode(LifecycleNode):
         timings = engine.selection.get("median_step_us") if engine.selection else None
         self.get_logger().info(f"configured: model {self.card.get('name')!r} on {self.loop.device}, backend {engine.backend}"
                                + (f" (auto, median step us: {timings})" if timings else "")
-                               + f", output {self.loop.config.output_mode}/{self.loop.output_kind}"
+                               + f", output {self.loop.output_text}"
                                + f", frames from {self._subscription.topic_name}"
                                + (" (preprocessed here)" if self._spec is not None else "")
                                + (", dedicated threads" if self._frames_thread is not None else ", on the executor"))
@@ -389,9 +395,17 @@ class ControllerNode(LifecycleNode):
             finally:
                 self.values = previous
         target = loop if swap else self.loop
-        problem = config.check_for(target.outputs if target is not None else None, period)
+        resolved = config
+        if target is not None:
+            try:  # 'auto' output settings mean what the model's card says
+                resolved, _ = config.resolve(target.card)
+            except ValueError as error:
+                return SetParametersResult(successful=False,
+                                           reason=str(error) + (" (the new model; not swapped)" if swap else ""))
+        problem = resolved.check_for(target.outputs if target is not None else None, period)
         if problem:
             return SetParametersResult(successful=False, reason=problem + (" (the new model; not swapped)" if swap else ""))
+        before = self.loop.output_text if self.loop is not None else ""
         if swap:
             with self._lock:
                 self.loop, self.card, self._spec = loop, card, spec
@@ -401,6 +415,8 @@ class ControllerNode(LifecycleNode):
             with self._lock:
                 self.loop.set_config(config)
                 self.loop.nominal_dt = 1.0 / values["control_rate_hz"]  # the first step after a reset
+            if self.loop.output_text != before:
+                self.get_logger().info(f"output {self.loop.output_text}")
         if self._active and ({"control_rate_hz", "publish_saliency", "saliency_rate_hz", "use_sim_time"} & changed.keys()):
             self._stop_timers()
             self._start_timers(sim_time=changed.get("use_sim_time"))
@@ -577,6 +593,7 @@ class ControllerNode(LifecycleNode):
             "backend_selection_us": (json.dumps(self.loop.engine.selection.get("median_step_us", {}))
                                      if self.loop and self.loop.engine.selection else "n/a"),
             "input": self._subscription.topic_name if self._subscription is not None else "n/a",
+            "output": self.loop.output_text if self.loop else "n/a",
             "threads": self._threads_text(),
             "control_rate_hz": f"{self.values['control_rate_hz']:g}" if not self._frame_triggered else "frame-triggered",
             "achieved_rate_hz": f"{rate:.2f}",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,16 +38,74 @@ import torch
 
 OUTPUT_KINDS = ("curvature", "yaw_rate", "steering_angle")
 TWIST_FIELDS = ("linear.x", "linear.y", "linear.z", "angular.z")
+OUTPUT_MODES = ("steering", "velocity")
+TWIST_UNITS = {"linear.x": "m/s", "linear.y": "m/s", "linear.z": "m/s", "angular.z": "rad/s"}  # REP 103
+# Velocity mode set explicitly for a model whose card names no twist fields: what its outputs drive.
+DEFAULT_VELOCITY_OUTPUTS = ("linear.x", "angular.z")
+
+
+def output_semantics_from_card(card: dict[str, Any] | None) -> tuple[str, str | tuple[str, ...]]:
+    """What a model's outputs mean, from its card's ``outputs`` section: ``("steering", kind)``, the
+    first output being a curvature, yaw_rate or steering_angle, or ``("velocity", fields)``, the
+    twist field each output drives, in order.
+
+    ``outputs.mode`` says which; a card without it is velocity when all its ``names`` are twist
+    fields, else steering. A steering card whose first name is no kind (or no card, or no names)
+    means curvature. A velocity card must name a twist field (``linear.x``, ``linear.y``,
+    ``linear.z``, ``angular.z``) per output, each once; ``units``, when given, are m/s and rad/s,
+    and ``frame``, when given, is ``body`` (cmd_vel is in the robot's body frame, REP 103).
+    Raises ValueError saying what to fix in the card.
+    """
+    section = (card or {}).get("outputs") or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"the model card's outputs section must be a mapping (mode, names, units, frame), "
+                         f"got {section!r}")
+    names = section.get("names") or []
+    names = [names] if isinstance(names, str) else list(names)
+    mode = section.get("mode")
+    if mode is None:
+        mode = "velocity" if names and all(name in TWIST_FIELDS for name in names) else "steering"
+    if mode == "steering":
+        return "steering", names[0] if names and names[0] in OUTPUT_KINDS else "curvature"
+    if mode != "velocity":
+        raise ValueError(f"the model card's outputs.mode must be one of {OUTPUT_MODES}, got {mode!r}: fix card.yaml")
+    unknown = [name for name in names if name not in TWIST_FIELDS]
+    if not names or unknown:
+        raise ValueError(f"the model card says outputs.mode velocity, so outputs.names must give the twist field of "
+                         f"each output, in order, from {', '.join(TWIST_FIELDS)} (e.g. [linear.x, angular.z]); got "
+                         f"{names or 'none'}" + (f" ({', '.join(map(str, unknown))} unknown)" if unknown and names else "")
+                         + ": fix card.yaml")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"the model card's outputs.names {names} give {', '.join(repeated)} more than once: "
+                         "each twist field is driven by one output; fix card.yaml")
+    units = section.get("units")
+    if units is not None:
+        units = [units] if isinstance(units, str) else list(units)
+        expected = [TWIST_UNITS[name] for name in names]
+        if [str(unit) for unit in units] != expected:
+            raise ValueError(f"the model card's outputs.units {units} do not match its velocity outputs {names}: "
+                             f"cmd_vel takes {expected} (m/s linear, rad/s angular, REP 103); scale the outputs to "
+                             "those units, or fix card.yaml")
+    frame = section.get("frame")
+    if frame is not None and frame != "body":
+        raise ValueError(f"the model card's outputs.frame is {frame!r}: cmd_vel is a velocity in the robot's body "
+                         "frame (REP 103), so a velocity model's outputs must be too (frame: body)")
+    return "velocity", tuple(names)
 
 
 @dataclass
 class ControlConfig:
-    output_mode: str = "steering"  # steering: forward speed + turn from the policy; velocity: outputs -> twist fields
+    # auto: from the model card (output_semantics_from_card); steering: forward speed + turn from the
+    # policy; velocity: outputs -> twist fields
+    output_mode: str = "auto"
     speed: float = 2.0  # m/s, forward speed in steering mode
     output_kind: str = "auto"  # steering mode: what the first output means (auto: from the model card)
     wheelbase: float = 0.5  # m, to turn a steering angle into a yaw rate
     steering_gain: float = 1.0
-    velocity_outputs: tuple[str, ...] = ("linear.x", "angular.z")  # velocity mode: the twist field of each output
+    # velocity mode: the twist field of each output; () or ("auto",): the card's outputs.names
+    # (DEFAULT_VELOCITY_OUTPUTS when the card names no twist fields)
+    velocity_outputs: tuple[str, ...] = ()
     velocity_gains: tuple[float, ...] = ()  # per output (empty: all 1)
     max_linear: float = 3.0  # m/s, per axis
     max_angular: float = 2.0  # rad/s
@@ -73,15 +131,45 @@ class ControlConfig:
                     f"({2 * period:g} s at {1 / period:g} Hz): raise it or the rate")
         return ""
 
+    @property
+    def velocity_outputs_from_card(self) -> bool:
+        return tuple(self.velocity_outputs) in ((), ("auto",))
+
+    def resolve(self, card: dict[str, Any] | None) -> "tuple[ControlConfig, str]":
+        """(this config with output_mode and velocity_outputs made concrete, the steering kind).
+
+        'auto' (and empty velocity_outputs) take the model card's meaning (``output_semantics_from_card``);
+        explicit settings override the card. The config comes back unchanged (the same object) when
+        nothing was 'auto'; output_kind stays as set, its resolution is the second value. Raises
+        ValueError for a card that says nonsense, or gains that do not match the card's outputs.
+        """
+        card_mode, meaning = output_semantics_from_card(card)
+        kind = self.output_kind if self.output_kind != "auto" else meaning if card_mode == "steering" else "curvature"
+        mode = card_mode if self.output_mode == "auto" else self.output_mode
+        if mode == "steering":
+            if mode == self.output_mode:
+                return self, kind
+            return replace(self, output_mode=mode), kind
+        if not self.velocity_outputs_from_card:
+            return (self if mode == self.output_mode else replace(self, output_mode=mode)), kind
+        fields = meaning if card_mode == "velocity" else DEFAULT_VELOCITY_OUTPUTS
+        if self.velocity_gains and len(self.velocity_gains) != len(fields):
+            source = "the model card's outputs.names" if card_mode == "velocity" else "the default"
+            raise ValueError(f"velocity_gains has {len(self.velocity_gains)} gains but the velocity outputs, from "
+                             f"{source}, are {len(fields)} ({', '.join(fields)}): give one gain per output, or [] "
+                             "for all 1")
+        return replace(self, output_mode=mode, velocity_outputs=tuple(fields)), kind
+
     def validate(self) -> None:
-        if self.output_mode not in ("steering", "velocity"):
-            raise ValueError(f"output_mode must be 'steering' or 'velocity', got {self.output_mode!r}")
+        if self.output_mode not in ("auto", *OUTPUT_MODES):
+            raise ValueError(f"output_mode must be 'auto' (from the model card), 'steering' or 'velocity', "
+                             f"got {self.output_mode!r}")
         if self.output_kind not in ("auto", *OUTPUT_KINDS):
             raise ValueError(f"output_kind must be 'auto' or one of {OUTPUT_KINDS}, got {self.output_kind!r}")
-        unknown = [f for f in self.velocity_outputs if f not in TWIST_FIELDS]
+        unknown = [] if self.velocity_outputs_from_card else [f for f in self.velocity_outputs if f not in TWIST_FIELDS]
         if unknown:
-            raise ValueError(f"velocity_outputs may only name {TWIST_FIELDS}; got {unknown}")
-        if self.velocity_gains and len(self.velocity_gains) != len(self.velocity_outputs):
+            raise ValueError(f"velocity_outputs may only name {TWIST_FIELDS} (or be [] for the model card's); got {unknown}")
+        if self.velocity_gains and not self.velocity_outputs_from_card and len(self.velocity_gains) != len(self.velocity_outputs):
             raise ValueError(f"velocity_gains needs one gain per velocity output ({len(self.velocity_outputs)}), got {len(self.velocity_gains)}")
         if not all(math.isfinite(gain) for gain in (*self.velocity_gains, self.steering_gain)):
             raise ValueError(f"gains must be finite numbers, got steering_gain {self.steering_gain}, "
@@ -125,9 +213,9 @@ def input_bounds(card: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray] |
 
 
 def output_kind_from_card(card: dict[str, Any] | None) -> str:
-    """The meaning of a steering policy's first output, from the card's ``outputs.names``."""
-    names = ((card or {}).get("outputs") or {}).get("names") or []
-    return names[0] if names and names[0] in OUTPUT_KINDS else "curvature"
+    """The meaning of a steering policy's first output, from the card (curvature for a velocity card)."""
+    mode, meaning = output_semantics_from_card(card)
+    return meaning if mode == "steering" else "curvature"
 
 
 class CommandShaper:
@@ -143,6 +231,8 @@ class CommandShaper:
 
     def raw(self, outputs: np.ndarray) -> Twist:
         cfg = self.config
+        if cfg.output_mode == "auto" or (cfg.output_mode == "velocity" and cfg.velocity_outputs_from_card):
+            cfg, _ = cfg.resolve(None)  # not resolved against a card (ControlLoop does): what no card means
         if cfg.output_mode == "steering":
             value = float(outputs[0]) * cfg.steering_gain
             if self.output_kind == "curvature":
@@ -231,15 +321,18 @@ class ControlLoop:
         from .engine import load_engine
 
         config.validate()
-        self.config = config
+        self.card = card or {}
+        # The config in force: output_mode and velocity_outputs resolved against the card ('auto'
+        # takes its meaning); output_kind 'auto' is resolved into self.output_kind.
+        self.requested_config = config
+        self.config, self.output_kind = config.resolve(self.card)
         self.policy = policy.to(device).eval()
         self.device = torch.device(device)
         self.engine = engine if engine is not None else load_engine(self.policy, backend=backend, device=str(device))
         self.engine.warm_up()  # compile and allocate now: nothing of the kind on the first tick
         self._split = self.engine.kind == "policy"  # conv head at frame arrival, core at the tick
-        self.card = card or {}
-        self.output_kind = output_kind_from_card(card) if config.output_kind == "auto" else config.output_kind
-        self.shaper = CommandShaper(config, self.output_kind)
+        self.shaper = CommandShaper(self.config, self.output_kind)
+        self.output_text = self._describe_output()
         self.nominal_dt = nominal_dt
         self.frame: _Frame | None = None
         self.state = None
@@ -255,15 +348,34 @@ class ControlLoop:
         return int(self.engine.output_size)
 
     def set_config(self, config: ControlConfig) -> None:
-        """Apply a new (validated) config: limits, gains, timeouts and the output kind, which 'auto'
-        takes from the card again."""
+        """Apply a new (validated) config: limits, gains, timeouts and the output mode, kind and
+        velocity fields, which 'auto' takes from the card again."""
         config.validate()
-        problem = config.check_for(self.outputs)
+        resolved, kind = config.resolve(self.card)
+        problem = resolved.check_for(self.outputs)
         if problem:
             raise ValueError(problem)
-        self.config = config
-        self.output_kind = output_kind_from_card(self.card) if config.output_kind == "auto" else config.output_kind
-        self.shaper.config, self.shaper.output_kind = config, self.output_kind
+        self.requested_config, self.config, self.output_kind = config, resolved, kind
+        self.shaper.config, self.shaper.output_kind = resolved, kind
+        self.output_text = self._describe_output()
+
+    def _describe_output(self) -> str:
+        """The resolved output semantics and where they came from, for the log and /diagnostics."""
+        requested, config = self.requested_config, self.config
+        card_mode, _ = output_semantics_from_card(self.card)
+        sources = []
+        if requested.output_mode == "auto":
+            sources.append("mode from the model card")
+        if config.output_mode == "steering":
+            text = f"steering: first output is {self.output_kind}"
+            if requested.output_kind == "auto":
+                sources.append("kind from the model card" if card_mode == "steering" else "kind: the default")
+        else:
+            text = f"velocity: outputs drive {', '.join(config.velocity_outputs)}"
+            if requested.velocity_outputs_from_card:
+                sources.append("fields from the model card" if card_mode == "velocity"
+                               else "fields: the default, the card names no twist fields")
+        return text + (f" ({'; '.join(sources)})" if sources else "")
 
     # ----------------------------------------------------------------- input
     def check_frame(self, image: np.ndarray) -> str:

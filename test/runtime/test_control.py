@@ -8,7 +8,7 @@ import torch
 
 from liquid_control.nets.policy import make_policy
 from liquid_control.runtime.control import (CommandShaper, ControlConfig, ControlLoop, Twist, choose_device,
-                                            output_kind_from_card)
+                                            output_kind_from_card, output_semantics_from_card)
 
 FRAME = np.zeros((66, 200, 3), np.float32)
 
@@ -128,7 +128,8 @@ def test_velocity_mode_maps_outputs_to_twist_fields():
     (ControlConfig(output_mode="fly"), "output_mode"),
     (ControlConfig(output_kind="torque"), "output_kind"),
     (ControlConfig(velocity_outputs=("angular.x",)), "velocity_outputs"),
-    (ControlConfig(velocity_gains=(1.0,)), "one gain per"),
+    (ControlConfig(velocity_outputs=("linear.x", "angular.z"), velocity_gains=(1.0,)), "one gain per"),
+    (ControlConfig(velocity_outputs=("auto", "linear.x")), "velocity_outputs"),
     (ControlConfig(input_timeout_s=0), "input_timeout_s"),
     (ControlConfig(speed=9.0, max_linear=3.0), "within max_linear"),
 ])
@@ -140,6 +141,122 @@ def test_bad_control_configs(config, match):
 def test_output_kind_comes_from_the_card():
     assert output_kind_from_card({"outputs": {"names": ["steering_angle"]}}) == "steering_angle"
     assert output_kind_from_card({"outputs": None}) == "curvature"
+
+
+FOUR = ["linear.x", "linear.y", "linear.z", "angular.z"]
+VELOCITY_CARD = {"outputs": {"mode": "velocity", "names": FOUR, "units": ["m/s", "m/s", "m/s", "rad/s"], "frame": "body"}}
+STEERING_CARD = {"outputs": {"mode": "steering", "names": ["yaw_rate"]}}
+FAST = {"max_linear_accel": 1000.0, "max_angular_accel": 1000.0}  # no slew limit within a step
+
+
+@pytest.fixture(scope="module")
+def velocity_policy():
+    torch.manual_seed(3)
+    return make_policy("ncp-cfc", outputs=4).eval()
+
+
+@pytest.mark.parametrize("outputs,expected", [
+    (None, ("steering", "curvature")),
+    ({"names": ["steering_angle"]}, ("steering", "steering_angle")),
+    ({"names": ["throttle"]}, ("steering", "curvature")),
+    ({"mode": "steering", "names": ["yaw_rate"]}, ("steering", "yaw_rate")),
+    ({"names": ["linear.x", "angular.z"]}, ("velocity", ("linear.x", "angular.z"))),  # no mode: all twist fields
+    ({"names": ["linear.x", "throttle"]}, ("steering", "curvature")),  # no mode, not all twist fields
+    (VELOCITY_CARD["outputs"], ("velocity", tuple(FOUR))),
+])
+def test_output_semantics_from_the_card(outputs, expected):
+    assert output_semantics_from_card({"outputs": outputs}) == expected
+    assert output_kind_from_card({"outputs": outputs}) == (expected[1] if expected[0] == "steering" else "curvature")
+
+
+@pytest.mark.parametrize("outputs,match", [
+    ({"mode": "velocity", "names": ["vx", "linear.y", "wz"]}, r"from linear.x, linear.y, linear.z, angular.z .*vx, wz unknown.*fix card.yaml"),
+    ({"mode": "velocity", "names": ["curvature"]}, "curvature unknown"),
+    ({"mode": "velocity"}, "got none"),
+    ({"mode": "velocity", "names": ["linear.x", "linear.x"]}, "linear.x more than once"),
+    ({"mode": "velocity", "names": ["linear.x", "angular.z"], "units": ["m/s", "deg/s"]}, r"cmd_vel takes \['m/s', 'rad/s'\]"),
+    ({"mode": "velocity", "names": ["linear.x"], "frame": "odom"}, "frame: body"),
+    ({"mode": "fly", "names": ["linear.x"]}, "outputs.mode must be one of"),
+])
+def test_a_card_with_unusable_velocity_semantics_is_refused_with_what_to_fix(policy, outputs, match):
+    with pytest.raises(ValueError, match=match):
+        output_semantics_from_card({"outputs": outputs})
+    with pytest.raises(ValueError, match=match):
+        ControlLoop(policy, ControlConfig(), {"outputs": outputs})
+
+
+def test_auto_takes_steering_and_its_kind_from_a_steering_card(policy):
+    loop = ControlLoop(policy, ControlConfig(speed=1.5, **FAST), STEERING_CARD)
+    assert ControlConfig().output_mode == "auto" and ControlConfig().velocity_outputs == ()
+    assert (loop.config.output_mode, loop.output_kind) == ("steering", "yaw_rate")
+    assert "steering: first output is yaw_rate" in loop.output_text and "mode from the model card" in loop.output_text
+    loop.on_frame(_image(), 0.0)
+    result = loop.tick(0.05)
+    assert result.status == "ok"
+    assert result.twist == Twist(linear_x=1.5, angular_z=pytest.approx(float(result.outputs[0])))
+
+
+def test_auto_takes_velocity_and_its_fields_from_a_velocity_card(velocity_policy):
+    loop = ControlLoop(velocity_policy, ControlConfig(**FAST), VELOCITY_CARD)
+    assert (loop.config.output_mode, loop.config.velocity_outputs) == ("velocity", tuple(FOUR))
+    assert loop.output_text == ("velocity: outputs drive linear.x, linear.y, linear.z, angular.z "
+                                "(mode from the model card; fields from the model card)")
+    loop.on_frame(_image(), 0.0)
+    result = loop.tick(0.05)
+    assert result.status == "ok" and len(result.outputs) == 4 and np.abs(result.outputs).max() > 0
+    with torch.no_grad():
+        y, _ = velocity_policy.step(torch.from_numpy(_image()).permute(2, 0, 1), 0.05)
+    expected = np.clip(y.numpy().astype(np.float64), [-3, -3, -3, -2], [3, 3, 3, 2])  # the default clamps
+    got = [result.twist.linear_x, result.twist.linear_y, result.twist.linear_z, result.twist.angular_z]
+    assert np.allclose(got, expected, atol=1e-6), (got, expected)
+
+
+def test_explicit_settings_override_the_card(policy, velocity_policy):
+    steering = ControlLoop(velocity_policy, ControlConfig(output_mode="steering", speed=1.0), VELOCITY_CARD)
+    assert (steering.config.output_mode, steering.output_kind) == ("steering", "curvature")
+    assert "mode from the model card" not in steering.output_text
+    fields = ControlLoop(velocity_policy, ControlConfig(velocity_outputs=("angular.z", "linear.x"), **FAST), VELOCITY_CARD)
+    assert (fields.config.output_mode, fields.config.velocity_outputs) == ("velocity", ("angular.z", "linear.x"))
+    fields.on_frame(_image(), 0.0)
+    result = fields.tick(0.05)
+    assert (result.twist.angular_z, result.twist.linear_x, result.twist.linear_y) == (
+        pytest.approx(float(result.outputs[0])), pytest.approx(float(result.outputs[1])), 0.0)
+    # Velocity mode on a card that names no twist fields: the default fields, which a 1-output model cannot fill.
+    loop = ControlLoop(policy, ControlConfig(), STEERING_CARD)
+    with pytest.raises(ValueError, match=r"maps 2 outputs \(linear.x, angular.z\) but the model has 1"):
+        loop.set_config(ControlConfig(output_mode="velocity"))
+    assert loop.config.output_mode == "steering", "the refused config did not replace the running one"
+    # Gains are checked against the fields the card gives.
+    with pytest.raises(ValueError, match="velocity_gains has 2 gains .* the model card's outputs.names, are 4"):
+        ControlLoop(velocity_policy, ControlConfig(velocity_gains=(1.0, 2.0)), VELOCITY_CARD)
+    assert ControlLoop(velocity_policy, ControlConfig(velocity_gains=(1.0,) * 4), VELOCITY_CARD).config.velocity_gains == (1.0,) * 4
+
+
+def test_a_velocity_card_naming_more_outputs_than_the_model_has_is_refused():
+    torch.manual_seed(0)
+    two = make_policy("ncp-cfc", outputs=2).eval()
+    config, _ = ControlConfig().resolve(VELOCITY_CARD)
+    assert "maps 4 outputs (linear.x, linear.y, linear.z, angular.z) but the model has 2" in config.check_for(2)
+    loop = ControlLoop(two, ControlConfig(), {"outputs": {"names": ["linear.x", "angular.z"]}})
+    loop.card = VELOCITY_CARD  # as if the card were the 4-output one: set_config resolves against it
+    with pytest.raises(ValueError, match="maps 4 outputs .* but the model has 2"):
+        loop.set_config(ControlConfig())
+    assert loop.config.velocity_outputs == ("linear.x", "angular.z")
+
+
+def test_set_config_back_to_auto_takes_the_card_again(velocity_policy):
+    loop = ControlLoop(velocity_policy, ControlConfig(output_mode="steering", output_kind="yaw_rate"), VELOCITY_CARD)
+    assert (loop.config.output_mode, loop.output_kind) == ("steering", "yaw_rate")
+    loop.set_config(ControlConfig(output_mode="velocity", velocity_outputs=("linear.x",)))
+    assert loop.config.velocity_outputs == ("linear.x",) and loop.shaper.config is loop.config
+    loop.set_config(ControlConfig(**FAST))
+    assert (loop.config.output_mode, loop.config.velocity_outputs) == ("velocity", tuple(FOUR))
+    assert loop.shaper.config is loop.config and "fields from the model card" in loop.output_text
+    assert loop.requested_config.output_mode == "auto"
+    loop.on_frame(_image(), 0.0)
+    result = loop.tick(0.05)
+    assert result.twist.linear_z == pytest.approx(float(np.clip(result.outputs[2], -3, 3)))
+    assert result.twist.angular_z == pytest.approx(float(np.clip(result.outputs[3], -2, 2)))
 
 
 def test_device_choice():
