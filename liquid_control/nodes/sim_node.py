@@ -250,7 +250,7 @@ class SimNode(Node):
         self._lockstep_timeouts = 0
         self._awaiting_command = False
         self._published_at = 0.0  # time.monotonic() of the last tick published in lockstep mode
-        self._camera_info = camera_info_message(config.camera_width, config.camera_height, self._world.camera_fovy_deg,
+        self._camera_info = camera_info_message(config.camera_width, config.camera_height, config.camera_fovy_deg,
                                                 self._frame_id)
 
         self._image_publisher = self.create_publisher(Image, 'camera/image_raw', qos_profile_sensor_data)

@@ -9,7 +9,11 @@ with a camera:
 - ``step(command) -> observation``: hold ``command`` for one camera period (``1 / config.camera_rate_hz``)
   and observe;
 - ``metrics``: the task's running metrics, ``metrics.summary(wall_time)`` a JSON-ready dict;
-- ``render()``, ``close()``, ``seed``, ``config.camera_rate_hz``.
+- ``command_from_twist(linear_x, linear_y, linear_z, angular_z)``: a body-frame velocity command
+  (what a ROS controller publishes) as the world's command;
+- ``render()``, ``close()``, ``seed``, ``time``, and ``config`` with ``camera_width``,
+  ``camera_height``, ``camera_fovy_deg``, ``camera_rate_hz``, ``physics_dt`` and
+  ``physics_steps_per_frame``.
 
 An observation has at least ``time``, ``frame`` (the delivered camera frame, or None),
 ``frame_time`` (its capture stamp), ``terminated`` and ``reason``.
@@ -39,6 +43,8 @@ class World(Protocol):
     def reset(self, seed: int | None = None) -> Any: ...
 
     def step(self, command: Any) -> Any: ...
+
+    def command_from_twist(self, linear_x: float, linear_y: float, linear_z: float, angular_z: float) -> Any: ...
 
     def render(self) -> np.ndarray: ...
 

@@ -58,6 +58,11 @@ class WorldConfig:
             raise ValueError(f"offroad_margin_m must be >= 0, got {self.offroad_margin_m}")
 
     @property
+    def camera_fovy_deg(self) -> float:
+        """The camera's vertical field of view (what a CameraInfo needs)."""
+        return self.car.camera_fovy_deg
+
+    @property
     def physics_steps_per_frame(self) -> int:
         return int(round((1.0 / self.camera_rate_hz) / self.physics_dt))
 
@@ -124,11 +129,6 @@ class LaneWorld:
 
     name = "lane"
     label_names = ("curvature",)  # what a steering policy outputs: 1/m, yaw rate = speed * curvature
-
-    @property
-    def camera_fovy_deg(self) -> float:
-        return self.config.car.camera_fovy_deg
-
     def __init__(self, seed: int = 0, config: WorldConfig | None = None):
         self.config = config or WorldConfig()
         self.config.validate()
