@@ -38,8 +38,39 @@ def _parse_wiring(text: str):
         raise SystemExit(f"error: bad parameters for wiring {kind}: {exc}") from exc
 
 
+def _cmd_drone_demo(args: argparse.Namespace) -> int:
+    model = Path(args.model or REPO_MODELS / "ncp_drone")
+    if not (model / "card.yaml").is_file():
+        print(f"error: no model at {model}. The package ships models/ncp_drone; its card has the command that "
+              "retrains it", file=sys.stderr)
+        return 2
+    from .nodes.demo import run_drone_demo
+
+    seed = args.seed
+    print(f"demo: {model.name} flies to the target in scene {seed} ({args.domain}) through the ROS nodes "
+          f"(drone_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
+    report = run_drone_demo(str(model.resolve()), seed=seed, domain=args.domain,
+                            out_dir=args.out if args.out != "out/demo" else "out/drone_demo", timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"scene {seed} ({args.domain}): {'reached the target' if report['success'] else 'did not reach the target'} "
+              f"from {report['start_distance_m']:.1f} m in {report['flight_time_s']:.1f} s of flight "
+              f"(final distance {report['final_distance_m']:.2f} m, target in view {report['target_in_view_fraction']:.0%}); "
+              f"{report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
+        for key in ("flight_png", "frames_png", "video"):
+            if key in report:
+                print(f"  {key.replace('_', ' ')}: {report[key]}")
+    return 0 if report["success"] else 3
+
+
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    model = Path(args.model)
+    if args.world == "drone":
+        return _cmd_drone_demo(args)
+    model = Path(args.model or REPO_MODELS / "ncp19_lane")
     if not (model / "card.yaml").is_file():
         print(f"error: no model at {model}. The package ships models/ncp19_lane; retrain it with\n"
               "  python -m liquid_control train --sim-seeds 0-23 --arch ncp-cfc --out models/ncp19_lane", file=sys.stderr)
@@ -199,7 +230,96 @@ def _drive_fleet(args: argparse.Namespace, config) -> int:
     return 0 if ok else 3
 
 
+def _fly(args: argparse.Namespace) -> int:
+    """``drive --world drone``: episodes of fly-to-target in scenes SEED .. SEED+N-1."""
+    import numpy as np
+
+    from .sim.drone.expert import DroneExpert, RecoveryConfig
+    from .sim.drone.fly import fly
+    from .sim.drone.world import DroneWorld
+    from .train.simulate import drone_config
+
+    if args.fleet > 1 or args.open_road or args.no_render and args.driver == "model":
+        print("error: --fleet, --open-road and (for a model) --no-render are lane-world options", file=sys.stderr)
+        return 2
+    config = drone_config(args.domain, _parse_assignments(args.perturb, "perturbation"),
+                          args.camera_rate,
+                          _range(args.start_distance) if args.start_distance else None, args.wind, args.distractors)
+    if args.no_render:
+        from dataclasses import replace
+
+        config = replace(config, render=False)
+    if args.driver == "model":
+        from .train.evaluate import ModelDriver
+
+        pilot = ModelDriver(args.model, backend=args.backend)
+    else:
+        pilot = DroneExpert(recovery=RecoveryConfig(rate_hz=args.recovery_rate))
+    world = DroneWorld(args.seed, config)
+    frames = _FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
+    reports = []
+    try:
+        for seed in range(args.seed, args.seed + args.episodes):
+            world.reset(seed)
+            result = fly(world, pilot, on_step=frames.add if frames.active else None)
+            reports.append(result.report)
+            if args.plot and seed == args.seed:
+                from .sim.drone.plot import plot_flight
+
+                plot_flight(world.scene, result.trajectory, args.plot, title=f"{pilot.name}, scene {seed} ({config.domain})",
+                            success_radius_m=config.success_radius_m)
+    finally:
+        frames.close()
+        world.close()
+    times = [r["time_to_target_s"] for r in reports if r["success"]]
+    sim_time, wall = sum(r["sim_time_s"] for r in reports), sum(r["wall_time_s"] for r in reports)
+    summary = {
+        "world": "drone", "domain": config.domain, "driver": pilot.name, "seeds": [args.seed, args.seed + args.episodes - 1],
+        "start_distance_m": list(config.scene.start_distance_m), "perturbations": _parse_assignments(args.perturb, "perturbation"),
+        "wind_gust_n": config.wind_gust_n, "episodes": len(reports), "successes": sum(r["success"] for r in reports),
+        "success_rate": round(sum(r["success"] for r in reports) / len(reports), 4),
+        "collisions": sum(bool(r["collision"]) for r in reports),
+        "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
+        "mean_final_distance_m": round(float(np.mean([r["final_distance_m"] for r in reports])), 3),
+        "mean_target_in_view_fraction": round(float(np.mean([r["target_in_view_fraction"] or 0 for r in reports])), 4),
+        "realtime_factor": round(sim_time / wall, 2) if wall > 0 else None,
+        "wall_time_s": round(wall, 2),
+    }
+    if args.plot:
+        summary["plot"] = args.plot
+    summary.update(frames.outputs())
+    if args.driver == "model":
+        summary["backend"] = pilot.loop.engine.backend
+        summary["network_step_ms"] = pilot.loop_step_stats()
+    summary["flights"] = reports
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for r in reports:
+            print(f"scene {r['seed']} ({r['domain']}): {r['stop_reason']} from {r['start_distance_m']:.1f} m, "
+                  f"final distance {r['final_distance_m']:.2f} m, {r['sim_time_s']:.1f} s")
+        print(f"{pilot.name} in {config.domain}: {summary['successes']}/{summary['episodes']} reached the target "
+              f"({summary['success_rate']:.0%}), {summary['collisions']} collision(s), {summary['realtime_factor']}x real time")
+    return 0 if summary["successes"] == summary["episodes"] else 3
+
+
+def _range(text: str) -> tuple[float, float]:
+    """'5,20' or '30' -> (low, high)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"error: bad range {text!r}; write LOW,HIGH or one number") from None
+    if len(values) not in (1, 2):
+        raise SystemExit(f"error: bad range {text!r}; write LOW,HIGH or one number")
+    return values[0], values[-1]
+
+
 def cmd_drive(args: argparse.Namespace) -> int:
+    if args.world == "drone":
+        if args.driver == "model" and not args.model:
+            print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
+            return 2
+        return _fly(args)
     from .sim.lane.drive import drive
     from .sim.lane.expert import ExpertDriver, RecoveryConfig
     from .sim.perturbations import PerturbationConfig
@@ -212,7 +332,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
     config = WorldConfig(
         track=TrackSpec(closed=not args.open_road),
         perturbations=PerturbationConfig.from_dict(_parse_assignments(args.perturb, "perturbation")),
-        camera_rate_hz=args.camera_rate,
+        camera_rate_hz=args.camera_rate or 20.0,
         render=not args.no_render,
     )
     if args.fleet > 1:
@@ -371,13 +491,27 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
-def _simulated_episodes(seeds, distance: float, speed: float, recovery_rate: float, perturbations: dict):
+def _simulated_episodes(seeds, distance: float, speed: float, recovery_rate: float, perturbations: dict,
+                        world: str = "lane", domain: str | None = None, jobs: int = 1):
+    """The expert's episodes in ``world``, one per seed, over ``jobs`` processes."""
+    from functools import partial
+
     from tqdm import tqdm
 
     from .train.simulate import simulate_episode
 
-    return [simulate_episode(seed, "lane", distance, speed=speed, recovery_rate_hz=recovery_rate, perturbations=perturbations)
-            for seed in tqdm(seeds, desc="expert driving", unit="track")]
+    make = partial(simulate_episode, world=world, distance_m=distance, speed=speed, recovery_rate_hz=recovery_rate,
+                   perturbations=perturbations, domain=domain)
+    what = "expert flying" if world == "drone" else "expert driving"
+    unit = "scene" if world == "drone" else "track"
+    if jobs <= 1:
+        return [make(seed) for seed in tqdm(seeds, desc=what, unit=unit)]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    # spawn: each worker builds its own MuJoCo and EGL state, nothing inherited half-made by fork.
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        return list(tqdm(pool.map(make, seeds), total=len(seeds), desc=what, unit=unit))
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -385,13 +519,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     perturbations = _parse_assignments(args.perturb, "perturbation")
-    episodes = _simulated_episodes(_seed_list(args.seeds), args.distance, args.speed, args.recovery_rate, perturbations)
+    episodes = _simulated_episodes(_seed_list(args.seeds), args.distance, args.speed, args.recovery_rate, perturbations,
+                                   args.world, args.domain, args.jobs)
     for episode in episodes:
         path = out / f"sim_{episode.meta['seed']:05d}"
         write_episode_bag(episode, path, args.speed, storage=args.storage)
-        print(f"{path}: {len(episode)} frames, {episode.meta['report']['distance_m']:.0f} m on track "
-              f"{episode.meta['seed']} ({episode.meta['family']})")
+        report = episode.meta["report"]
+        where = (f"{report['stop_reason']} in scene {episode.meta['seed']} ({episode.meta['domain']})" if args.world == "drone"
+                 else f"{report['distance_m']:.0f} m on track {episode.meta['seed']} ({episode.meta['family']})")
+        print(f"{path}: {len(episode)} frames, {where}")
     return 0
+
+
+def _label_names(world: str) -> tuple[str, ...]:
+    from .data.episodes import LABEL_NAMES, TWIST_LABELS
+
+    return TWIST_LABELS if world == "drone" else LABEL_NAMES
+
+
+# What a drone policy is unless the command line says otherwise: the camera's 72x128 frame, the conv
+# head of the drone work (24-36-48-64-16 channels, 128 features), AutoNCP(34, 4), a 10 Hz step.
+DRONE_TRAINING = {"preprocessing": {"input_encoding": "rgb8", "size": [72, 128], "scale": 1 / 255,
+                                    "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+                  "head_channels": [24, 36, 48, 64, 16], "features": 128, "nominal_dt": 0.1}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -403,8 +553,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         from .data.episodes import episodes_from_bag, find_bags
 
         bags = find_bags(args.bags)
-        episodes = [episode for bag in bags for episode in episodes_from_bag(bag, command_topic=args.command_topic)]
+        episodes = [episode for bag in bags for episode in episodes_from_bag(bag, command_topic=args.command_topic,
+                                                                              label_names=_label_names(args.world))]
         description = {"bags": [str(b) for b in bags]}
+    elif args.world == "drone":
+        perturbations = _parse_assignments(args.perturb, "perturbation")
+        episodes = _simulated_episodes(_seed_list(args.sim_seeds), 0.0, 0.0, args.recovery_rate, perturbations, "drone",
+                                       args.domain, args.jobs)
+        report = [e.meta["report"] for e in episodes]
+        description = {"world": "drone", "simulator_seeds": args.sim_seeds, "domain": args.domain or "summer",
+                       "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
+                       "expert_success_rate": round(sum(r["success"] for r in report) / len(report), 4),
+                       "command": "python -m liquid_control " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"]
+                       else None}
     else:
         seeds = _seed_list(args.sim_seeds)
         perturbations = _parse_assignments(args.perturb, "perturbation")
@@ -419,7 +580,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                             f"--out {args.out}"])}
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
                          stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
-                         augment=not args.no_augment)
+                         augment=not args.no_augment, **(DRONE_TRAINING if args.world == "drone" else {}))
     folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
     if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
         print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
@@ -430,15 +591,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .data.episodes import episodes_from_bag, find_bags
     from .train.evaluate import open_loop
 
-    episodes = [e for bag in find_bags(args.bags) for e in episodes_from_bag(bag, command_topic=args.command_topic)]
-    result = open_loop(args.model, episodes)
+    episodes = [e for bag in find_bags(args.bags) for e in episodes_from_bag(bag, command_topic=args.command_topic,
+                                                                              label_names=_label_names(args.world))]
+    result = open_loop(args.model, episodes, nominal_dt=DRONE_TRAINING["nominal_dt"] if args.world == "drone" else 0.05)
     predictions = result.pop("predictions")
     if args.plot:
         _plot_open_loop(episodes, predictions, args.plot)
         result["plot"] = args.plot
+    names = ", ".join(episodes[0].label_names)
     print(json.dumps(result) if args.json else
-          f"{result['frames']} frames in {len(episodes)} episode(s): curvature MAE {result['mae']:.4f} 1/m, "
-          f"RMSE {result['rmse']:.4f} 1/m")
+          f"{result['frames']} frames in {len(episodes)} episode(s): {names} MAE {result['mae']:.4f}, RMSE {result['rmse']:.4f}")
     return 0
 
 
@@ -452,9 +614,10 @@ def _plot_open_loop(episodes, predictions, path) -> None:
     fig, axes = plt.subplots(len(shown), 1, figsize=(8, 2.2 * len(shown)), squeeze=False)
     for ax, episode in zip(axes[:, 0], shown):
         t = episode.stamps - episode.stamps[0]
-        ax.plot(t, episode.labels[:, 0], label="recorded", lw=1.2)
-        ax.plot(t, predictions[episode.name][:, 0], label="network", lw=1.2)
-        ax.set_ylabel("curvature (1/m)")
+        for k, name in enumerate(episode.label_names):
+            ax.plot(t, episode.labels[:, k], label=f"recorded {name}", lw=1.2, color=f"C{k}")
+            ax.plot(t, predictions[episode.name][:, k], label=f"network {name}", lw=1.2, ls="--", color=f"C{k}")
+        ax.set_ylabel("curvature (1/m)" if episode.label_names == ("curvature",) else "command")
         ax.set_title(episode.name, fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].legend(fontsize=8)
@@ -513,6 +676,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+WORLD_CHOICES = ("lane", "drone")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m liquid_control",
@@ -522,9 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.required = True
 
     demo = verbs.add_parser("demo", help="the closed loop through the real ROS nodes: simulator, perception, liquid controller")
-    demo.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "models" / "ncp19_lane"),
-                      help="model folder (default: the shipped NCP-19 lane model)")
-    demo.add_argument("--seed", type=int, default=1000, help="track seed; >= 1000 is held out from training (default: %(default)s)")
+    demo.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="lane: the lane keeper drives; drone: the liquid "
+                      "drone flies to a target (default: %(default)s)")
+    demo.add_argument("--model", help="model folder (default: the shipped models/ncp19_lane, or models/ncp_drone)")
+    demo.add_argument("--domain", default="summer", help="--world drone: summer (training), autumn, winter, urban, dusk")
+    demo.add_argument("--seed", type=int, default=1000, help="track or scene seed; >= 1000 is held out from training "
+                      "(default: %(default)s)")
     demo.add_argument("--distance", type=float, default=1000.0, help="metres to drive (default: %(default)s)")
     demo.add_argument("--out", default="out/demo", help="folder for the trajectory plot, frames and video (default: %(default)s)")
     demo.add_argument("--timeout", type=float, default=1200.0, help="wall-clock limit in seconds (default: %(default)s)")
@@ -556,7 +725,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--description", help="description for the card")
     imp.set_defaults(func=cmd_import_ncps)
 
-    drv = verbs.add_parser("drive", help="drive a car in the MuJoCo lane world and report lane-keeping metrics")
+    drv = verbs.add_parser("drive", help="drive the car in the lane world (lane-keeping metrics) or fly the drone to its "
+                                         "target (--world drone: success rate, collisions, time to target)")
+    drv.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="default: %(default)s")
+    drv.add_argument("--episodes", type=int, default=1, help="--world drone: flights in scenes SEED .. SEED+N-1")
+    drv.add_argument("--domain", default=None, help="--world drone: summer (training), autumn, winter, urban, dusk")
+    drv.add_argument("--start-distance", metavar="LOW,HIGH", help="--world drone: start this far from the target, m "
+                     "(the range test; default: the world's 5-20)")
+    drv.add_argument("--wind", type=float, default=0.0, help="--world drone: wind gusts, N (default: calm)")
+    drv.add_argument("--distractors", type=int, default=0, help="--world drone: objects like the target in other colours")
     drv.add_argument("--driver", choices=("expert", "model"), default="expert", help="who drives (default: %(default)s)")
     drv.add_argument("--model", help="model folder for --driver model")
     drv.add_argument("--fleet", type=int, default=1, metavar="N",
@@ -569,7 +746,7 @@ def build_parser() -> argparse.ArgumentParser:
     drv.add_argument("--speed", type=float, default=3.0, help="expert speed in m/s (default: %(default)s)")
     drv.add_argument("--recovery-rate", type=float, default=0.0, help="expert steering-noise bursts per second (default: off)")
     drv.add_argument("--open-road", action="store_true", help="an open road instead of a closed loop (stops at its end)")
-    drv.add_argument("--camera-rate", type=float, default=20.0, help="camera and control rate in Hz (default: %(default)s)")
+    drv.add_argument("--camera-rate", type=float, help="camera and control rate in Hz (default: the world's, 20 lane, 10 drone)")
     drv.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE",
                      help="camera/world perturbation, e.g. noise_std=8, blur_sigma=1.5, drop_probability=0.1, latency_s=0.1, "
                           "brightness=-0.2, contrast=0.7, occlusion_blobs=2, light_intensity=0.5, texture_seed=1003")
@@ -634,6 +811,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--recovery-rate", type=float, default=0.4, help="steering-noise bursts per second (default: %(default)s)")
     gen.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="camera perturbation (see drive)")
     gen.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    gen.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="default: %(default)s")
+    gen.add_argument("--domain", default=None, help="--world drone: the scene domain (default: summer)")
+    gen.add_argument("--jobs", type=int, default=1, help="processes that simulate at once (default: %(default)s)")
     gen.add_argument("--out", required=True, help="folder for the bags")
     gen.set_defaults(func=cmd_generate)
 
@@ -645,6 +825,11 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--speed", type=float, default=3.0, help="with --sim-seeds: expert speed (default: %(default)s)")
     trn.add_argument("--recovery-rate", type=float, default=0.4, help="with --sim-seeds: recovery bursts per second")
     trn.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="with --sim-seeds: camera perturbation")
+    trn.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="lane: curvature labels, the lane keeper's head; "
+                     "drone: body-frame velocity labels (linear.x, linear.y, linear.z, angular.z), 72x128 frames, "
+                     "AutoNCP(34, 4) (default: %(default)s)")
+    trn.add_argument("--domain", default=None, help="with --world drone --sim-seeds: the scene domain (default: summer)")
+    trn.add_argument("--jobs", type=int, default=1, help="with --sim-seeds: processes that simulate at once")
     trn.add_argument("--arch", choices=("ncp-cfc", "ncp-ltc", "lstm", "cnn"), default="ncp-cfc")
     trn.add_argument("--epochs", type=int, default=8)
     trn.add_argument("--batch-size", type=int, default=16)
@@ -662,6 +847,8 @@ def build_parser() -> argparse.ArgumentParser:
     evl.add_argument("--model", required=True)
     evl.add_argument("--bags", nargs="+", required=True)
     evl.add_argument("--command-topic", default="auto")
+    evl.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="which labels the bags' commands give: lane: "
+                     "curvature, drone: body-frame velocities (default: %(default)s)")
     evl.add_argument("--plot", metavar="PATH.png", help="plot network vs recorded curvature")
     evl.add_argument("--json", action="store_true")
     evl.set_defaults(func=cmd_eval)

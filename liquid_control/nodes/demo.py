@@ -1,4 +1,4 @@
-"""The closed-loop demo: the simulator, perception and the liquid controller as real ROS nodes.
+"""The closed-loop demos: a simulator, perception and the liquid controller as real ROS nodes.
 
 ``run_demo`` starts ``launch/sim_demo.launch.xml`` through the package's launch runner (three
 node processes talking over DDS, the simulator in lock-step publishing /clock), watches the
@@ -6,6 +6,10 @@ simulator's ``lane_metrics``, ``odom`` and camera topics from a monitor node in 
 and stops everything once the car has driven the requested distance (or left the road, or ran
 out of time). It then writes a trajectory plot, a video and a strip of camera frames, and
 returns the report: distance, mean |lateral error|, departures.
+
+``run_drone_demo`` does the same with ``launch/drone_demo.launch.xml``: the velocity policy flies
+the drone to the target; the flight ends when the simulator starts its next episode (target
+reached, collision, out of the area or time limit: its ``stop_reasons`` say which).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Monitor:
-    def __init__(self, frame_every: int):
+    def __init__(self, frame_every: int, metrics_topic: str = "lane_metrics", key: str = "lateral_error_m"):
         self.context = Context()
         rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
         self.node = rclpy.create_node("demo_monitor", context=self.context)
@@ -45,7 +49,8 @@ class _Monitor:
         self.frames: list[np.ndarray] = []
         self.frame_every = frame_every
         self._images = 0
-        self.node.create_subscription(DiagnosticStatus, "lane_metrics", self._on_metrics, 10)
+        self.key = key  # the metric kept with each odometry point
+        self.node.create_subscription(DiagnosticStatus, metrics_topic, self._on_metrics, 10)
         self.node.create_subscription(Odometry, "odom", self._on_odom, 10)
         self.node.create_subscription(Image, "camera/image_raw", self._on_image, qos_profile_sensor_data)
 
@@ -54,7 +59,7 @@ class _Monitor:
 
     def _on_odom(self, message: Odometry) -> None:
         position = message.pose.pose.position
-        self.path.append((float(self.metrics.get("lateral_error_m", "nan")), position.x, position.y))
+        self.path.append((float(self.metrics.get(self.key, "nan")), position.x, position.y, position.z))
 
     def _on_image(self, message: Image) -> None:
         if self._images % self.frame_every == 0:
@@ -70,10 +75,9 @@ class _Monitor:
         rclpy.try_shutdown(context=self.context)
 
 
-def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: str = "out/demo",
-             timeout_s: float = 900.0, frame_every: int = 4, quiet: bool = True) -> dict:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: float, done) -> tuple[str, float, dict, "_Monitor"]:
+    """Run ``launch ARGUMENTS`` until ``done(metrics)`` gives a reason (or the nodes exit, or the
+    time runs out); returns (stop reason, wall time, the last metrics, the monitor)."""
     env = dict(os.environ)
     env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
     discovery = local_discovery_environment()  # Humble also needs ROS_LOCALHOST_ONLY=1
@@ -82,11 +86,11 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
     env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="liquid_control-demo-logs-"))
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_LOG_DIR", *discovery)})
     log_path = out / "nodes.log"
-    command = [sys.executable, "-m", "liquid_control", "launch", "sim_demo.launch.xml", f"seed:={seed}", f"model:={model}"]
+    command = [sys.executable, "-m", "liquid_control", "launch", *arguments]
     with open(log_path, "w") as log:
         runner = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                                   start_new_session=True)
-        monitor = _Monitor(frame_every)
+        monitor = _Monitor(*monitor_args)
         started = time.monotonic()
         stop_reason = "time limit"
         try:
@@ -95,12 +99,9 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
                 if runner.poll() is not None:
                     stop_reason = f"the nodes exited (code {runner.returncode}); see {log_path}"
                     break
-                metrics = monitor.metrics
-                if metrics and int(metrics.get("episode", "1")) > 1:
-                    stop_reason = "the car left the road (episode restarted)"
-                    break
-                if metrics and float(metrics.get("distance_m", 0)) >= distance_m:
-                    stop_reason = "distance reached"
+                reason = done(monitor.metrics) if monitor.metrics else ""
+                if reason:
+                    stop_reason = reason
                     break
             wall = time.monotonic() - started
             final = dict(monitor.metrics)
@@ -113,6 +114,23 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
                     os.killpg(runner.pid, signal.SIGKILL)
                     runner.wait()
             monitor.close()
+    return stop_reason, wall, final, monitor
+
+
+def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: str = "out/demo",
+             timeout_s: float = 900.0, frame_every: int = 4, quiet: bool = True) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def done(metrics: dict) -> str:
+        if int(metrics.get("episode", "1")) > 1:
+            return "the car left the road (episode restarted)"
+        if float(metrics.get("distance_m", 0)) >= distance_m:
+            return "distance reached"
+        return ""
+
+    stop_reason, wall, final, monitor = _launch(["sim_demo.launch.xml", f"seed:={seed}", f"model:={model}"], out,
+                                                (frame_every,), timeout_s, done)
     report = {
         "model": model,
         "seed": seed,
@@ -124,25 +142,64 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
         "episodes": int(final.get("episode", 0)),
         "stop_reason": stop_reason,
         "wall_time_s": round(wall, 1),
-        "nodes_log": str(log_path),
+        "nodes_log": str(out / "nodes.log"),
     }
     report.update(_pictures(monitor, seed, out))
     return report
 
 
-def _pictures(monitor: _Monitor, seed: int, out: Path) -> dict:
-    """Trajectory over the track, a frame strip and a video of the camera."""
-    from PIL import Image as PILImage
+def run_drone_demo(model: str, seed: int = 1000, domain: str = "summer", out_dir: str = "out/drone_demo",
+                   timeout_s: float = 600.0, frame_every: int = 2) -> dict:
+    """Fly one episode through the ROS nodes; the report says whether the drone reached the target."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    last: dict = {}
 
-    from liquid_control.sim.lane.plot import plot_drive
-    from liquid_control.sim.lane.track import make_track
+    def done(metrics: dict) -> str:
+        if int(metrics.get("episode", "1")) > 1:
+            return metrics.get("stop_reasons", "episode ended").split(":")[0]
+        last.update(metrics)  # the flight's last observation before the restart
+        return ""
+
+    stop_reason, wall, final, monitor = _launch(["drone_demo.launch.xml", f"seed:={seed}", f"domain:={domain}",
+                                                 f"model:={model}"], out,
+                                                (frame_every, "drone_metrics", "target_distance_m"), timeout_s, done)
+    report = {
+        "world": "drone",
+        "model": model,
+        "seed": seed,
+        "domain": domain,
+        "success": stop_reason == "reached the target",
+        "stop_reason": stop_reason,
+        "start_distance_m": float(last.get("start_distance_m", "nan")),
+        "final_distance_m": float(last.get("target_distance_m", "nan")),
+        "flight_time_s": float(last.get("episode_time_s", "nan")),
+        "target_in_view_fraction": float(last.get("target_in_view_fraction", "nan")),
+        "wall_time_s": round(wall, 1),
+        "nodes_log": str(out / "nodes.log"),
+    }
+    report.update(_drone_pictures(monitor, seed, domain, out))
+    return report
+
+
+def _drone_pictures(monitor: _Monitor, seed: int, domain: str, out: Path) -> dict:
+    """The flight path over the scene, a frame strip and a video of the onboard camera."""
+    from liquid_control.sim.drone.plot import plot_flight
+    from liquid_control.sim.drone.scene import make_scene
 
     written = {}
     if monitor.path:
-        rows = np.array([(i, x, y, lateral) for i, (lateral, x, y) in enumerate(monitor.path)], dtype=np.float64)
-        rows[:, 3] = np.nan_to_num(rows[:, 3])
-        plot_drive(make_track(seed), rows, out / "trajectory.png", title=f"liquid policy, track {seed}: closed loop through ROS")
-        written["trajectory_png"] = str(out / "trajectory.png")
+        rows = np.array([(i, x, y, z, 0.0, distance) for i, (distance, x, y, z) in enumerate(monitor.path)], dtype=np.float64)
+        plot_flight(make_scene(seed, domain), rows, out / "flight.png", title=f"liquid drone, scene {seed} ({domain}): through ROS")
+        written["flight_png"] = str(out / "flight.png")
+    written.update(_frame_strip(monitor, out, 10.0))
+    return written
+
+
+def _frame_strip(monitor: _Monitor, out: Path, camera_rate_hz: float) -> dict:
+    from PIL import Image as PILImage
+
+    written = {}
     if monitor.frames:
         picks = monitor.frames[:: max(1, len(monitor.frames) // 8)][:8]
         if len(picks) == 8:  # two rows of four
@@ -153,8 +210,23 @@ def _pictures(monitor: _Monitor, seed: int, out: Path) -> dict:
         written["frames_png"] = str(out / "frames.png")
         import imageio.v2 as imageio
 
-        with imageio.get_writer(out / "camera.mp4", fps=20.0 / monitor.frame_every, macro_block_size=1) as video:
+        with imageio.get_writer(out / "camera.mp4", fps=camera_rate_hz / monitor.frame_every, macro_block_size=1) as video:
             for frame in monitor.frames:
                 video.append_data(frame)
         written["video"] = str(out / "camera.mp4")
+    return written
+
+
+def _pictures(monitor: _Monitor, seed: int, out: Path) -> dict:
+    """Trajectory over the track, a frame strip and a video of the camera."""
+    from liquid_control.sim.lane.plot import plot_drive
+    from liquid_control.sim.lane.track import make_track
+
+    written = {}
+    if monitor.path:
+        rows = np.array([(i, x, y, lateral) for i, (lateral, x, y, _) in enumerate(monitor.path)], dtype=np.float64)
+        rows[:, 3] = np.nan_to_num(rows[:, 3])
+        plot_drive(make_track(seed), rows, out / "trajectory.png", title=f"liquid policy, track {seed}: closed loop through ROS")
+        written["trajectory_png"] = str(out / "trajectory.png")
+    written.update(_frame_strip(monitor, out, 20.0))
     return written

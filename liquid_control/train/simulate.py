@@ -76,3 +76,45 @@ def _lane_episode(seed, distance_m, speed, recovery_rate_hz, perturbations, came
                             {"source": "simulator", "world": "lane", "seed": seed, "family": world.track.family,
                              "speed_mps": speed, "recovery_rate_hz": recovery_rate_hz, "perturbations": perturbations or {},
                              "report": report})
+
+
+def drone_config(domain: str | None = None, perturbations: dict | None = None, camera_rate_hz: float | None = None,
+                 start_distance_m: tuple[float, float] | None = None, wind_gust_n: float = 0.0, distractors: int = 0):
+    """A ``DroneWorldConfig`` from the few settings a user changes (the rest: the world's defaults)."""
+    from dataclasses import replace
+
+    from liquid_control.sim.drone.scene import TRAINING_DOMAIN
+    from liquid_control.sim.drone.world import DroneWorldConfig
+    from liquid_control.sim.perturbations import PerturbationConfig
+
+    config = DroneWorldConfig(domain=domain or TRAINING_DOMAIN, perturbations=PerturbationConfig.from_dict(perturbations or {}),
+                              wind_gust_n=float(wind_gust_n))
+    if camera_rate_hz is not None:
+        config = replace(config, camera_rate_hz=float(camera_rate_hz))
+    scene = config.scene
+    if start_distance_m is not None:
+        scene = replace(scene, start_distance_m=tuple(float(v) for v in start_distance_m))
+    if distractors:
+        scene = replace(scene, distractors=int(distractors))
+    config = replace(config, scene=scene)
+    config.validate()
+    return config
+
+
+def _drone_episode(seed, recovery_rate_hz, perturbations, camera_rate_hz, domain, start_distance_m) -> Episode:
+    from liquid_control.sim.drone.expert import DroneExpert, RecoveryConfig
+    from liquid_control.sim.drone.fly import fly
+    from liquid_control.sim.drone.world import DroneWorld
+
+    config = drone_config(domain, perturbations, camera_rate_hz, start_distance_m)
+    world = DroneWorld(seed, config)
+    pilot = DroneExpert(recovery=RecoveryConfig(rate_hz=recovery_rate_hz))
+    recorder = _Recorder(pilot, lambda command: list(command.to_twist()))
+    try:
+        report = fly(world, pilot, on_step=recorder).report
+    finally:
+        world.close()
+    return recorder.episode(f"drone-{config.domain}-{seed}", world.label_names,
+                            {"source": "simulator", "world": "drone", "seed": seed, "domain": config.domain,
+                             "family": world.scene.family, "recovery_rate_hz": recovery_rate_hz,
+                             "perturbations": perturbations or {}, "report": report})
