@@ -12,7 +12,8 @@ VENV ?= .venv
 # demo). A sourced ROS host's ROS_DISTRO is dropped: the lanes run the wheels' rclpy, not the host's.
 JAZZY_VENV ?= .venv-jazzy
 JAZZY_TESTS ?= test/nodes test/test_launch_runner.py test/test_ros_environment.py test/test_distro.py test/data \
-	test/compat test/train/test_shipped_model.py::test_demo_through_the_ros_nodes
+	test/compat test/train/test_shipped_model.py::test_demo_through_the_ros_nodes \
+	test/train/test_shipped_drone_model.py::test_drone_demo_through_the_ros_nodes
 PYTEST_ARGS ?=
 
 VENV_PYTHON := $(VENV)/bin/python
@@ -28,7 +29,7 @@ JAZZY_STAMP := $(JAZZY_VENV)/.installed
 # package appears (wildcard: no error while it does not exist yet).
 PACKAGE_INIT := $(wildcard liquid_control/__init__.py)
 
-.PHONY: venv venv-jazzy test test-kilted test-jazzy test-nightly demo clean
+.PHONY: venv venv-jazzy test test-kilted test-jazzy test-nightly demo demo-drone clean
 
 venv: $(VENV_STAMP)
 
@@ -88,6 +89,9 @@ test-jazzy: $(JAZZY_STAMP)
 
 demo: $(VENV_STAMP)
 	$(VENV_PYTHON) -m liquid_control demo
+
+demo-drone: $(VENV_STAMP)
+	$(VENV_PYTHON) -m liquid_control demo --world drone
 
 clean:
 	rm -rf $(VENV) $(JAZZY_VENV) .pytest_cache build *.egg-info

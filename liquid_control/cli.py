@@ -541,7 +541,8 @@ def _label_names(world: str) -> tuple[str, ...]:
 # head of the drone work (24-36-48-64-16 channels, 128 features), AutoNCP(34, 4), a 10 Hz step.
 DRONE_TRAINING = {"preprocessing": {"input_encoding": "rgb8", "size": [72, 128], "scale": 1 / 255,
                                     "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
-                  "head_channels": [24, 36, 48, 64, 16], "features": 128, "nominal_dt": 0.1}
+                  "head_channels": [24, 36, 48, 64, 16], "features": 128, "nominal_dt": 0.1,
+                  "augmentation": {"grayscale_probability": 0.0}}  # colour is the cue: the target is red
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -29,7 +29,17 @@ class Augmentation:
     # Label correction per pixel of shift, 1/m: one pixel is ~0.45 deg of heading at a 90 deg field of
     # view, which the expert's pure pursuit (look-ahead ~1.35 m) answers with ~0.012 1/m; we take less.
     shift_curvature_per_px: float = 0.008
-    grayscale_probability: float = 0.1
+    # A yaw-rate label (a velocity policy's angular.z) per pixel of shift, rad/s: at 128 px over a 90 deg
+    # field of view one pixel is ~0.012 rad of bearing, which the drone expert turns at 2 rad/s per rad.
+    shift_yaw_rate_per_px: float = 0.02
+    grayscale_probability: float = 0.1  # 0 where colour is the cue (the drone's red target)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Augmentation":
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown augmentation settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
 
 
 class SequenceDataset(torch.utils.data.Dataset):
@@ -51,6 +61,7 @@ class SequenceDataset(torch.utils.data.Dataset):
             self.frames.append(torch.from_numpy(processed).permute(0, 3, 1, 2).contiguous())  # (T, C, H, W)
             self.elapsed.append(torch.from_numpy(episode.elapsed(nominal_dt)))
             self.labels.append(torch.from_numpy(episode.labels.astype(np.float32)))
+            self.label_names = episode.label_names
             index = len(self.frames) - 1
             for start in range(0, len(episode) - seq_len + 1, stride or seq_len):
                 self.windows.append((index, start))
@@ -95,5 +106,12 @@ class SequenceDataset(torch.utils.data.Dataset):
                     frames[..., :shift] = frames[..., shift : shift + 1]
                 else:
                     frames[..., shift:] = frames[..., shift - 1 : shift]
-                labels = labels - shift * aug.shift_curvature_per_px
+                # What a view turned by the shift asks of the command: turn back (curvature or yaw
+                # rate); the other fields of a velocity command do not change with the heading.
+                labels = labels.clone()
+                for k, name in enumerate(self.label_names):
+                    if name == "curvature":
+                        labels[:, k] -= shift * aug.shift_curvature_per_px
+                    elif name == "angular.z":
+                        labels[:, k] -= shift * aug.shift_yaw_rate_per_px
         return frames, labels

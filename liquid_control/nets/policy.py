@@ -213,17 +213,21 @@ PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn")
 
 def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), outputs: int = 1, features: int = 32,
                 ncp_units: int = 19, wiring_seed: int = 22222, lstm_units: int = 64,
-                channels: tuple[int, ...] = (24, 36, 48, 64, 64)) -> Policy:
+                channels: tuple[int, ...] = (24, 36, 48, 64, 64), readout: bool = False) -> Policy:
     """The standard architectures: ``ncp-cfc`` / ``ncp-ltc`` (conv head + CfC/LTC on AutoNCP(ncp_units,
     outputs), the NCP lane keeper; AutoNCP(34, 4) is the drones' 18 inter, 12 command, 4 motor
     neurons), ``lstm`` (conv head + LSTM) and ``cnn`` (conv head, feed-forward). ``channels`` are
-    the conv head's five convolutions."""
+    the conv head's five convolutions. ``readout``: a linear map of the motor neurons to the
+    outputs (a CfC's ``proj_size``), for outputs beyond the motor neurons' bounded range, such as a
+    drone's 2.5 m/s forward speed (an LTC has its affine output mapping already)."""
     in_channels, height, width = image_shape
     head = {"in_channels": in_channels, "height": height, "width": width, "features": features, "channels": list(channels)}
     if preset in ("ncp-cfc", "ncp-ltc"):
         wiring = AutoNCP(ncp_units, outputs, seed=wiring_seed)
         wiring.build(features)
         core = {"kind": preset[4:], "input_size": features, "units": {"wiring": wiring.to_config()}}
+        if readout and preset == "ncp-cfc":
+            core["proj_size"] = outputs
     elif preset == "lstm":
         core = {"kind": "lstm", "input_size": features, "hidden_size": lstm_units, "outputs": outputs}
     elif preset == "cnn":
@@ -231,3 +235,20 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
     else:
         raise ValueError(f"unknown policy preset {preset!r}; choose one of {PRESETS}")
     return Policy(head, core)
+
+
+def set_output_bias(policy: Policy, values) -> bool:
+    """Start the policy's final affine layer at ``values`` (e.g. the training labels' means), so
+    training begins from the average command instead of zero; False when the core has none."""
+    values = torch.as_tensor(values, dtype=torch.float32)
+    core = policy.core
+    layer = getattr(core, "fc", None) if not isinstance(getattr(core, "fc", None), nn.Identity) else None
+    layer = layer if layer is not None else getattr(core, "readout", None)
+    bias = getattr(layer, "bias", None)
+    if bias is None:
+        bias = getattr(getattr(core, "rnn_cell", None), "output_b", None)  # an LTC's affine output mapping
+    if bias is None or bias.shape != values.shape:
+        return False
+    with torch.no_grad():
+        bias.copy_(values)
+    return True

@@ -28,7 +28,7 @@ from liquid_control.data.episodes import Episode
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model, save_model
-from liquid_control.nets.policy import PRESETS, make_policy
+from liquid_control.nets.policy import PRESETS, make_policy, set_output_bias
 from liquid_control.train.distributed import Distributed, from_environment
 
 DEFAULT_PREPROCESSING = {"input_encoding": "rgb8", "size": [66, 200], "scale": 1 / 255,
@@ -55,6 +55,7 @@ class TrainConfig:
     ncp_units: int | None = None  # NCP presets: neurons (None: 19 for one output, 34 for more: 18 inter, 12 command, 4 motor)
     head_channels: list = field(default_factory=lambda: [24, 36, 48, 64, 64])  # the conv head's five convolutions
     features: int = 32  # conv head outputs = the core's inputs
+    augmentation: dict = field(default_factory=dict)  # overrides of data.sequences.Augmentation's settings
 
     def validate(self) -> None:
         if self.arch not in PRESETS:
@@ -108,13 +109,30 @@ def _on(device: torch.device | None, loader):
         yield batch if device is None else tuple(tensor.to(device, non_blocking=True) for tensor in batch)
 
 
-def _evaluate(model, loader, loss_scale: float, device: torch.device | None = None) -> float:
+def output_weights(episodes: list[Episode]) -> torch.Tensor:
+    """Per-output loss weights: each output's squared error divided by its variance over the
+    training labels, times the mean variance, so that a fast forward speed does not drown a small
+    yaw rate and the loss keeps the labels' overall scale (one output: weight 1). Variances are
+    floored at a tenth of the mean, so no weight exceeds 10."""
+    labels = np.concatenate([e.labels for e in episodes]).astype(np.float64)
+    variance = labels.var(axis=0)
+    mean = max(variance.mean(), 1e-12)
+    # An output that hardly varies (no sideways flight in a clear forest) is weighted at most 10x.
+    return torch.tensor(mean / np.maximum(variance, 0.1 * mean), dtype=torch.float32)
+
+
+def weighted_mse(outputs: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    squared = (outputs - labels) ** 2 * weights.to(outputs.device)
+    return squared.mean() if reduction == "mean" else squared.sum()
+
+
+def _evaluate(model, loader, loss_scale: float, weights: torch.Tensor, device: torch.device | None = None) -> float:
     model.eval()
     total, count = 0.0, 0
     with torch.no_grad():
         for frames, elapsed, labels in _on(device, loader):
             outputs, _ = model(frames, timespans=elapsed)
-            total += float(torch.nn.functional.mse_loss(outputs, labels, reduction="sum")) * loss_scale
+            total += float(weighted_mse(outputs, labels, weights, reduction="sum")) * loss_scale
             count += labels.numel()
     return total / max(count, 1)
 
@@ -156,7 +174,7 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     training, validation = split_episodes(episodes, config.val_fraction, config.seed)
     if not training:
         raise ValueError("no episodes left for training after the validation split")
-    augmentation = Augmentation() if config.augment else None
+    augmentation = Augmentation.from_dict(config.augmentation) if config.augment else None
     train_set = SequenceDataset(training, spec, config.seq_len, config.stride, config.nominal_dt, augmentation, config.seed)
     val_set = SequenceDataset(validation, spec, config.seq_len, config.seq_len, config.nominal_dt) if validation else None
     channels, height, width = spec.channels, spec.size[0], spec.size[1]
@@ -166,8 +184,12 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
         raise ValueError(f"all episodes must have the same labels; {episodes[0].name} has {label_names}, others have {mixed}")
     outputs = len(label_names)
     loss_scale = config.loss_scale or default_loss_scale(label_names)
+    weights = output_weights(training)
     model = make_policy(config.arch, image_shape=(channels, height, width), outputs=outputs, features=config.features,
-                        ncp_units=config.ncp_units or (19 if outputs == 1 else 34), channels=tuple(config.head_channels))
+                        ncp_units=config.ncp_units or (19 if outputs == 1 else 34), channels=tuple(config.head_channels),
+                        readout=outputs > 1)
+    if outputs > 1:  # velocities: start from the average command (a one-output lane model keeps its recipe)
+        set_output_bias(model, np.concatenate([e.labels for e in training]).mean(axis=0))
     if ddp is not None:
         model.to(ddp.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -210,7 +232,7 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
                    disable=not (progress and main), leave=False)
         for frames, elapsed, labels in bar:
             outputs, _ = net(frames, timespans=elapsed)
-            loss = torch.nn.functional.mse_loss(outputs, labels) * loss_scale
+            loss = weighted_mse(outputs, labels, weights) * loss_scale
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -225,7 +247,7 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
             running, seen = ddp.sum([running, seen])  # the loss over all processes' windows
         if main:
             record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1),
-                      "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), loss_scale, device)
+                      "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), loss_scale, weights, device)
                       if val_set else None,
                       "seconds": round(time.perf_counter() - started, 1), "sequences": len(train_set)}
             history.append(record)
@@ -252,7 +274,9 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
                   "data": data_description or {}, "wall_time_s": round(elapsed_s, 1), "threads": torch.get_num_threads(),
                   "world_size": world_size, "history": history},
         metrics={"train_loss": final["train_loss"], "val_loss": final["val_loss"],
-                 "loss": f"mean squared error of {', '.join(label_names)} x {loss_scale}"},
+                 "loss": f"mean squared error of {', '.join(label_names)} x {loss_scale}"
+                         + ("" if len(label_names) == 1 else f", each output weighted by mean variance / its variance "
+                            f"({', '.join(f'{w:.3g}' for w in weights.tolist())})")},
         provenance={"trained_by": "liquid_control.train"},
     )
     plot_history(history, folder / "training_curve.png", f"loss (MSE x {loss_scale:g})")

@@ -1,4 +1,5 @@
-"""record.launch.xml end to end: the simulator closed loop plus the recorder, then the bag trains."""
+"""record.launch.xml and drone_record.launch.xml end to end: a simulator's closed loop plus the
+recorder, then the bag trains (curvature labels for the lane, body-frame velocities for the drone)."""
 
 import os
 import signal
@@ -15,18 +16,27 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
 from liquid_control.data.bags import BagReader
-from liquid_control.data.episodes import episodes_from_bag
+from liquid_control.data.episodes import LABEL_NAMES, TWIST_LABELS, episodes_from_bag
 
 from .harness import REPO_ROOT
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
-CAMERA_RATE_HZ = yaml.safe_load((REPO_ROOT / "config" / "lane_sim.yaml").read_text())["/**/lane_sim_node"]["ros__parameters"]["camera_rate_hz"]
 
 
-def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path):
+def camera_rate_hz(world: str) -> float:
+    node = f"{world}_sim_node"
+    return yaml.safe_load((REPO_ROOT / "config" / f"{world}_sim.yaml").read_text())[f"/**/{node}"]["ros__parameters"]["camera_rate_hz"]
+
+
+# (launch file, world, labels the bag's commands give, bound on them)
+CASES = [("record.launch.xml", "lane", LABEL_NAMES, 1.2), ("drone_record.launch.xml", "drone", TWIST_LABELS, 3.1)]
+
+
+@pytest.mark.parametrize("launch_file, world, label_names, bound", CASES, ids=["lane", "drone"])
+def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path, launch_file, world, label_names, bound):
     bag = tmp_path / "run"
     log = open(tmp_path / "launch.log", "w")
-    runner = subprocess.Popen([sys.executable, "-m", "liquid_control", "launch", "record.launch.xml", f"output:={bag}",
+    runner = subprocess.Popen([sys.executable, "-m", "liquid_control", "launch", launch_file, f"output:={bag}",
                                "seed:=5"], env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                               start_new_session=True)
     context = Context()
@@ -75,9 +85,11 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path):
         frames = [(m.timestamp_ns, reader.deserialize(m.raw, m.msgtype).header.stamp)
                   for m in reader.messages(["/camera/image_raw"])]
     lags = sorted(stamp.sec * 10**9 + stamp.nanosec - bag_ns for bag_ns, stamp in frames)
-    period_ns = round(1e9 / CAMERA_RATE_HZ)
+    period_ns = round(1e9 / camera_rate_hz(world))
     assert -10**9 < lags[0] and lags[-1] <= period_ns, f"stamp - bag time, ns: {lags[:3]} ... {lags[-3:]}"
     assert lags[len(lags) // 2] == 0, "most frames are recorded at their own stamp"
-    episodes = episodes_from_bag(bag, command_topic="/cmd_vel")
+    assert counts[f"/{world}_metrics"] >= 50, counts
+    episodes = episodes_from_bag(bag, command_topic="/cmd_vel", label_names=label_names)
     assert sum(len(e) for e in episodes) >= 50
-    assert all(abs(e.labels).max() < 1.2 for e in episodes)
+    assert all(abs(e.labels).max() < bound for e in episodes)
+    assert all(e.labels.std(axis=0).max() > 0.01 for e in episodes), "the policy's commands vary"

@@ -85,3 +85,33 @@ def test_cli_expert_report_has_the_drive_keys():
     report = json.loads(result.stdout)
     assert (report["world"], report["domain"], report["episodes"]) == ("drone", "winter", 2)
     assert report["successes"] == round(report["success_rate"] * 2) and report["realtime_factor"] > 1
+
+
+def test_velocity_training_balances_outputs_and_turns_the_yaw_label_with_a_shifted_view(flights):
+    import torch
+
+    from liquid_control.data.images import PreprocessSpec
+    from liquid_control.data.sequences import Augmentation, SequenceDataset
+    from liquid_control.nets.policy import make_policy, set_output_bias
+    from liquid_control.train.trainer import output_weights
+
+    weights = output_weights(flights)
+    variance = np.concatenate([f.labels for f in flights]).var(axis=0)
+    floored = np.maximum(variance, 0.1 * variance.mean())
+    assert np.allclose(weights.numpy() * floored, variance.mean(), rtol=1e-4), "each output's error counts alike"
+    assert weights.max() <= 10.0 + 1e-5, "an output that never varies is not weighted without bound"
+    assert output_weights([Episode("one", np.zeros((2, 4, 4, 3), np.uint8), np.arange(2.0),
+                                   np.array([[0.1], [0.3]], np.float32))]).tolist() == [1.0]
+    # A view shifted sideways changes only the yaw-rate label, by the shift's bearing.
+    spec = PreprocessSpec.from_dict({"size": [72, 128]})
+    only_shift = Augmentation(brightness=0, contrast=0, colour=0, noise_std=0, grayscale_probability=0, max_shift_px=8)
+    plain = SequenceDataset(flights, spec, seq_len=8, stride=8, nominal_dt=0.1)
+    shifted = SequenceDataset(flights, spec, seq_len=8, stride=8, nominal_dt=0.1, augmentation=only_shift, seed=1)
+    changes = [shifted[i][2] - plain[i][2] for i in range(len(plain))]
+    assert all(torch.allclose(change[:, :3], torch.zeros(8, 3)) for change in changes)
+    assert any(change[0, 3].abs() > 0 for change in changes)
+    # A CfC policy gets a linear readout for velocities beyond its motor neurons' range, started at the mean.
+    policy = make_policy("ncp-cfc", (3, 72, 128), outputs=4, readout=True)
+    assert set_output_bias(policy, [2.2, 0.0, 0.0, 0.0])
+    outputs, _ = policy.step(torch.zeros(3, 72, 128))
+    assert outputs.shape == (4,) and 1.0 < float(outputs[0].detach()) < 3.5
