@@ -38,6 +38,12 @@ def _parse_wiring(text: str):
         raise SystemExit(f"error: bad parameters for wiring {kind}: {exc}") from exc
 
 
+def _print_files(report: dict, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if key in report:
+            print(f"  {key.replace('_', ' ')}: {report[key]}")
+
+
 def _cmd_drone_demo(args: argparse.Namespace) -> int:
     model = Path(args.model or REPO_MODELS / "ncp_drone")
     if not (model / "card.yaml").is_file():
@@ -58,9 +64,7 @@ def _cmd_drone_demo(args: argparse.Namespace) -> int:
               f"from {report['start_distance_m']:.1f} m in {report['flight_time_s']:.1f} s of flight "
               f"(final distance {report['final_distance_m']:.2f} m, target in view {report['target_in_view_fraction']:.0%}); "
               f"{report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
-        for key in ("flight_png", "frames_png", "video"):
-            if key in report:
-                print(f"  {key.replace('_', ' ')}: {report[key]}")
+        _print_files(report, ("flight_png", "frames_png", "video"))
     return 0 if report["success"] else 3
 
 
@@ -87,9 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"track {report['seed']} ({report['track_family']}): {report['distance_m']:.0f} m driven, mean |lateral error| "
               f"{report['mean_abs_lateral_m'] * 100:.1f} cm (max {report['max_abs_lateral_m'] * 100:.1f} cm), "
               f"{report['departures']} lane departure(s); {report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
-        for key in ("trajectory_png", "frames_png", "video"):
-            if key in report:
-                print(f"  {key.replace('_', ' ')}: {report[key]}")
+        _print_files(report, ("trajectory_png", "frames_png", "video"))
     succeeded = report["stop_reason"] == "distance reached" and report["departures"] == 0
     return 0 if succeeded else 3
 

@@ -26,10 +26,11 @@ def test_the_shipped_model_is_the_ncp19_lane_keeper_with_its_card():
     assert sum(p.stat().st_size for p in MODEL.iterdir()) < 10 * 2**20, "well under 10 MB"
 
 
-def test_the_shipped_onnx_export_matches_the_weights():
-    policy, card = load_model(MODEL)
+@pytest.mark.parametrize("model", [MODEL, MODEL.parent / "ncp_drone"], ids=lambda path: path.name)
+def test_the_shipped_onnx_export_matches_the_weights(model):
+    policy, card = load_model(model)
     assert card["exports"]["onnx"]["file"] == "policy.onnx"
-    parity = check_onnx(policy, MODEL / "policy.onnx", steps=10, batch=2)
+    parity = check_onnx(policy, model / "policy.onnx", steps=10, batch=2)
     assert parity["max_abs_output_error"] < 1e-5 and parity["max_abs_state_error"] < 1e-5
 
 

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 
+from ..plotting import finish_top_down
 from .scene import Scene
 
 _KIND_COLOURS = {"tree": "tab:green", "bush": "olivedrab", "rock": "0.5", "building": "0.45", "hedge": "olivedrab",
@@ -50,11 +51,5 @@ def plot_flight(scene: Scene, trajectory: np.ndarray, path: str | os.PathLike, t
     x_min, x_max, y_min, y_max = scene.bounds
     ax.set_xlim(x_min, x_max)
     ax.set_ylim(y_min, y_max)
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title or f"scene {scene.seed} ({scene.family}, {scene.domain}), start {scene.start_distance:.1f} m away", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_top_down(fig, ax, path, title or f"scene {scene.seed} ({scene.family}, {scene.domain}), "
+                                            f"start {scene.start_distance:.1f} m away")

@@ -27,6 +27,7 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402  (must follow MUJOCO_GL)
 
+from ..base import MujocoWorld  # noqa: E402
 from ..perturbations import FramePerturber, PerturbationConfig  # noqa: E402
 from .autopilot import Autopilot, AutopilotGains, VelocityCommand, VelocityLimits  # noqa: E402
 from .metrics import FlightMetrics  # noqa: E402
@@ -181,24 +182,18 @@ def build_mjcf(scene: Scene, config: DroneWorldConfig) -> str:
 </mujoco>"""
 
 
-class DroneWorld:
+class DroneWorld(MujocoWorld):
+    """The drone world (see ``sim.interface`` for what every world has)."""
+
     name = "drone"
     label_names = ("linear.x", "linear.y", "linear.z", "angular.z")
-
-    def __init__(self, seed: int = 0, config: DroneWorldConfig | None = None):
-        self.config = config or DroneWorldConfig()
-        self.config.validate()
-        self.seed = None
-        self._renderer = None
-        self.reset(seed)
+    CONFIG = DroneWorldConfig
+    config: DroneWorldConfig
 
     # ----------------------------------------------------------------- set-up
     def reset(self, seed: int | None = None) -> Observation:
         """Start over in scene ``seed`` (the current one if None): hovering at the scene's start pose."""
-        seed = self.seed if seed is None else int(seed)
-        if seed != self.seed:
-            self._build(seed)
-        mujoco.mj_resetData(self.model, self.data)
+        self._restart(seed)
         self.data.act[:] = self.config.quad.hover_thrust_n  # the motors are already spinning at hover
         self.data.ctrl[:] = self.config.quad.hover_thrust_n
         mujoco.mj_forward(self.model, self.data)
@@ -222,11 +217,8 @@ class DroneWorld:
         self.scene = make_scene(seed, cfg.domain, cfg.scene, cfg.perturbations.texture_seed)
         self.model = mujoco.MjModel.from_xml_string(build_mjcf(self.scene, cfg))
         self.data = mujoco.MjData(self.model)
+        self._make_renderer()
         if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-        if cfg.render:
-            self._renderer = mujoco.Renderer(self.model, cfg.camera_height, cfg.camera_width)
             self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_FOG] = self.scene.palette.fog is not None
         self._front_option = mujoco.MjvOption()
         self._front_option.geomgroup[2] = self._front_option.geomgroup[3] = 0  # not its own arms, never the hull
@@ -251,11 +243,6 @@ class DroneWorld:
         self.perturber = FramePerturber(cfg.perturbations, seed)
         self.metrics = FlightMetrics(self.scene, cfg.quad.collision_radius)
         self.time_limit_s = cfg.time_limit_base_s + self.scene.start_distance / cfg.time_limit_speed_mps
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
 
     # ----------------------------------------------------------------- stepping
     def step(self, command: VelocityCommand) -> Observation:
@@ -317,12 +304,9 @@ class DroneWorld:
         holds it to the limits."""
         return VelocityCommand.from_twist(linear_x, linear_y, linear_z, angular_z)
 
-    def render(self, camera: str = "front") -> np.ndarray:
-        """The camera image now, without perturbations (H, W, 3) RGB uint8; ``"chase"`` shows the drone from behind."""
-        if self._renderer is None:
-            raise RuntimeError("this world was made with render=False")
-        self._renderer.update_scene(self.data, camera, self._front_option if camera == "front" else self._chase_option)
-        return self._renderer.render()
+    def _render_options(self, camera: str):
+        """``"front"``: the onboard camera (not its own arms); ``"chase"`` shows the drone from behind."""
+        return self._front_option if camera == "front" else self._chase_option
 
     # ----------------------------------------------------------------- state
     def drone_state(self) -> DroneState:

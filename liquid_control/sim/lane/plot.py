@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from ..plotting import finish_top_down
 from .track import Track
 
 
@@ -38,11 +39,4 @@ def plot_drive(track: Track, trajectory: np.ndarray, path: str | os.PathLike, ti
     fig.colorbar(collection, ax=ax, shrink=0.7, label="|lateral error| (m)")
     ax.plot(*xy[0], marker="o", color="tab:green", ms=7, zorder=3, label="start")
     ax.plot(*xy[-1], marker="s", color="tab:red", ms=6, zorder=3, label="end")
-    ax.set_aspect("equal")
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title or f"track {track.seed} ({track.family}), {track.length:.0f} m", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    finish_top_down(fig, ax, path, title or f"track {track.seed} ({track.family}), {track.length:.0f} m")

@@ -24,6 +24,7 @@ import mujoco  # noqa: E402  (must follow MUJOCO_GL)
 
 from .car import CarSpec, Command, ackermann_angles, car_mjcf  # noqa: E402
 from .metrics import LaneCheck, LaneMetrics, check_lane  # noqa: E402
+from ..base import MujocoWorld  # noqa: E402
 from ..perturbations import FramePerturber, PerturbationConfig  # noqa: E402
 from .road_texture import GroundTexture, paint_track  # noqa: E402
 from .track import LanePosition, Track, TrackSpec, make_track  # noqa: E402
@@ -124,25 +125,18 @@ def build_mjcf(track: Track, texture: GroundTexture, config: WorldConfig, light_
 </mujoco>"""
 
 
-class LaneWorld:
+class LaneWorld(MujocoWorld):
     """The lane world (see ``sim.interface`` for what every world has)."""
 
     name = "lane"
     label_names = ("curvature",)  # what a steering policy outputs: 1/m, yaw rate = speed * curvature
-    def __init__(self, seed: int = 0, config: WorldConfig | None = None):
-        self.config = config or WorldConfig()
-        self.config.validate()
-        self.seed = None
-        self._renderer = None
-        self.reset(seed)
+    CONFIG = WorldConfig
+    config: WorldConfig
 
     # ----------------------------------------------------------------- set-up
     def reset(self, seed: int | None = None) -> Observation:
         """Start over on track ``seed`` (the current one if None): car on the lane centre at s = 0."""
-        seed = self.seed if seed is None else int(seed)
-        if seed != self.seed:
-            self._build(seed)
-        mujoco.mj_resetData(self.model, self.data)
+        self._restart(seed)
         mujoco.mj_forward(self.model, self.data)
         self.time = 0.0
         self.command = Command()
@@ -161,20 +155,11 @@ class LaneWorld:
         start = self.model.tex_adr[texture_id]
         self.model.tex_data[start : start + self.texture.image.size] = self.texture.image.reshape(-1)
         self.data = mujoco.MjData(self.model)
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-        if cfg.render:
-            self._renderer = mujoco.Renderer(self.model, cfg.camera_height, cfg.camera_width)
+        self._make_renderer()
         self._car_body = self.model.body("car").id
         self._steer = [self.model.joint(n).qposadr[0] for n in ("steer_fl", "steer_fr")]
         self.perturber = FramePerturber(cfg.perturbations, seed)
         self.metrics = LaneMetrics(self.track)
-
-    def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
 
     # ----------------------------------------------------------------- stepping
     def step(self, command: Command) -> Observation:
@@ -192,13 +177,6 @@ class LaneWorld:
         """A body-frame velocity command as the car's (speed, steering angle): the bicycle relation
         (the car cannot move sideways or up: those fields are ignored)."""
         return Command.from_twist(linear_x, angular_z, self.config.car)
-
-    def render(self, camera: str = "front") -> np.ndarray:
-        """The camera image now, without perturbations (H, W, 3) RGB uint8."""
-        if self._renderer is None:
-            raise RuntimeError("this world was made with render=False")
-        self._renderer.update_scene(self.data, camera)
-        return self._renderer.render()
 
     # ----------------------------------------------------------------- state
     def _xy(self) -> tuple[float, float]:
