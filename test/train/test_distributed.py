@@ -18,7 +18,7 @@ from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model
 from liquid_control.nets.policy import make_policy
 from liquid_control.train import distributed
-from liquid_control.train.trainer import TrainConfig, split_episodes, train
+from liquid_control.train.trainer import TrainConfig, default_loss_scale, output_weights, split_episodes, train, weighted_mse
 
 pytestmark = pytest.mark.slow
 
@@ -83,6 +83,9 @@ def _one_process_on_combined_batches(episodes, config: TrainConfig) -> tuple[tor
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * steps,
                                                     pct_start=0.15)
     losses = []
+    # As the trainer does: the loss scale from the labels, each output weighted by its variance.
+    loss_scale = config.loss_scale or default_loss_scale(training[0].label_names)
+    weights = output_weights(training)
     for epoch in range(config.epochs):
         train_set.set_epoch(epoch)
         shards = []
@@ -95,7 +98,7 @@ def _one_process_on_combined_batches(episodes, config: TrainConfig) -> tuple[tor
             items = [j for part in shards for j in part[step * config.batch_size:(step + 1) * config.batch_size]]
             frames, elapsed, labels = torch.utils.data.default_collate([train_set[j] for j in items])
             outputs, _ = model(frames, timespans=elapsed)
-            loss = torch.nn.functional.mse_loss(outputs, labels) * config.loss_scale
+            loss = weighted_mse(outputs, labels, weights) * loss_scale
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
