@@ -572,7 +572,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         seeds = _seed_list(args.sim_seeds)
         perturbations = _parse_assignments(args.perturb, "perturbation")
-        episodes = _simulated_episodes(seeds, args.sim_distance, args.speed, args.recovery_rate, perturbations)
+        episodes = _simulated_episodes(seeds, args.sim_distance, args.speed, args.recovery_rate, perturbations, jobs=args.jobs)
         description = {"simulator_seeds": args.sim_seeds, "distance_per_track_m": args.sim_distance, "speed_mps": args.speed,
                        "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
                        "command": " ".join(["python -m liquid_control train", f"--sim-seeds {args.sim_seeds}",
@@ -580,10 +580,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                                             f"--recovery-rate {args.recovery_rate:g}",
                                             *(f"--perturb {p}" for p in args.perturb), f"--arch {args.arch}",
                                             f"--epochs {args.epochs}", f"--seed {args.seed}", f"--threads {args.threads}",
+                                            f"--jobs {args.jobs}",
+                                            *([f"--head-precision {args.head_precision}"] if args.head_precision != "auto" else []),
+                                            *(["--no-channels-last"] if args.no_channels_last else []),
                                             f"--out {args.out}"])}
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
                          stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
-                         augment=not args.no_augment, **(DRONE_TRAINING if args.world == "drone" else {}))
+                         augment=not args.no_augment, head_precision=args.head_precision,
+                         channels_last=not args.no_channels_last, **(DRONE_TRAINING if args.world == "drone" else {}))
     folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
     if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
         print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
@@ -653,6 +657,26 @@ def cmd_export(args: argparse.Namespace) -> int:
     if worst > 1e-4:
         print(f"error: the ONNX graph differs from the torch model by {worst:.2e}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from .train.study import StudyConfig, plot_study, report_markdown, run_study
+
+    config = StudyConfig.load(args.config)
+    if args.quick:
+        config = config.quick()
+    progress = None if args.json else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+    results = run_study(config, args.out, jobs=args.jobs, progress=progress)
+    command = " ".join(["python -m liquid_control study", args.config, *(["--quick"] if args.quick else []),
+                        f"--jobs {args.jobs}", f"--out {args.out}"])
+    text = report_markdown(results, command)
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(text)
+    if args.plot:
+        plot_study(results, args.plot)
+    print(json.dumps(results) if args.json else text)
     return 0
 
 
@@ -842,6 +866,10 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--seed", type=int, default=0)
     trn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     trn.add_argument("--no-augment", action="store_true", help="switch off augmentation")
+    trn.add_argument("--head-precision", choices=("auto", "bf16", "fp32"), default="auto",
+                     help="the conv head's arithmetic in training: bf16 (the core stays float32) where the CPU has "
+                          "native bfloat16, else fp32 (default: %(default)s); the saved model is float32")
+    trn.add_argument("--no-channels-last", action="store_true", help="keep the conv head's default memory layout")
     trn.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     trn.add_argument("--out", required=True, help="model folder to write")
     trn.set_defaults(func=cmd_train)
@@ -860,6 +888,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", help="ONNX file (default: MODEL/policy.onnx, recorded in the card)")
     exp.add_argument("--opset", type=int, default=17)
     exp.set_defaults(func=cmd_export)
+
+    sty = verbs.add_parser("study", help="train architectures x seeds on the same data and compare them closed loop "
+                                         "under perturbations (a config file; cached, resumable)")
+    sty.add_argument("config", help="study config (YAML), e.g. config/study_lane.yaml")
+    sty.add_argument("--quick", action="store_true", help="the whole pipeline in miniature (minutes): a check, not results")
+    sty.add_argument("--out", default="out/study", help="cache and results folder (default: %(default)s)")
+    sty.add_argument("--jobs", type=int, default=1, help="processes for the closed-loop drives (default: %(default)s)")
+    sty.add_argument("--report", metavar="PATH.md", help="write the Markdown report here")
+    sty.add_argument("--plot", metavar="PATH.png", help="draw departures per km per condition and architecture")
+    sty.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
+    sty.set_defaults(func=cmd_study)
 
     bch = verbs.add_parser("bench", help="speed of our runtime side by side with ncps and ONNX Runtime (cell, policy, "
                                          "batched agents, training)")

@@ -48,7 +48,23 @@ class NcpsPolicy(nn.Module):
     def forward(self, images: torch.Tensor, timespans=None):
         batch, steps = images.shape[:2]
         features = self.head(images.flatten(0, 1)).reshape(batch, steps, -1)
-        return self.core(features, timespans=timespans)
+        with torch.autocast(device_type=features.device.type, enabled=False):  # as ours: the core in float32
+            return self.core(features.float(), timespans=timespans)
+
+
+class TrainingRecipe(nn.Module):
+    """A policy (ours or the ncps one) trained the way ``liquid_control.train`` trains by default:
+    the conv head's weights channels-last and its arithmetic bfloat16 under autocast where the CPU
+    has native bfloat16, the core in float32 (both policies' forward keep it so)."""
+
+    def __init__(self, policy: nn.Module, bf16: bool):
+        super().__init__()
+        self.policy, self.bf16 = policy, bf16
+        policy.head.to(memory_format=torch.channels_last)
+
+    def forward(self, images: torch.Tensor, timespans=None):
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            return self.policy(images, timespans=timespans)
 
 
 def build(seed: int):

@@ -377,6 +377,28 @@ class PreprocessSpec:
         width = self.size[1]
         return np.tile(self.scale / std, width).astype(np.float32), np.tile(mean / std, width).astype(np.float32)
 
+    @property
+    def affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (gain, offset) of the normalisation: input = pixels * gain - offset."""
+        gain, offset = self._affine_rows
+        return gain[:self.channels].copy(), offset[:self.channels].copy()
+
+    def pixels(self, image: np.ndarray, encoding: str) -> np.ndarray | None:
+        """The 8-bit pixels ``apply`` normalises, (height, width, channels) uint8, when no resize is
+        needed (the cropped frame has the model's size); None when one is (``area`` resizes in
+        float). ``pixels * gain - offset`` (``affine``) in float32 is then exactly ``apply``'s output:
+        a dataset can keep frames as uint8 and normalise on the fly."""
+        if image.ndim == 2:
+            image = image[:, :, np.newaxis]
+        source = _lookup(encoding)
+        rows, cols = image.shape[:2]
+        top, bottom, left, right = self.crop
+        if image.ndim != 3 or image.shape[2] != source.channels or (rows - top - bottom, cols - left - right) != tuple(self.size):
+            return None
+        if image.dtype != np.uint8:
+            return None
+        return np.ascontiguousarray(_convert(image[top:rows - bottom, left:cols - right], source.layout, self.input_encoding))
+
     def apply(self, image: np.ndarray, encoding: str) -> np.ndarray:
         """The network input for a decoded frame: float32 (height, width, channels), C-contiguous.
 

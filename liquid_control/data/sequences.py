@@ -54,11 +54,20 @@ class SequenceDataset(torch.utils.data.Dataset):
         self.nominal_dt = nominal_dt
         self.epoch = 0
         self.frames, self.elapsed, self.labels, self.windows = [], [], [], []
+        gain, offset = spec.affine
+        self._gain = torch.from_numpy(gain)[None, :, None, None]
+        self._offset = torch.from_numpy(offset)[None, :, None, None]
         for number, episode in enumerate(episodes):
             if len(episode) < seq_len:
                 continue
-            processed = np.stack([spec.apply(frame, "rgb8") for frame in episode.frames]).astype(np.float16)
-            self.frames.append(torch.from_numpy(processed).permute(0, 3, 1, 2).contiguous())  # (T, C, H, W)
+            pixels = [spec.pixels(frame, "rgb8") for frame in episode.frames[:1]]
+            if pixels[0] is not None:
+                # Frames at the model's size stay uint8 (a quarter of float32's memory) and are
+                # normalised on the fly in __getitem__, exactly as spec.apply would.
+                stacked = np.stack([spec.pixels(frame, "rgb8") for frame in episode.frames])
+            else:
+                stacked = np.stack([spec.apply(frame, "rgb8") for frame in episode.frames]).astype(np.float16)
+            self.frames.append(torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous())  # (T, C, H, W)
             self.elapsed.append(torch.from_numpy(episode.elapsed(nominal_dt)))
             self.labels.append(torch.from_numpy(episode.labels.astype(np.float32)))
             self.label_names = episode.label_names
@@ -78,13 +87,26 @@ class SequenceDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: int):
         index, start = self.windows[item]
         stop = start + self.seq_len
-        frames = self.frames[index][start:stop].float()
+        frames = self.frames[index][start:stop]
+        frames = frames.float() * self._gain - self._offset if frames.dtype == torch.uint8 else frames.float()
         elapsed = self.elapsed[index][start:stop].clone()
         elapsed[0] = self.nominal_dt  # a window starts from a fresh state, like deployment's first step
         labels = self.labels[index][start:stop].clone()
         if self.augmentation is not None:
             frames, labels = self._augment(frames, labels, np.random.default_rng([self.seed, self.epoch, item]))
         return frames, elapsed, labels
+
+    def _noise(self, shape: torch.Size, rng: np.random.Generator) -> torch.Tensor:
+        """Standard normal noise of ``shape``: a window at a random offset into a bank of four
+        items' worth, drawn once per dataset from its seed. Drawing fresh normals for every item
+        cost more than the rest of the augmentation together; a shifted window of a bank this size
+        does not repeat within an item and is as deterministic per seed, epoch and item."""
+        count = int(np.prod(shape))
+        if getattr(self, "_noise_bank", None) is None or len(self._noise_bank) < 4 * count:
+            generator = torch.Generator().manual_seed(int(np.random.default_rng([self.seed, 0x5E]).integers(2**31)))
+            self._noise_bank = torch.randn(4 * count, generator=generator)
+        start = int(rng.integers(0, len(self._noise_bank) - count + 1))
+        return self._noise_bank[start:start + count].view(shape)
 
     def _augment(self, frames: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator):
         aug = self.augmentation
@@ -95,8 +117,7 @@ class SequenceDataset(torch.utils.data.Dataset):
         offset = rng.uniform(-aug.brightness, aug.brightness)
         frames = frames * torch.tensor(gain, dtype=frames.dtype)[None, :, None, None] + offset
         if aug.noise_std > 0:
-            generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
-            frames = frames + aug.noise_std * torch.randn(frames.shape, generator=generator)
+            frames = frames + aug.noise_std * self._noise(frames.shape, rng)
         if aug.max_shift_px > 0:
             shift = int(rng.integers(-aug.max_shift_px, aug.max_shift_px + 1))
             if shift:

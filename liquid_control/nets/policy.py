@@ -186,7 +186,10 @@ class Policy(nn.Module):
         self._check_images(images, 2)
         batch, steps = images.shape[:2]
         features = self.head(images.flatten(0, 1)).reshape(batch, steps, -1)
-        return self.core(features, hx, timespans=timespans)
+        # Under autocast (training's bfloat16 conv head) the recurrent core still runs in float32:
+        # its state is integrated over the whole sequence, where bfloat16's 8 bits would drift.
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            return self.core(features.float(), hx, timespans=timespans)
 
     def step(self, image: torch.Tensor, dt=1.0, state=None):
         """One frame (C, H, W) or a batch (batch, C, H, W) and its elapsed time -> (outputs, state)."""

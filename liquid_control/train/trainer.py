@@ -56,6 +56,10 @@ class TrainConfig:
     head_channels: list = field(default_factory=lambda: [24, 36, 48, 64, 64])  # the conv head's five convolutions
     features: int = 32  # conv head outputs = the core's inputs
     augmentation: dict = field(default_factory=dict)  # overrides of data.sequences.Augmentation's settings
+    # The conv head's arithmetic while training: "bf16" (autocast; the core stays float32), "fp32", or
+    # "auto": bf16 where the CPU has native bfloat16 (AMX or AVX512-BF16), else fp32. Deployment runs float32.
+    head_precision: str = "auto"
+    channels_last: bool = True  # the conv head's weights in channels-last layout (faster convolutions on CPU)
 
     def validate(self) -> None:
         if self.arch not in PRESETS:
@@ -67,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.head_precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"head_precision must be auto, bf16 or fp32, got {self.head_precision!r}")
         if self.loss_scale is not None and not self.loss_scale > 0:
             raise ValueError(f"loss_scale must be > 0 (or None: from the labels), got {self.loss_scale}")
 
@@ -80,6 +86,21 @@ def output_section(label_names: tuple[str, ...]) -> dict:
     return {"mode": "velocity", "names": list(label_names), "units": [units[name] for name in label_names], "frame": "body",
             "meaning": "body-frame velocity command (REP 103: x forward, y left, z up, counter-clockwise yaw rate), "
                        "each output the Twist field named"}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU does bfloat16 natively (AMX or AVX512-BF16); emulated, it is slower than float32."""
+    try:
+        flags = open("/proc/cpuinfo").read().split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_head_precision(requested: str, device: torch.device | None) -> str:
+    if requested != "auto":
+        return requested
+    return "bf16" if (device is None or device.type == "cpu") and cpu_has_bf16() else "fp32"
 
 
 def default_loss_scale(label_names: tuple[str, ...]) -> float:
@@ -190,6 +211,11 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
                         readout=outputs > 1)
     if outputs > 1:  # velocities: start from the average command (a one-output lane model keeps its recipe)
         set_output_bias(model, np.concatenate([e.labels for e in training]).mean(axis=0))
+    if config.channels_last:
+        model.head.to(memory_format=torch.channels_last)
+    head_precision = resolve_head_precision(config.head_precision, device)
+    autocast = {"device_type": "cpu" if device is None else device.type, "dtype": torch.bfloat16,
+                "enabled": head_precision == "bf16"}
     if ddp is not None:
         model.to(ddp.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -231,7 +257,8 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
         bar = tqdm(_on(device, loader), total=len(loader), desc=f"epoch {epoch + 1}/{config.epochs}",
                    disable=not (progress and main), leave=False)
         for frames, elapsed, labels in bar:
-            outputs, _ = net(frames, timespans=elapsed)
+            with torch.autocast(**autocast):
+                outputs, _ = net(frames, timespans=elapsed)
             loss = weighted_mse(outputs, labels, weights) * loss_scale
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -272,7 +299,7 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
         training={"config": asdict(config), "episodes": {"train": [e.name for e in training],
                   "validation": [e.name for e in validation]}, "frames": int(sum(len(e) for e in episodes)),
                   "data": data_description or {}, "wall_time_s": round(elapsed_s, 1), "threads": torch.get_num_threads(),
-                  "world_size": world_size, "history": history},
+                  "world_size": world_size, "head_precision": head_precision, "history": history},
         metrics={"train_loss": final["train_loss"], "val_loss": final["val_loss"],
                  "loss": f"mean squared error of {', '.join(label_names)} x {loss_scale}"
                          + ("" if len(label_names) == 1 else f", each output weighted by mean variance / its variance "

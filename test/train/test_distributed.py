@@ -24,7 +24,10 @@ pytestmark = pytest.mark.slow
 
 # Two processes, each stepping on 2 windows (4 per combined step), two epochs with augmentation
 # and a validation episode.
-CONFIG = {"epochs": 2, "batch_size": 2, "seq_len": 4, "stride": 4, "lr": 3e-3, "val_fraction": 0.34, "threads": 1}
+# float32 and the default memory layout: the comparison with one process is to float32 rounding
+# (a bfloat16 conv head, the default where the CPU has it, would differ by its own rounding).
+CONFIG = {"epochs": 2, "batch_size": 2, "seq_len": 4, "stride": 4, "lr": 3e-3, "val_fraction": 0.34, "threads": 1,
+          "head_precision": "fp32", "channels_last": False}
 
 WORKER = """
 import json, sys
@@ -128,8 +131,12 @@ def test_two_processes_train_what_one_process_trains_on_their_combined_batches(t
     finally:
         torch.set_num_threads(threads)
     assert [h["train_loss"] for h in history] == pytest.approx(losses, rel=1e-4), "the logged loss is over both processes"
+    # Float32 sums in another order (two processes' gradients averaged, against one batch's mean)
+    # differ in the last bits; Adam divides by the root of the squared gradients, so on weights with
+    # near-zero gradients such a difference moves the step by a part of lr (3e-3): 2e-4 after a few
+    # steps is rounding, a wrong gradient average would be off by the weights' own size (1e-2).
     for (name, a), b in zip(trained.state_dict().items(), reference.state_dict().values()):
-        assert torch.allclose(a, b, atol=5e-5), f"{name}: differs by {float((a - b).abs().max()):.2e}"
+        assert torch.allclose(a, b, atol=2e-4), f"{name}: differs by {float((a - b).abs().max()):.2e}"
 
     # Stopped after one epoch and resumed (also data parallel), training ends where the whole run did.
     resumed, resumed_card = load_model(tmp_path / "resumed")

@@ -126,3 +126,16 @@ def test_cli_generate_train_eval_and_drive_with_a_model(tmp_path):
     drive = json.loads(run("drive", "--driver", "model", "--model", str(tmp_path / "model"), "--seed", "1000",
                            "--distance", "10", "--max-time", "8", "--json"))
     assert drive["driver"] == "model" and drive["sim_time_s"] > 0
+
+
+def test_frames_at_the_model_size_are_kept_as_uint8_and_normalised_exactly_as_apply_does():
+    spec = PreprocessSpec.from_dict({"size": [66, 200], "mean": [0.5] * 3, "std": [0.25] * 3})
+    frames = np.random.default_rng(0).integers(0, 256, (30, 66, 200, 3), dtype=np.uint8)
+    episode = Episode("e", frames, np.arange(30) * 0.05, np.zeros((30, 1), np.float32))
+    dataset = SequenceDataset([episode], spec, 10, 10, 0.05)
+    assert dataset.frames[0].dtype == torch.uint8, "a quarter of float32's memory"
+    expected = torch.from_numpy(np.stack([spec.apply(f, "rgb8") for f in frames[10:20]])).permute(0, 3, 1, 2)
+    assert torch.equal(dataset[1][0], expected)
+    # Frames that need a resize are normalised when the dataset is made (area resizing is in float).
+    resized = SequenceDataset([episode], PreprocessSpec.from_dict({"size": [33, 100]}), 10, 10, 0.05)
+    assert resized.frames[0].dtype == torch.float16 and resized[0][0].shape == (10, 3, 33, 100)

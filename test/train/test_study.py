@@ -1,0 +1,63 @@
+"""The study pipeline in miniature (``study --quick``): two architectures trained on the same tiny
+data with two seeds, each driven under two conditions, the report written; a second run finds
+everything cached; a bad config is refused before anything runs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from liquid_control.train.study import StudyConfig, bootstrap_ci, digest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG = REPO_ROOT / "config" / "study_lane.yaml"
+
+
+def study(*args):
+    result = subprocess.run([sys.executable, "-m", "liquid_control", "study", str(CONFIG), "--quick", *args],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tmp_path):
+    out, report, plot = tmp_path / "study", tmp_path / "study.md", tmp_path / "study.png"
+    study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot))
+    results = json.loads((out / "results.json").read_text())
+    config = StudyConfig.load(CONFIG).quick()
+    assert list(results["results"]) == [a.name for a in config.architectures] and len(results["results"]) == 2
+    assert results["work"]["models_trained"] == 4 and results["work"]["evaluations_run"] == 4 * len(config.conditions)
+    for row in results["results"].values():
+        assert row["parameters"] > row["recurrent_parameters"] > 0
+        for condition in config.conditions:
+            cell = row["conditions"][condition.name]
+            assert cell["drives"] == 2 and cell["distance_m"] > 0
+            low, high = cell["departures_per_km_ci95"]
+            assert low <= cell["departures_per_km"] <= high
+    assert "synapses" in results["results"][config.architectures[0].name], "the NCP's synapse count is reported"
+    text = report.read_text()
+    assert all(a.name in text for a in config.architectures) and "departures per km" in text
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    # Nothing changed: nothing is recomputed.
+    again = json.loads(study("--out", str(out), "--json").stdout)
+    assert again["work"]["models_trained"] == 0 and again["work"]["evaluations_run"] == 0
+    assert again["results"] == results["results"]
+
+
+def test_bad_configs_are_refused_with_the_reason():
+    base = {"architectures": [{"name": "a", "arch": "ncp-cfc"}]}
+    with pytest.raises(ValueError, match="presets"):
+        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "transformer"}]})
+    with pytest.raises(ValueError, match="unknown training settings"):
+        StudyConfig.from_dict({**base, "training": {"epoch": 3}})
+    with pytest.raises(ValueError, match="noise_std"):
+        StudyConfig.from_dict({**base, "conditions": [{"name": "x", "perturbations": {"noise_std": -1}}]})
+
+
+def test_cache_keys_and_intervals():
+    assert digest({"a": 1, "b": [2]}) == digest({"b": [2], "a": 1}) != digest({"a": 2, "b": [2]})
+    low, high = bootstrap_ci([0.0, 0.0, 1.0, 3.0])
+    assert 0.0 <= low < 1.0 < high <= 3.0
+    assert bootstrap_ci([2.0, 2.0]) == [2.0, 2.0]
