@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -109,6 +110,11 @@ def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def slug(name: str) -> str:
+    """A file-name form of a report name: 'CNN (no memory)' -> 'cnn-no-memory'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+
+
 def _seed_list(text) -> list[int]:
     if isinstance(text, (list, tuple)):
         return [int(s) for s in text]
@@ -195,7 +201,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
     for architecture in config.architectures:
         for seed in config.seeds:
             training = _training_config(config, architecture.arch, seed)
-            folder = out / "models" / f"{architecture.name}-s{seed}-{digest([asdict(training), data])}"
+            folder = out / "models" / f"{slug(architecture.name)}-s{seed}-{digest([asdict(training), data])}"
             models[architecture.name, seed] = folder
             if (folder / "card.yaml").is_file():
                 counts["models_cached"] += 1
