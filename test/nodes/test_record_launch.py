@@ -97,4 +97,5 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path, la
     episodes = episodes_from_bag(bag, command_topic="/cmd_vel", label_names=label_names)
     assert sum(len(e) for e in episodes) >= 50
     assert all(abs(e.labels).max() < bound for e in episodes)
-    assert np.concatenate([e.labels for e in episodes]).std(axis=0).max() > 0.01, "the policy's commands vary"
+    labels = np.concatenate([e.labels for e in episodes])
+    assert (labels.max(axis=0) - labels.min(axis=0)).max() > 1e-3, "the policy's commands vary (it is not stuck)"
