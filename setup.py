@@ -102,6 +102,11 @@ setup(
             'ros-jazzy-builtin-interfaces',
             'ros-jazzy-ament-index-python',
         ],
+        # The architecture study's attention measures (liquid_control.train.attention): SSIM of
+        # saliency maps, clean against noisy.
+        'study': [
+            'scikit-image',
+        ],
         'test': [
             'pytest',
             'pytest-timeout',
@@ -113,6 +118,8 @@ setup(
             'vermin',
             # Property-based tests of the control loop's safety invariants.
             'hypothesis',
+            # The attention measures' tests (as in the 'study' extra).
+            'scikit-image',
         ],
     },
     zip_safe=False,

@@ -493,36 +493,14 @@ def _seed_list(text: str) -> list[int]:
     return seeds
 
 
-def _simulated_episodes(seeds, distance: float, speed: float, recovery_rate: float, perturbations: dict,
-                        world: str = "lane", domain: str | None = None, jobs: int = 1):
-    """The expert's episodes in ``world``, one per seed, over ``jobs`` processes."""
-    from functools import partial
-
-    from tqdm import tqdm
-
-    from .train.simulate import simulate_episode
-
-    make = partial(simulate_episode, world=world, distance_m=distance, speed=speed, recovery_rate_hz=recovery_rate,
-                   perturbations=perturbations, domain=domain)
-    what = "expert flying" if world == "drone" else "expert driving"
-    unit = "scene" if world == "drone" else "track"
-    if jobs <= 1:
-        return [make(seed) for seed in tqdm(seeds, desc=what, unit=unit)]
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    # spawn: each worker builds its own MuJoCo and EGL state, nothing inherited half-made by fork.
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        return list(tqdm(pool.map(make, seeds), total=len(seeds), desc=what, unit=unit))
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from .data.episodes import write_episode_bag
+    from .train.simulate import simulate_episodes
 
     out = Path(args.out)
     perturbations = _parse_assignments(args.perturb, "perturbation")
-    episodes = _simulated_episodes(_seed_list(args.seeds), args.distance, args.speed, args.recovery_rate, perturbations,
-                                   args.world, args.domain, args.jobs)
+    episodes = simulate_episodes(_seed_list(args.seeds), args.world, args.distance, args.speed, args.recovery_rate,
+                                 perturbations, args.domain, args.jobs)
     for episode in episodes:
         path = out / f"sim_{episode.meta['seed']:05d}"
         write_episode_bag(episode, path, args.speed, storage=args.storage)
@@ -539,16 +517,9 @@ def _label_names(world: str) -> tuple[str, ...]:
     return TWIST_LABELS if world == "drone" else LABEL_NAMES
 
 
-# What a drone policy is unless the command line says otherwise: the camera's 72x128 frame, the conv
-# head of the drone work (24-36-48-64-16 channels, 128 features), AutoNCP(34, 4), a 10 Hz step.
-DRONE_TRAINING = {"preprocessing": {"input_encoding": "rgb8", "size": [72, 128], "scale": 1 / 255,
-                                    "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
-                  "head_channels": [24, 36, 48, 64, 16], "features": 128, "nominal_dt": 0.1,
-                  "augmentation": {"grayscale_probability": 0.0}}  # colour is the cue: the target is red
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train.trainer import TrainConfig, train
+    from .train.simulate import simulate_episodes
+    from .train.trainer import WORLD_TRAINING, TrainConfig, train
 
     if bool(args.bags) == bool(args.sim_seeds):
         raise SystemExit("error: give either --bags DIR... (recorded data) or --sim-seeds (the simulator fast path)")
@@ -561,8 +532,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         description = {"bags": [str(b) for b in bags]}
     elif args.world == "drone":
         perturbations = _parse_assignments(args.perturb, "perturbation")
-        episodes = _simulated_episodes(_seed_list(args.sim_seeds), 0.0, 0.0, args.recovery_rate, perturbations, "drone",
-                                       args.domain, args.jobs)
+        episodes = simulate_episodes(_seed_list(args.sim_seeds), "drone", recovery_rate_hz=args.recovery_rate,
+                                     perturbations=perturbations, domain=args.domain, jobs=args.jobs)
         report = [e.meta["report"] for e in episodes]
         description = {"world": "drone", "simulator_seeds": args.sim_seeds, "domain": args.domain or "summer",
                        "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
@@ -572,7 +543,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         seeds = _seed_list(args.sim_seeds)
         perturbations = _parse_assignments(args.perturb, "perturbation")
-        episodes = _simulated_episodes(seeds, args.sim_distance, args.speed, args.recovery_rate, perturbations, jobs=args.jobs)
+        episodes = simulate_episodes(seeds, "lane", args.sim_distance, args.speed, args.recovery_rate, perturbations,
+                                     jobs=args.jobs)
         description = {"simulator_seeds": args.sim_seeds, "distance_per_track_m": args.sim_distance, "speed_mps": args.speed,
                        "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
                        "command": " ".join(["python -m liquid_control train", f"--sim-seeds {args.sim_seeds}",
@@ -587,7 +559,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
                          stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
                          augment=not args.no_augment, head_precision=args.head_precision,
-                         channels_last=not args.no_channels_last, **(DRONE_TRAINING if args.world == "drone" else {}))
+                         channels_last=not args.no_channels_last, **WORLD_TRAINING[args.world])
     folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
     if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
         print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
@@ -597,10 +569,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data.episodes import episodes_from_bag, find_bags
     from .train.evaluate import open_loop
+    from .train.trainer import WORLD_TRAINING
 
     episodes = [e for bag in find_bags(args.bags) for e in episodes_from_bag(bag, command_topic=args.command_topic,
                                                                               label_names=_label_names(args.world))]
-    result = open_loop(args.model, episodes, nominal_dt=DRONE_TRAINING["nominal_dt"] if args.world == "drone" else 0.05)
+    result = open_loop(args.model, episodes, nominal_dt=WORLD_TRAINING[args.world].get("nominal_dt", 0.05))
     predictions = result.pop("predictions")
     if args.plot:
         _plot_open_loop(episodes, predictions, args.plot)
@@ -704,6 +677,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 WORLD_CHOICES = ("lane", "drone")
+
+
+class _PolicyPresets:
+    """``make_policy``'s presets as the ``--arch`` choices, read when first needed: importing them
+    imports torch, which would add seconds to the start of every other verb."""
+
+    @staticmethod
+    def _names() -> tuple[str, ...]:
+        from .nets.policy import PRESETS
+
+        return PRESETS
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -857,7 +847,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "AutoNCP(34, 4) (default: %(default)s)")
     trn.add_argument("--domain", default=None, help="with --world drone --sim-seeds: the scene domain (default: summer)")
     trn.add_argument("--jobs", type=int, default=1, help="with --sim-seeds: processes that simulate at once")
-    trn.add_argument("--arch", choices=("ncp-cfc", "ncp-ltc", "lstm", "cnn"), default="ncp-cfc")
+    # A metavar, so that argparse lists the presets only when it prints the help, not at start.
+    trn.add_argument("--arch", choices=_PolicyPresets(), metavar="ARCH", default="ncp-cfc",
+                     help="the policy architecture: %(choices)s (default: %(default)s)")
     trn.add_argument("--epochs", type=int, default=8)
     trn.add_argument("--batch-size", type=int, default=16)
     trn.add_argument("--seq-len", type=int, default=24, help="frames per training sequence (default: %(default)s)")

@@ -34,6 +34,29 @@ def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, 
     raise ValueError(f"unknown world {world!r}; choose one of {WORLDS}")
 
 
+def simulate_episodes(seeds, world: str = "lane", distance_m: float = 150.0, speed: float = 3.0,
+                      recovery_rate_hz: float = 0.3, perturbations: dict | None = None, domain: str | None = None,
+                      jobs: int = 1, progress: bool = True) -> list[Episode]:
+    """The expert's episodes in ``world``, one per seed (in order), over ``jobs`` processes."""
+    from functools import partial
+
+    from tqdm import tqdm
+
+    make = partial(simulate_episode, world=world, distance_m=distance_m, speed=speed, recovery_rate_hz=recovery_rate_hz,
+                   perturbations=perturbations, domain=domain)
+    seeds = list(seeds)
+    bar = dict(total=len(seeds), desc="expert flying" if world == "drone" else "expert driving",
+               unit="scene" if world == "drone" else "track", disable=not progress)
+    if jobs <= 1:
+        return [make(seed) for seed in tqdm(seeds, **bar)]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    # spawn: each worker builds its own MuJoCo and EGL state, nothing inherited half-made by fork.
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        return list(tqdm(pool.map(make, seeds), **bar))
+
+
 class _Recorder:
     """Keeps each delivered frame with the expert's clean label and the executed command."""
 

@@ -1,18 +1,30 @@
 """The study: architectures x training seeds x closed-loop evaluations, from one config file.
 
 ``python -m liquid_control study config/study_lane.yaml`` trains every architecture the config
-lists with every seed on the same expert data and the same recipe, drives every model on the
-held-out tracks under every condition (clean, pixel noise, blur, dropped frames, another control
-rate, ...) and writes a report: per architecture and condition, lane departures per km and
-|lateral error| with bootstrap confidence intervals over seeds and tracks, and the parameter and
-synapse counts of the recurrent part.
+lists with every seed on the same expert data and the same recipe, then evaluates every model
+closed loop under every condition, and writes a report with bootstrap confidence intervals over
+seeds x tracks (or scenes), and the parameter and synapse counts of the recurrent part.
+
+Two worlds (``world:`` in the config):
+
+- ``lane``: drives on held-out tracks; lane departures per km, |lateral error|, off-road.
+  Conditions: camera perturbations (noise, blur, brightness, occlusion, dropped frames) and a
+  control rate other than training's 20 Hz.
+- ``drone``: flights to the target in held-out scenes; success rate, collisions, time to target.
+  Conditions: the domain (``summer`` is training's; the others are held out), the start distance
+  (the range test) and camera perturbations (the stress test).
+
+Per model it also measures attention and compactness (``liquid_control.train.attention``): the
+stability of the VisualBackProp saliency under pixel noise (SSIM, the NCP paper's measure) and the
+share of the neural activity's variance on its first principal component, over the frames of
+one expert drive of a held-out track (scene).
 
 Everything is cached by its inputs under the output folder: a model by (architecture, seed,
-data, training settings), an evaluation by (model, condition, track, distance). A run that was
-stopped resumes where it stopped, and a changed config recomputes only what it changed.
-Evaluations run in ``jobs`` processes; training runs one model at a time on the threads given.
-``quick`` shrinks the whole pipeline (data, epochs, tracks, architectures, seeds, conditions) to
-a few minutes, for CI: the same code path, tiny numbers.
+data, training settings), an evaluation by (model, condition, track, evaluation settings). A run
+that was stopped resumes where it stopped, and a changed config recomputes only what it changed.
+Expert data and evaluations run in ``jobs`` processes; training runs one model at a time on the
+threads given. ``quick`` shrinks the whole pipeline (data, epochs, tracks, architectures, seeds,
+conditions) to a few minutes, for CI: the same code path, tiny numbers.
 """
 
 from __future__ import annotations
@@ -33,23 +45,43 @@ import yaml
 
 from liquid_control.nets.policy import PRESETS
 
-# Fields of the config file's sections, for clear errors on a typo.
-_DATA_FIELDS = {"sim_seeds", "distance_m", "speed", "recovery_rate_hz", "perturbations"}
-_TRAINING_FIELDS = {"epochs", "batch_size", "seq_len", "lr", "threads"}
-_EVALUATION_FIELDS = {"tracks", "distance_m", "speed"}
+WORLDS = ("lane", "drone")
+
+# Per world: the settings of each config section and their defaults (a config overrides them; a
+# key not listed here is refused, so a typo fails at once instead of an hour into the run). The
+# defaults are the recipes of the shipped models (models/ncp19_lane, models/ncp_drone).
+DEFAULTS = {
+    "lane": {
+        "data": {"sim_seeds": "0-23", "distance_m": 120.0, "speed": 3.0, "recovery_rate_hz": 0.4,
+                 "perturbations": {"drop_probability": 0.05}},
+        "training": {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2},
+        "evaluation": {"tracks": [1000, 1001, 1002], "distance_m": 1000.0, "speed": 3.0},
+        "attention": {"track": 1000, "frames": 200, "noise_std": 40.0},
+    },
+    "drone": {
+        "data": {"sim_seeds": "0-299", "recovery_rate_hz": 0.5, "perturbations": {}},
+        "training": {"epochs": 8, "batch_size": 16, "seq_len": 16, "lr": 2e-3, "threads": 2},
+        "evaluation": {"scenes": "1000-1019"},
+        "attention": {"track": 1000, "frames": 80, "noise_std": 20.0},
+    },
+}
+CAMERA_RATE_HZ = {"lane": 20.0, "drone": 10.0}  # the worlds' (and training's) camera and control rates
 
 
 @dataclass(frozen=True)
 class Architecture:
     name: str  # as it appears in the report
     arch: str  # a make_policy preset
+    training: dict = field(default_factory=dict)  # this architecture's own training settings, if any (reported)
 
 
 @dataclass(frozen=True)
 class Condition:
     name: str
     perturbations: dict = field(default_factory=dict)  # camera perturbations (sim.perturbations)
-    camera_rate_hz: float = 20.0  # the camera and control rate (training's is 20 Hz)
+    camera_rate_hz: float | None = None  # the camera and control rate (None: the world's, as in training)
+    domain: str | None = None  # drone: the scene's domain (None: the training domain)
+    start_distance_m: tuple[float, float] | None = None  # drone: the range test (None: the world's 5-20 m)
 
 
 @dataclass(frozen=True)
@@ -61,48 +93,88 @@ class StudyConfig:
     training: dict
     evaluation: dict
     conditions: tuple[Condition, ...]
+    world: str = "lane"
+    attention: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, values: dict) -> "StudyConfig":
-        def section(name: str, allowed: set) -> dict:
-            part = dict(values.get(name) or {})
-            unknown = set(part) - allowed
+        world = str(values.get("world", "lane"))
+        if world not in WORLDS:
+            raise ValueError(f"study config: world must be one of {WORLDS}, got {world!r}")
+        defaults = DEFAULTS[world]
+
+        def section(name: str, part: dict | None = None) -> dict:
+            part = dict((values.get(name) if part is None else part) or {})
+            unknown = set(part) - set(defaults[name])
             if unknown:
-                raise ValueError(f"study config: unknown {name} settings {sorted(unknown)}; known: {sorted(allowed)}")
+                raise ValueError(f"study config: unknown {name} settings {sorted(unknown)} for the {world} world; "
+                                 f"known: {sorted(defaults[name])}")
             return part
 
-        unknown = set(values) - {"name", "architectures", "seeds", "data", "training", "evaluation", "conditions"}
+        unknown = set(values) - {"name", "world", "architectures", "seeds", "conditions", *defaults}
         if unknown:
             raise ValueError(f"study config: unknown sections {sorted(unknown)}")
-        architectures = tuple(Architecture(str(a["name"]), str(a["arch"])) for a in values.get("architectures") or [])
+        architectures = tuple(Architecture(str(a["name"]), str(a["arch"]), section("training", a.get("training")))
+                              for a in values.get("architectures") or [])
         bad = [a.arch for a in architectures if a.arch not in PRESETS]
         if not architectures or bad:
             raise ValueError(f"study config: architectures must name presets from {PRESETS}; got {bad or 'none'}")
         if len({a.name for a in architectures}) != len(architectures):
             raise ValueError("study config: architecture names must be distinct")
-        conditions = tuple(Condition(str(c["name"]), dict(c.get("perturbations") or {}), float(c.get("camera_rate_hz", 20.0)))
-                           for c in values.get("conditions") or [{"name": "clean"}])
+        conditions = tuple(_condition(c, world) for c in values.get("conditions") or [{"name": "clean"}])
+        if len({c.name for c in conditions}) != len(conditions):
+            raise ValueError("study config: condition names must be distinct")
         seeds = tuple(int(s) for s in values.get("seeds") or [0])
-        config = cls(str(values.get("name", "study")), architectures, seeds, section("data", _DATA_FIELDS),
-                     section("training", _TRAINING_FIELDS), section("evaluation", _EVALUATION_FIELDS), conditions)
-        from liquid_control.sim.perturbations import PerturbationConfig
-
-        for condition in conditions:
-            PerturbationConfig.from_dict(condition.perturbations)  # refused here, not an hour into the run
-        return config
+        return cls(str(values.get("name", "study")), architectures, seeds, section("data"), section("training"),
+                   section("evaluation"), conditions, world, section("attention"))
 
     @classmethod
     def load(cls, path: str | Path) -> "StudyConfig":
         return cls.from_dict(yaml.safe_load(Path(path).read_text()))
 
+    def setting(self, section: str) -> dict:
+        """A section's settings: the world's defaults, then the config's."""
+        return {**DEFAULTS[self.world][section], **getattr(self, section)}
+
     def quick(self) -> "StudyConfig":
         """The same study in miniature: two architectures, two seeds, two conditions, tiny data."""
+        if self.world == "lane":
+            data = {**self.data, "sim_seeds": "0-1", "distance_m": 25.0}
+            evaluation = {**self.evaluation, "tracks": list(self.setting("evaluation")["tracks"])[:1], "distance_m": 30.0}
+        else:
+            data = {**self.data, "sim_seeds": "0-1"}
+            evaluation = {**self.evaluation, "scenes": str(_seed_list(self.setting("evaluation")["scenes"])[0])}
         return replace(self, name=f"{self.name} (quick)", architectures=self.architectures[:2], seeds=self.seeds[:2],
-                       data={**self.data, "sim_seeds": "0-1", "distance_m": 25.0},
-                       training={**self.training, "epochs": 1, "batch_size": 4, "seq_len": 8},
-                       evaluation={**self.evaluation, "tracks": list(self.evaluation.get("tracks", [1000]))[:1],
-                                   "distance_m": 30.0},
-                       conditions=self.conditions[:2])
+                       data=data, training={**self.training, "epochs": 1, "batch_size": 4, "seq_len": 8},
+                       evaluation=evaluation, conditions=self.conditions[:2],
+                       attention={**self.attention, "frames": 12})
+
+
+def _condition(values: dict, world: str) -> Condition:
+    from liquid_control.sim.perturbations import PerturbationConfig
+
+    known = {"name", "perturbations", "camera_rate_hz"} | ({"domain", "start_distance_m"} if world == "drone" else set())
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"study config: condition {values.get('name')!r} has unknown settings {sorted(unknown)} for the "
+                         f"{world} world; known: {sorted(known)}")
+    rate = values.get("camera_rate_hz")
+    distance = values.get("start_distance_m")
+    condition = Condition(str(values["name"]), dict(values.get("perturbations") or {}),
+                          None if rate is None else float(rate), values.get("domain"),
+                          None if distance is None else tuple(float(d) for d in distance))
+    PerturbationConfig.from_dict(condition.perturbations)  # refused here, not an hour into the run
+    if rate is not None and not 0 < condition.camera_rate_hz <= 200:
+        raise ValueError(f"study config: condition {condition.name!r}: camera_rate_hz must be in (0, 200], got {rate}")
+    if condition.domain is not None:
+        from liquid_control.sim.drone.scene import DOMAINS
+
+        if condition.domain not in DOMAINS:
+            raise ValueError(f"study config: condition {condition.name!r}: domain must be one of {DOMAINS}")
+    if distance is not None and not (len(condition.start_distance_m) == 2
+                                     and 0 < condition.start_distance_m[0] <= condition.start_distance_m[1]):
+        raise ValueError(f"study config: condition {condition.name!r}: start_distance_m is [low, high] in metres")
+    return condition
 
 
 def digest(value: Any) -> str:
@@ -125,40 +197,52 @@ def _seed_list(text) -> list[int]:
     return seeds
 
 
-def _data_settings(config: StudyConfig) -> dict:
-    data = {"sim_seeds": "0-23", "distance_m": 120.0, "speed": 3.0, "recovery_rate_hz": 0.4,
-            "perturbations": {"drop_probability": 0.05}}
-    data.update(config.data)
-    return data
+def _training_config(config: StudyConfig, architecture: Architecture, seed: int):
+    from liquid_control.train.trainer import WORLD_TRAINING, TrainConfig
+
+    training = {**config.setting("training"), **architecture.training}
+    return TrainConfig(arch=architecture.arch, seed=seed, stride=training["seq_len"], **training,
+                       **WORLD_TRAINING[config.world])
 
 
-def _training_config(config: StudyConfig, arch: str, seed: int):
-    from liquid_control.train.trainer import TrainConfig
-
-    training = {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2}
-    training.update(config.training)
-    return TrainConfig(arch=arch, seed=seed, stride=training["seq_len"], **training)
-
-
-def evaluate_model(model_dir: str, track: int, distance_m: float, speed: float, perturbations: dict,
-                   camera_rate_hz: float) -> dict:
-    """One closed-loop drive of a model (a top-level function: it runs in worker processes)."""
+def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evaluation: dict) -> dict:
+    """One closed-loop episode of a model: a drive on lane track ``seed`` or a flight in drone scene
+    ``seed``, under ``condition`` (a Condition as a dict). A top-level function: it runs in worker
+    processes."""
     import torch
 
-    from liquid_control.sim.lane.drive import drive
-    from liquid_control.sim.lane.world import LaneWorld, WorldConfig
     from liquid_control.sim.perturbations import PerturbationConfig
     from liquid_control.train.evaluate import ModelDriver
 
     torch.set_num_threads(1)
-    world = LaneWorld(track, WorldConfig(perturbations=PerturbationConfig.from_dict(perturbations),
-                                         camera_rate_hz=camera_rate_hz))
-    try:
-        report = drive(world, ModelDriver(model_dir, speed=speed, backend="torch"), distance_m).report
-    finally:
-        world.close()
-    return {key: report[key] for key in ("seed", "distance_m", "departures", "mean_abs_lateral_m", "max_abs_lateral_m",
-                                          "offroad", "stop_reason", "sim_time_s")}
+    rate = condition["camera_rate_hz"] or CAMERA_RATE_HZ[world]
+    if world == "lane":
+        from liquid_control.sim.lane.drive import drive
+        from liquid_control.sim.lane.world import LaneWorld, WorldConfig
+
+        lane = LaneWorld(seed, WorldConfig(perturbations=PerturbationConfig.from_dict(condition["perturbations"]),
+                                           camera_rate_hz=rate))
+        try:
+            report = drive(lane, ModelDriver(model_dir, speed=evaluation["speed"], backend="torch"),
+                           evaluation["distance_m"]).report
+        finally:
+            lane.close()
+        keys = ("seed", "distance_m", "departures", "mean_abs_lateral_m", "max_abs_lateral_m", "offroad", "stop_reason",
+                "sim_time_s")
+    else:
+        from liquid_control.sim.drone.fly import fly
+        from liquid_control.sim.drone.world import DroneWorld
+        from liquid_control.train.simulate import drone_config
+
+        drone = DroneWorld(seed, drone_config(condition["domain"], condition["perturbations"], rate,
+                                              condition["start_distance_m"]))
+        try:
+            report = fly(drone, ModelDriver(model_dir, backend="torch")).report
+        finally:
+            drone.close()
+        keys = ("seed", "domain", "success", "collision", "reason", "time_to_target_s", "start_distance_m",
+                "final_distance_m", "target_in_view_fraction", "stop_reason", "sim_time_s")
+    return {key: report[key] for key in keys}
 
 
 def _architecture_facts(model_dir: Path) -> dict:
@@ -185,49 +269,67 @@ def bootstrap_ci(values: list[float], rounds: int = 2000, seed: int = 0) -> list
 def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Callable[[str], None] | None = None) -> dict:
     """Train what is not cached, evaluate what is not cached, aggregate; returns the results and
     writes them to OUT/results.json."""
-    from liquid_control.train.simulate import simulate_episode
+    from liquid_control.train.simulate import simulate_episodes
     from liquid_control.train.trainer import train
 
     say = progress or (lambda message: None)
     out = Path(out)
-    (out / "models").mkdir(parents=True, exist_ok=True)
-    (out / "evaluations").mkdir(parents=True, exist_ok=True)
-    data = _data_settings(config)
+    for folder in ("models", "evaluations", "analyses"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    data = config.setting("data")
     started = time.perf_counter()
     counts = {"models_trained": 0, "models_cached": 0, "evaluations_run": 0, "evaluations_cached": 0}
 
     models: dict[tuple[str, int], Path] = {}
-    episodes = None
+    untrained = []
     for architecture in config.architectures:
         for seed in config.seeds:
-            training = _training_config(config, architecture.arch, seed)
-            folder = out / "models" / f"{slug(architecture.name)}-s{seed}-{digest([asdict(training), data])}"
+            training = _training_config(config, architecture, seed)
+            # The threads a model trains on change its numbers by rounding only: not part of its key.
+            key = digest([asdict(training) | {"threads": None}, config.world, data])
+            folder = out / "models" / f"{slug(architecture.name)}-s{seed}-{key}"
             models[architecture.name, seed] = folder
             if (folder / "card.yaml").is_file():
                 counts["models_cached"] += 1
-                continue
-            if episodes is None:
-                say(f"expert data: tracks {data['sim_seeds']}, {data['distance_m']:g} m each")
-                episodes = [simulate_episode(s, "lane", data["distance_m"], speed=data["speed"],
-                                             recovery_rate_hz=data["recovery_rate_hz"], perturbations=data["perturbations"])
-                            for s in _seed_list(data["sim_seeds"])]
-            say(f"training {architecture.name} ({architecture.arch}), seed {seed}")
-            train(episodes, folder, training, progress=False, data_description={"study": config.name, **data})
-            counts["models_trained"] += 1
+            else:
+                untrained.append((f"{architecture.name} ({architecture.arch}), seed {seed}", folder, training))
+    if untrained:
+        say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
+        episodes = simulate_episodes(_seed_list(data["sim_seeds"]), config.world, data.get("distance_m", 0.0),
+                                     data.get("speed", 0.0), data["recovery_rate_hz"], data["perturbations"],
+                                     jobs=jobs, progress=False)
+        description = {"study": config.name, "world": config.world, **data}
+        if jobs > 1:
+            # One model per process on one thread each: small recurrent cores scale poorly over
+            # threads, and a multi-threaded training slows to a crawl when another process wants
+            # the same cores; the episodes reach each worker once.
+            say(f"training {len(untrained)} models, {jobs} at a time")
+            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_keep_episodes,
+                                     initargs=(episodes,)) as pool:
+                futures = [(name, pool.submit(_train_kept, folder, replace(training, threads=1), description))
+                           for name, folder, training in untrained]
+                for name, future in futures:
+                    future.result()
+                    say(f"trained {name}")
+        else:
+            for name, folder, training in untrained:
+                say(f"training {name}")
+                train(episodes, folder, training, progress=False, data_description=description)
+        counts["models_trained"] = len(untrained)
 
-    evaluation = {"tracks": [1000, 1001, 1002], "distance_m": 1000.0, "speed": 3.0, **config.evaluation}
+    evaluation = config.setting("evaluation")
+    episode_seeds = [int(t) for t in evaluation["tracks"]] if config.world == "lane" else _seed_list(evaluation["scenes"])
     tasks = {}
     for (name, seed), folder in models.items():
         for condition in config.conditions:
-            for track in evaluation["tracks"]:
-                args = (str(folder), int(track), float(evaluation["distance_m"]), float(evaluation["speed"]),
-                        condition.perturbations, condition.camera_rate_hz)
+            for episode_seed in episode_seeds:
+                args = (str(folder), config.world, episode_seed, asdict(condition) | {"name": None}, evaluation)
                 path = out / "evaluations" / f"{folder.name}-{digest(args[1:])}.json"
-                tasks[(name, seed, condition.name, int(track))] = (path, args)
+                tasks[(name, seed, condition.name, episode_seed)] = (path, args)
     pending = {key: value for key, value in tasks.items() if not value[0].is_file()}
     counts["evaluations_cached"] = len(tasks) - len(pending)
     if pending:
-        say(f"{len(pending)} closed-loop drives ({counts['evaluations_cached']} cached), {jobs} process(es)")
+        say(f"{len(pending)} closed-loop episodes ({counts['evaluations_cached']} cached), {jobs} process(es)")
         if jobs > 1:
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
                 futures = {key: pool.submit(evaluate_model, *args) for key, (path, args) in pending.items()}
@@ -238,80 +340,175 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
                 path.write_text(json.dumps(evaluate_model(*args)))
         counts["evaluations_run"] = len(pending)
 
+    analyses = _analyses(config, models, out / "analyses", say)
     runs = {key: json.loads(path.read_text()) for key, (path, _) in tasks.items()}
+    aggregate = _aggregate_lane if config.world == "lane" else _aggregate_drone
     table = {}
     for architecture in config.architectures:
         facts = _architecture_facts(models[architecture.name, config.seeds[0]])
-        rows = {}
-        for condition in config.conditions:
-            drives = [runs[(architecture.name, seed, condition.name, int(track))]
-                      for seed in config.seeds for track in evaluation["tracks"]]
-            per_km = [d["departures"] / max(d["distance_m"] / 1000.0, 1e-3) for d in drives]
-            lateral = [d["mean_abs_lateral_m"] for d in drives]
-            rows[condition.name] = {
-                "departures_per_km": round(float(np.mean(per_km)), 3), "departures_per_km_ci95": bootstrap_ci(per_km),
-                "mean_abs_lateral_m": round(float(np.mean(lateral)), 4), "mean_abs_lateral_m_ci95": bootstrap_ci(lateral),
-                "max_abs_lateral_m": round(float(max(d["max_abs_lateral_m"] for d in drives)), 4),
-                "offroad_fraction": round(float(np.mean([bool(d["offroad"]) for d in drives])), 3),
-                "drives": len(drives), "distance_m": round(float(sum(d["distance_m"] for d in drives)), 1)}
-        table[architecture.name] = {"arch": architecture.arch, **facts, "conditions": rows}
-    results = {"study": config.name, "world": "lane", "seeds": list(config.seeds), "data": data,
-               "training": asdict(_training_config(config, config.architectures[0].arch, config.seeds[0])) | {"arch": "*", "seed": "*"},
-               "evaluation": evaluation, "conditions": [asdict(c) for c in config.conditions], "results": table,
+        rows = {condition.name: aggregate([runs[(architecture.name, seed, condition.name, episode_seed)]
+                                           for seed in config.seeds for episode_seed in episode_seeds])
+                for condition in config.conditions}
+        table[architecture.name] = {"arch": architecture.arch, **facts, "training": architecture.training,
+                                    "attention": _summarise_analyses([analyses[architecture.name, s] for s in config.seeds]),
+                                    "conditions": rows}
+    base_training = asdict(_training_config(config, Architecture("*", config.architectures[0].arch), config.seeds[0]))
+    results = {"study": config.name, "world": config.world, "seeds": list(config.seeds), "data": data,
+               "training": base_training | {"arch": "*", "seed": "*"}, "evaluation": evaluation,
+               "attention_settings": config.setting("attention"),
+               "conditions": [asdict(c) for c in config.conditions], "results": table,
                "work": counts, "wall_time_s": round(time.perf_counter() - started, 1)}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return results
 
 
+_EPISODES: list = []  # a training worker's copy of the study's expert episodes
+
+
+def _keep_episodes(episodes: list) -> None:
+    _EPISODES[:] = episodes
+
+
+def _train_kept(folder: Path, training, description: dict) -> None:
+    from liquid_control.train.trainer import train
+
+    train(_EPISODES, folder, training, progress=False, data_description=description)
+
+
+def _aggregate_lane(drives: list[dict]) -> dict:
+    per_km = [d["departures"] / max(d["distance_m"] / 1000.0, 1e-3) for d in drives]
+    lateral = [d["mean_abs_lateral_m"] for d in drives]
+    return {"departures_per_km": round(float(np.mean(per_km)), 3), "departures_per_km_ci95": bootstrap_ci(per_km),
+            "mean_abs_lateral_m": round(float(np.mean(lateral)), 4), "mean_abs_lateral_m_ci95": bootstrap_ci(lateral),
+            "max_abs_lateral_m": round(float(max(d["max_abs_lateral_m"] for d in drives)), 4),
+            "offroad_fraction": round(float(np.mean([bool(d["offroad"]) for d in drives])), 3),
+            "drives": len(drives), "distance_m": round(float(sum(d["distance_m"] for d in drives)), 1)}
+
+
+def _aggregate_drone(flights: list[dict]) -> dict:
+    successes = [float(bool(f["success"])) for f in flights]
+    times = [f["time_to_target_s"] for f in flights if f["success"]]
+    reasons: dict[str, int] = {}
+    for flight in flights:
+        reasons[flight["stop_reason"]] = reasons.get(flight["stop_reason"], 0) + 1
+    return {"success_rate": round(float(np.mean(successes)), 4), "success_rate_ci95": bootstrap_ci(successes),
+            "collision_rate": round(float(np.mean([bool(f["collision"]) for f in flights])), 4),
+            "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
+            "mean_final_distance_m": round(float(np.mean([f["final_distance_m"] for f in flights])), 3),
+            "stop_reasons": dict(sorted(reasons.items())), "flights": len(flights)}
+
+
+def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[str], None]) -> dict:
+    """Attention stability and compactness of every model, over the frames of one expert episode
+    of a held-out track (scene), clean and with pixel noise; cached like the evaluations."""
+    from liquid_control.train.attention import analyse_model, expert_frames
+
+    settings = config.setting("attention")
+    frames = None
+    results = {}
+    for (name, seed), model in models.items():
+        path = folder / f"{model.name}-{digest([config.world, settings])}.json"
+        if not path.is_file():
+            if frames is None:
+                frames = expert_frames(config.world, int(settings["track"]), int(settings["frames"]),
+                                       config.setting("data").get("speed", 3.0))
+                say(f"attention and compactness over {len(frames[0])} frames of expert episode {settings['track']}")
+            path.write_text(json.dumps(analyse_model(str(model), *frames, noise_std=settings["noise_std"], seed=0)))
+        results[name, seed] = json.loads(path.read_text())
+    return results
+
+
+def _summarise_analyses(analyses: list[dict]) -> dict:
+    ssim = [a["saliency_ssim"] for a in analyses]
+    pc1 = [a["pc1_variance_fraction"] for a in analyses if a.get("pc1_variance_fraction") is not None]
+    return {"saliency_ssim": round(float(np.mean(ssim)), 4), "saliency_ssim_ci95": bootstrap_ci(ssim),
+            "pc1_variance_fraction": round(float(np.mean(pc1)), 4) if pc1 else None,
+            "pc1_variance_fraction_ci95": bootstrap_ci(pc1) if pc1 else None}
+
+
+# What each world's report leads with: (key in a condition's row, what it is, format of a cell).
+HEADLINE = {"lane": ("departures_per_km", "Lane departures per km", "{:g}"),
+            "drone": ("success_rate", "Success rate, % of flights", "{:.0%}")}
+
+
+def _cell(row: dict, key: str, form: str) -> str:
+    low, high = row[f"{key}_ci95"]
+    return f"{form.format(row[key])} [{form.format(low)}, {form.format(high)}]"
+
+
 def report_markdown(results: dict, command: str) -> str:
     """The tables of a study's results as Markdown (what docs/study.md is made from)."""
+    world = results.get("world", "lane")
     conditions = [c["name"] for c in results["conditions"]]
+    where = (f"each model driven {results['evaluation']['distance_m']:g} m on held-out tracks {results['evaluation']['tracks']}"
+             if world == "lane" else f"each model flown once in each held-out scene {results['evaluation']['scenes']}")
     lines = [f"# {results['study']}", "", f"Made by `{command}` in {results['wall_time_s']:g} s "
-             f"({results['work']['models_trained']} models trained, {results['work']['evaluations_run']} drives run, "
-             f"the rest cached).", "",
-             f"Training seeds {results['seeds']}; expert data on tracks {results['data']['sim_seeds']} "
-             f"({results['data']['distance_m']:g} m each); each model driven {results['evaluation']['distance_m']:g} m on "
-             f"held-out tracks {results['evaluation']['tracks']}. Intervals: 95 % bootstrap over seeds x tracks.", "",
-             "| architecture | preset | parameters | recurrent parameters | synapses |", "|---|---|---:|---:|---:|"]
+             f"({results['work']['models_trained']} models trained, {results['work']['evaluations_run']} closed-loop "
+             f"episodes run, the rest cached).", "",
+             f"World `{world}`; training seeds {results['seeds']}; expert data from seeds {results['data']['sim_seeds']}; "
+             f"{where}. Intervals: 95 % bootstrap over seeds x {'tracks' if world == 'lane' else 'scenes'}.", "",
+             "| architecture | preset | parameters | recurrent parameters | synapses | own training settings |",
+             "|---|---|---:|---:|---:|---|"]
     for name, row in results["results"].items():
+        own = ", ".join(f"{k} {v}" for k, v in (row.get("training") or {}).items()) or "—"
         lines.append(f"| {name} | {row['arch']} | {row['parameters']:,} | {row['recurrent_parameters']:,} | "
-                     f"{row.get('synapses', '—')} |")
-    lines += ["", "Lane departures per km (mean [95 % CI]):", "",
+                     f"{row.get('synapses', '—')} | {own} |")
+    key, title, form = HEADLINE[world]
+    lines += ["", f"{title} (mean [95 % CI]):", "",
               "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
-        cells = [f"{row['conditions'][c]['departures_per_km']:g} [{row['conditions'][c]['departures_per_km_ci95'][0]:g}, "
-                 f"{row['conditions'][c]['departures_per_km_ci95'][1]:g}]" for c in conditions]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "Mean |lateral error|, cm (max over all drives):", "",
-              "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+        lines.append(f"| {name} | " + " | ".join(_cell(row["conditions"][c], key, form) for c in conditions) + " |")
+    if world == "lane":
+        lines += ["", "Mean |lateral error|, cm (max over all drives):", "",
+                  "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+        for name, row in results["results"].items():
+            cells = [f"{100 * row['conditions'][c]['mean_abs_lateral_m']:.1f} ({100 * row['conditions'][c]['max_abs_lateral_m']:.0f})"
+                     for c in conditions]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    else:
+        lines += ["", "Collisions, % of flights / mean time to target of the successful flights, s:", "",
+                  "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+        for name, row in results["results"].items():
+            cells = [f"{row['conditions'][c]['collision_rate']:.0%} / "
+                     + ("—" if row['conditions'][c]['mean_time_to_target_s'] is None
+                        else f"{row['conditions'][c]['mean_time_to_target_s']:.1f}") for c in conditions]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    settings = results.get("attention_settings") or {}
+    lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "
+                  f"{settings.get('track')} (mean over seeds [95 % CI]): SSIM between the VisualBackProp saliency of "
+                  f"each frame clean and with pixel noise σ {settings.get('noise_std')} (1: the attention did not move); "
+                  "share of the neural activity's variance on its first principal component (high: compact dynamics).", "",
+              "| architecture | saliency SSIM, clean vs noisy | PC1 share of activity variance |", "|---|---|---|"]
     for name, row in results["results"].items():
-        cells = [f"{100 * row['conditions'][c]['mean_abs_lateral_m']:.1f} ({100 * row['conditions'][c]['max_abs_lateral_m']:.0f})"
-                 for c in conditions]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        attention = row["attention"]
+        pc1 = "— (no state)" if attention["pc1_variance_fraction"] is None else _cell(attention, "pc1_variance_fraction", "{:.3f}")
+        lines.append(f"| {name} | {_cell(attention, 'saliency_ssim', '{:.3f}')} | {pc1} |")
     return "\n".join(lines) + "\n"
 
 
 def plot_study(results: dict, path: str | Path) -> None:
-    """Departures per km per condition, one bar group per architecture, with the 95 % intervals."""
+    """The headline figure per condition, one bar group per architecture, with the 95 % intervals."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    key, title, _ = HEADLINE[results.get("world", "lane")]
     conditions = [c["name"] for c in results["conditions"]]
     names = list(results["results"])
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(conditions) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6, 1.0 * len(conditions) + 2), 3.8))
     for i, name in enumerate(names):
         rows = [results["results"][name]["conditions"][c] for c in conditions]
-        means = np.array([r["departures_per_km"] for r in rows])
-        low = means - np.array([r["departures_per_km_ci95"][0] for r in rows])
-        high = np.array([r["departures_per_km_ci95"][1] for r in rows]) - means
+        means = np.array([r[key] for r in rows])
+        # (clipped: the mean and its interval are rounded separately, so they may cross by a rounding step)
+        low = np.maximum(means - np.array([r[f"{key}_ci95"][0] for r in rows]), 0.0)
+        high = np.maximum(np.array([r[f"{key}_ci95"][1] for r in rows]) - means, 0.0)
         ax.bar(np.arange(len(conditions)) + (i - (len(names) - 1) / 2) * width, means, width, yerr=[low, high],
                capsize=2, label=name)
-    ax.set_xticks(np.arange(len(conditions)), conditions, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("lane departures per km")
-    ax.legend(fontsize=8)
+    ax.set_xticks(np.arange(len(conditions)), conditions, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel(title.split(",")[0].lower())
+    ax.legend(fontsize=7, ncol=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

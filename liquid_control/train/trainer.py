@@ -34,6 +34,17 @@ from liquid_control.train.distributed import Distributed, from_environment
 DEFAULT_PREPROCESSING = {"input_encoding": "rgb8", "size": [66, 200], "scale": 1 / 255,
                          "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
+# What a policy for each world is unless told otherwise (TrainConfig overrides). The drone: the
+# camera's 72x128 frame, the conv head of the drone work (24-36-48-64-16 channels, 128 features),
+# AutoNCP(34, 4) for NCP presets, a 10 Hz step, and no grayscale augmentation (the target is red).
+WORLD_TRAINING = {
+    "lane": {},
+    "drone": {"preprocessing": {"input_encoding": "rgb8", "size": [72, 128], "scale": 1 / 255,
+                                "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
+              "head_channels": [24, 36, 48, 64, 16], "features": 128, "nominal_dt": 0.1,
+              "augmentation": {"grayscale_probability": 0.0}},
+}
+
 
 @dataclass
 class TrainConfig:

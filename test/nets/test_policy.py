@@ -34,7 +34,7 @@ def test_policy_files_round_trip(tmp_path, preset):
     image = torch.randn(*SHAPE)
     with torch.no_grad():
         assert torch.equal(policy.step(image, 0.05)[0], loaded.step(image, 0.05)[0])
-    assert card["architecture"]["kind"] == "policy" and card["architecture"]["core"]["kind"] in ("cfc", "ltc", "lstm", "none")
+    assert card["architecture"]["kind"] == "policy" and card["architecture"]["core"]["kind"] in ("cfc", "ltc", "lstm", "gru", "ctrnn", "none")
 
 
 def test_ncp_policy_is_the_19_neuron_lane_keeper():
@@ -73,9 +73,9 @@ def test_bad_policy_specs_are_refused(tmp_path):
     with pytest.raises(ValueError, match="core takes 16 inputs"):
         Policy({"features": 32}, {"kind": "none", "input_size": 16, "outputs": 1})
     folder = save_model(make_policy("cnn"), tmp_path / "p")
-    card = (folder / "card.yaml").read_text().replace("kind: none", "kind: gru")
+    card = (folder / "card.yaml").read_text().replace("kind: none", "kind: transformer")
     (folder / "card.yaml").write_text(card)
-    with pytest.raises(ModelFileError, match="unknown policy core kind 'gru'"):
+    with pytest.raises(ModelFileError, match="unknown policy core kind 'transformer'"):
         load_model(folder)
 
 

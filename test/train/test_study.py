@@ -1,6 +1,7 @@
 """The study pipeline in miniature (``study --quick``): two architectures trained on the same tiny
-data with two seeds, each driven under two conditions, the report written; a second run finds
-everything cached; a bad config is refused before anything runs."""
+data with two seeds, each driven (flown) under two conditions, attention and compactness measured,
+the report written; a second run finds everything cached; a bad config is refused before anything
+runs."""
 
 import json
 import subprocess
@@ -13,10 +14,11 @@ from liquid_control.train.study import StudyConfig, bootstrap_ci, digest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config" / "study_lane.yaml"
+DRONE_CONFIG = REPO_ROOT / "config" / "study_drone.yaml"
 
 
-def study(*args):
-    result = subprocess.run([sys.executable, "-m", "liquid_control", "study", str(CONFIG), "--quick", *args],
+def study(*args, config=CONFIG):
+    result = subprocess.run([sys.executable, "-m", "liquid_control", "study", str(config), "--quick", *args],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -37,13 +39,34 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
             low, high = cell["departures_per_km_ci95"]
             assert low <= cell["departures_per_km"] <= high
     assert "synapses" in results["results"][config.architectures[0].name], "the NCP's synapse count is reported"
+    for row in results["results"].values():  # both quick architectures are liquid networks with a state
+        assert 0 <= row["attention"]["saliency_ssim"] <= 1 and 0 < row["attention"]["pc1_variance_fraction"] <= 1
     text = report.read_text()
-    assert all(a.name in text for a in config.architectures) and "departures per km" in text
+    assert all(a.name in text for a in config.architectures) and "departures per km" in text and "saliency SSIM" in text
     assert plot.read_bytes()[:4] == b"\x89PNG"
     # Nothing changed: nothing is recomputed.
     again = json.loads(study("--out", str(out), "--json").stdout)
     assert again["work"]["models_trained"] == 0 and again["work"]["evaluations_run"] == 0
     assert again["results"] == results["results"]
+
+
+def test_quick_drone_study_flies_every_model_and_reports_success_rates(tmp_path):
+    out, report = tmp_path / "study", tmp_path / "study.md"
+    study("--out", str(out), "--jobs", "2", "--report", str(report), config=DRONE_CONFIG)
+    results = json.loads((out / "results.json").read_text())
+    config = StudyConfig.load(DRONE_CONFIG).quick()
+    assert results["world"] == "drone" and results["work"]["models_trained"] == 4
+    assert results["work"]["evaluations_run"] == 4 * len(config.conditions)  # 2 models x 2 seeds, one scene each
+    for row in results["results"].values():
+        for condition in config.conditions:
+            cell = row["conditions"][condition.name]
+            assert cell["flights"] == 2 and 0 <= cell["success_rate"] <= 1
+            assert sum(cell["stop_reasons"].values()) == 2
+    # The first two conditions of the drone config: the training domain and a held-out one.
+    assert [c.domain for c in config.conditions] == [None, "autumn"]
+    for row in results["results"].values():  # NCP-CfC and LSTM: attention over an expert flight's frames
+        assert 0 <= row["attention"]["saliency_ssim"] <= 1 and 0 < row["attention"]["pc1_variance_fraction"] <= 1
+    assert "Success rate" in report.read_text()
 
 
 def test_bad_configs_are_refused_with_the_reason():
@@ -54,6 +77,20 @@ def test_bad_configs_are_refused_with_the_reason():
         StudyConfig.from_dict({**base, "training": {"epoch": 3}})
     with pytest.raises(ValueError, match="noise_std"):
         StudyConfig.from_dict({**base, "conditions": [{"name": "x", "perturbations": {"noise_std": -1}}]})
+    with pytest.raises(ValueError, match="world must be one of"):
+        StudyConfig.from_dict({**base, "world": "boat"})
+    with pytest.raises(ValueError, match=r"unknown settings \['domain'\] for the lane world"):
+        StudyConfig.from_dict({**base, "conditions": [{"name": "x", "domain": "winter"}]})
+    with pytest.raises(ValueError, match="domain must be one of"):
+        StudyConfig.from_dict({**base, "world": "drone", "conditions": [{"name": "x", "domain": "mars"}]})
+    with pytest.raises(ValueError, match="start_distance_m"):
+        StudyConfig.from_dict({**base, "world": "drone", "conditions": [{"name": "x", "start_distance_m": [30, 10]}]})
+    with pytest.raises(ValueError, match="unknown evaluation settings"):
+        StudyConfig.from_dict({**base, "world": "drone", "evaluation": {"tracks": [1000]}})
+    with pytest.raises(ValueError, match="unknown training settings"):
+        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "ncp-ltc", "training": {"learning_rate": 1}}]})
+    with pytest.raises(ValueError, match="condition names must be distinct"):
+        StudyConfig.from_dict({**base, "conditions": [{"name": "x"}, {"name": "x", "camera_rate_hz": 10}]})
 
 
 def test_cache_keys_and_intervals():
