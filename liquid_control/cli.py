@@ -634,7 +634,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from .train.study import StudyConfig, plot_study, report_markdown, run_study
+    from .train.study import StudyConfig, plot_study, report_markdown, run_study, saliency_picture
 
     config = StudyConfig.load(args.config)
     if args.quick:
@@ -649,6 +649,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         Path(args.report).write_text(text)
     if args.plot:
         plot_study(results, args.plot)
+    if args.saliency:
+        saliency_picture(results, args.saliency)
     print(json.dumps(results) if args.json else text)
     return 0
 
@@ -886,9 +888,13 @@ def build_parser() -> argparse.ArgumentParser:
     sty.add_argument("config", help="study config (YAML), e.g. config/study_lane.yaml")
     sty.add_argument("--quick", action="store_true", help="the whole pipeline in miniature (minutes): a check, not results")
     sty.add_argument("--out", default="out/study", help="cache and results folder (default: %(default)s)")
-    sty.add_argument("--jobs", type=int, default=1, help="processes for the closed-loop drives (default: %(default)s)")
+    sty.add_argument("--jobs", type=int, default=1, help="processes for expert data, trainings (one thread each) and "
+                     "closed-loop episodes (default: %(default)s)")
     sty.add_argument("--report", metavar="PATH.md", help="write the Markdown report here")
-    sty.add_argument("--plot", metavar="PATH.png", help="draw departures per km per condition and architecture")
+    sty.add_argument("--plot", metavar="PATH.png", help="draw the headline figure (lane departures per km, drone success "
+                     "rate) per condition and architecture")
+    sty.add_argument("--saliency", metavar="PATH.png", help="draw each architecture's saliency, clean and noisy, on one "
+                     "frame of the attention episode")
     sty.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
     sty.set_defaults(func=cmd_study)
 

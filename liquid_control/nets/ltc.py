@@ -10,6 +10,16 @@ leak and synaptic currents are solved implicitly, giving
 
     v <- (cm/h * v + gleak*vleak + sum w*act*erev) / (cm/h + gleak + sum w*act + eps),  h = dt/unfolds.
 
+``time_scale`` is how many of the ODE's time units one second of elapsed time is (default 1, as in
+the reference). The initial ranges (cm about 0.5, gleak up to 1) make a neuron settle within a
+few time units, so a network fed real seconds at a 20 Hz camera (0.05 s a frame) moves about a
+tenth of the way to its target per frame and cannot follow the images: its training stays at
+the level of predicting the mean. Policies trained here set it to frames per second
+(``1 / nominal_dt``: one time unit per nominal frame, the convention ncps's examples train with)
+while still taking real elapsed seconds, so an irregular frame is still an irregular step. It
+enters as ``cm / time_scale`` (the same ODE in other units), so every path that steps the cell,
+compiled kernels and ONNX graphs included, gets it from ``prepare``.
+
 Parameter names, shapes, initial ranges and the order of random draws follow ``ncps.torch.LTCCell``
 1.0.1, so weights move between the two libraries unchanged. Unlike the reference, the masked
 weight products are formed once per call (``prepare``) rather than once per unfold, and the
@@ -69,6 +79,7 @@ class LTCCell(nn.Module):
         ode_unfolds: int = 6,
         epsilon: float = 1e-8,
         implicit_param_constraints: bool = False,
+        time_scale: float = 1.0,
     ):
         super().__init__()
         if in_features is not None:
@@ -84,12 +95,15 @@ class LTCCell(nn.Module):
             raise ValueError(f"ode_unfolds must be a positive integer, got {ode_unfolds!r}")
         if not epsilon >= 0:
             raise ValueError(f"epsilon must be >= 0, got {epsilon}")
+        if isinstance(time_scale, bool) or not (isinstance(time_scale, (int, float)) and 0 < time_scale < float("inf")):
+            raise ValueError(f"time_scale must be a positive number (time units per second), got {time_scale!r}")
         self.wiring = wiring
         self.input_mapping = input_mapping
         self.output_mapping = output_mapping
         self.ode_unfolds = int(ode_unfolds)
         self.epsilon = float(epsilon)
         self.implicit_param_constraints = bool(implicit_param_constraints)
+        self.time_scale = float(time_scale)
 
         units, inputs = wiring.units, wiring.input_dim
         # Same creation order as the reference, so one torch seed gives the same initial weights.
@@ -158,7 +172,7 @@ class LTCCell(nn.Module):
             sensory_w_erev=sensory_w * self.sensory_erev,
             w=w,
             w_erev=w * self.erev,
-            cm=self._positive(self.cm),
+            cm=self._positive(self.cm) / self.time_scale,  # exact at the default 1
             gleak=gleak,
             gleak_vleak=gleak * self.vleak,
         )

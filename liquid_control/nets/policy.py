@@ -331,14 +331,16 @@ PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn")
 
 def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), outputs: int = 1, features: int = 32,
                 ncp_units: int = 19, wiring_seed: int = 22222, lstm_units: int = 64,
-                channels: tuple[int, ...] = (24, 36, 48, 64, 64), readout: bool = False, rnn_units: int = 64) -> Policy:
+                channels: tuple[int, ...] = (24, 36, 48, 64, 64), readout: bool = False, rnn_units: int = 64,
+                ltc_time_scale: float = 1.0) -> Policy:
     """The standard architectures, all on the same conv head (``channels``: its five convolutions):
 
     - ``ncp-cfc`` / ``ncp-ltc``: CfC/LTC on AutoNCP(ncp_units, outputs), the NCP lane keeper;
       AutoNCP(34, 4) is the drones' 18 inter, 12 command, 4 motor neurons. ``readout``: a linear
       map of the motor neurons to the outputs (a CfC's ``proj_size``), for outputs beyond the motor
       neurons' bounded range, such as a drone's 2.5 m/s forward speed (an LTC has its affine output
-      mapping already);
+      mapping already). ``ltc_time_scale``: the LTC's time units per second of elapsed time (see
+      ``nets.ltc``; training sets frames per second);
     - ``lstm``: an LSTM of ``lstm_units``; ``gru``: a GRU of ``rnn_units``;
     - ``cfc``: a dense (fully connected) CfC of ``rnn_units`` with the CfC defaults (one backbone
       layer of 128 LeCun-tanh units, default mode) and a linear readout (``proj_size = outputs``);
@@ -354,6 +356,8 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
         core = {"kind": preset[4:], "input_size": features, "units": {"wiring": wiring.to_config()}}
         if readout and preset == "ncp-cfc":
             core["proj_size"] = outputs
+        if preset == "ncp-ltc":
+            core["time_scale"] = float(ltc_time_scale)
     elif preset == "lstm":
         core = {"kind": "lstm", "input_size": features, "hidden_size": lstm_units, "outputs": outputs}
     elif preset in ("gru", "ctrnn"):

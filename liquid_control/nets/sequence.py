@@ -308,6 +308,7 @@ class LTC(LiquidSequence):
         ode_unfolds: int = 6,
         epsilon: float = 1e-8,
         implicit_param_constraints: bool = True,
+        time_scale: float = 1.0,
     ):
         super().__init__(input_size, return_sequences, batch_first, mixed_memory)
         units = _as_wiring(units)
@@ -321,6 +322,7 @@ class LTC(LiquidSequence):
             ode_unfolds=ode_unfolds,
             epsilon=epsilon,
             implicit_param_constraints=implicit_param_constraints,
+            time_scale=time_scale,
         )
         if self.use_mixed:
             self.lstm = LSTMCell(input_size, self.state_size)
@@ -346,4 +348,5 @@ class LTC(LiquidSequence):
             "ode_unfolds": cell.ode_unfolds,
             "epsilon": cell.epsilon,
             "implicit_param_constraints": cell.implicit_param_constraints,
+            "time_scale": cell.time_scale,
         }

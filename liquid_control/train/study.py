@@ -350,6 +350,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
                                            for seed in config.seeds for episode_seed in episode_seeds])
                 for condition in config.conditions}
         table[architecture.name] = {"arch": architecture.arch, **facts, "training": architecture.training,
+                                    "models": [str(models[architecture.name, seed]) for seed in config.seeds],
                                     "attention": _summarise_analyses([analyses[architecture.name, s] for s in config.seeds]),
                                     "conditions": rows}
     base_training = asdict(_training_config(config, Architecture("*", config.architectures[0].arch), config.seeds[0]))
@@ -373,6 +374,18 @@ def _train_kept(folder: Path, training, description: dict) -> None:
     from liquid_control.train.trainer import train
 
     train(_EPISODES, folder, training, progress=False, data_description=description)
+
+
+def saliency_picture(results: dict, path: str | Path, frame_index: int = -1) -> None:
+    """One row per architecture (its first seed's model): a frame of the attention episode, its
+    saliency, the frame with the study's attention noise and its saliency."""
+    from liquid_control.train.attention import expert_frames, saliency_panel
+
+    settings = results["attention_settings"]
+    frames, _ = expert_frames(results["world"], int(settings["track"]), int(settings["frames"]),
+                              results["data"].get("speed", 3.0))
+    saliency_panel({name: row["models"][0] for name, row in results["results"].items()}, frames[frame_index],
+                   settings["noise_std"], path)
 
 
 def _aggregate_lane(drives: list[dict]) -> dict:

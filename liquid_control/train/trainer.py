@@ -219,7 +219,7 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     weights = output_weights(training)
     model = make_policy(config.arch, image_shape=(channels, height, width), outputs=outputs, features=config.features,
                         ncp_units=config.ncp_units or (19 if outputs == 1 else 34), channels=tuple(config.head_channels),
-                        readout=outputs > 1)
+                        readout=outputs > 1, ltc_time_scale=1.0 / config.nominal_dt)  # LTC: a time unit per frame
     if outputs > 1:  # velocities: start from the average command (a one-output lane model keeps its recipe)
         set_output_bias(model, np.concatenate([e.labels for e in training]).mean(axis=0))
     if config.channels_last:

@@ -136,3 +136,25 @@ def test_stepper_unbatched_and_ltc_state_order_is_neuron_ids():
     assert y.shape == (2,) and stepper.state.shape == (5,)
     info = stepper.inspect()
     assert info["motor"]["neurons"] == [0, 1] and info["inter"]["neurons"] == [2, 3, 4]
+
+
+def test_ltc_time_scale_is_the_same_ode_in_other_time_units():
+    """time_scale s stepped by dt seconds = time_scale 1 stepped by s * dt (same weights), and it is
+    saved with the architecture; the default keeps the reference's units."""
+    torch.manual_seed(4)
+    scaled = LTC(5, AutoNCP(12, 2, seed=1), time_scale=20.0)
+    plain = LTC.from_architecture({**scaled.architecture(), "time_scale": 1.0})
+    plain.load_state_dict(scaled.state_dict())
+    x = torch.randn(3, 7, 5)
+    dts = 0.01 + 0.1 * torch.rand(3, 7)
+    with torch.no_grad():
+        y_scaled, h_scaled = scaled(x, timespans=dts)
+        y_plain, h_plain = plain(x, timespans=20.0 * dts)
+        y_unscaled, _ = plain(x, timespans=dts)
+    torch.testing.assert_close(y_scaled, y_plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h_scaled, h_plain, rtol=1e-5, atol=1e-6)
+    assert (y_scaled - y_unscaled).abs().max() > 1e-3, "the time scale changes what the network does"
+    assert LTC.from_architecture(scaled.architecture()).rnn_cell.time_scale == 20.0
+    assert LTC(5, 4).architecture()["time_scale"] == 1.0
+    with pytest.raises(ValueError, match="time_scale must be a positive number"):
+        LTC(5, 4, time_scale=0.0)

@@ -38,8 +38,10 @@ def _modules():
         "ltc-dense-explicit-linear": LTC(10, 12, implicit_param_constraints=False, input_mapping="linear",
                                          output_mapping="none", ode_unfolds=3),
         "ltc-ncp-mixed": LTC(10, wiring(), mixed_memory=True),
+        "ltc-ncp-time-scaled": LTC(32, wiring(), time_scale=20.0),  # how training makes an LTC (a unit per frame)
         "policy-ncp-cfc": make_policy("ncp-cfc", image_shape=(3, 66, 80)),
         "policy-ncp-ltc": make_policy("ncp-ltc", image_shape=(3, 66, 80)),
+        "policy-ncp-ltc-time-scaled": make_policy("ncp-ltc", image_shape=(3, 66, 80), ltc_time_scale=20.0),
         "policy-lstm": make_policy("lstm", image_shape=(3, 66, 80)),
         "policy-cnn": make_policy("cnn", image_shape=(3, 66, 80)),
     }

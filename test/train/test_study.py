@@ -25,8 +25,8 @@ def study(*args, config=CONFIG):
 
 
 def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tmp_path):
-    out, report, plot = tmp_path / "study", tmp_path / "study.md", tmp_path / "study.png"
-    study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot))
+    out, report, plot, saliency = tmp_path / "study", tmp_path / "study.md", tmp_path / "study.png", tmp_path / "saliency.png"
+    study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot), "--saliency", str(saliency))
     results = json.loads((out / "results.json").read_text())
     config = StudyConfig.load(CONFIG).quick()
     assert list(results["results"]) == [a.name for a in config.architectures] and len(results["results"]) == 2
@@ -43,7 +43,7 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
         assert 0 <= row["attention"]["saliency_ssim"] <= 1 and 0 < row["attention"]["pc1_variance_fraction"] <= 1
     text = report.read_text()
     assert all(a.name in text for a in config.architectures) and "departures per km" in text and "saliency SSIM" in text
-    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert plot.read_bytes()[:4] == b"\x89PNG" and saliency.read_bytes()[:4] == b"\x89PNG"
     # Nothing changed: nothing is recomputed.
     again = json.loads(study("--out", str(out), "--json").stdout)
     assert again["work"]["models_trained"] == 0 and again["work"]["evaluations_run"] == 0
