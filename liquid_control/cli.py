@@ -888,8 +888,8 @@ def build_parser() -> argparse.ArgumentParser:
     sty.add_argument("config", help="study config (YAML), e.g. config/study_lane.yaml")
     sty.add_argument("--quick", action="store_true", help="the whole pipeline in miniature (minutes): a check, not results")
     sty.add_argument("--out", default="out/study", help="cache and results folder (default: %(default)s)")
-    sty.add_argument("--jobs", type=int, default=1, help="processes for expert data, trainings (one thread each) and "
-                     "closed-loop episodes (default: %(default)s)")
+    sty.add_argument("--jobs", type=int, default=1, help="processes for expert data and closed-loop episodes "
+                     "(default: %(default)s)")
     sty.add_argument("--report", metavar="PATH.md", help="write the Markdown report here")
     sty.add_argument("--plot", metavar="PATH.png", help="draw the headline figure (lane departures per km, drone success "
                      "rate) per condition and architecture")
