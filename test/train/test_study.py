@@ -98,3 +98,9 @@ def test_cache_keys_and_intervals():
     low, high = bootstrap_ci([0.0, 0.0, 1.0, 3.0])
     assert 0.0 <= low < 1.0 < high <= 3.0
     assert bootstrap_ci([2.0, 2.0]) == [2.0, 2.0]
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "config").glob("study_*.yaml")), ids=lambda p: p.name)
+def test_shipped_study_configs_are_valid(path):
+    config = StudyConfig.load(path)
+    assert len(config.seeds) >= 3 and len(config.architectures) >= 5 and config.conditions
