@@ -24,6 +24,9 @@ def study(*args, config=CONFIG):
     return result
 
 
+# A whole pipeline (data, four trainings, drives, attention): minutes on a CPU without bfloat16.
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tmp_path):
     out, report, plot, saliency = tmp_path / "study", tmp_path / "study.md", tmp_path / "study.png", tmp_path / "saliency.png"
     study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot), "--saliency", str(saliency))
@@ -50,6 +53,9 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
     assert again["results"] == results["results"]
 
 
+# A whole pipeline (data, four trainings, drives, attention): minutes on a CPU without bfloat16.
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_quick_drone_study_flies_every_model_and_reports_success_rates(tmp_path):
     out, report = tmp_path / "study", tmp_path / "study.md"
     study("--out", str(out), "--jobs", "2", "--report", str(report), config=DRONE_CONFIG)
