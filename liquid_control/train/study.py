@@ -114,7 +114,7 @@ class StudyConfig:
         unknown = set(values) - {"name", "world", "architectures", "seeds", "conditions", *defaults}
         if unknown:
             raise ValueError(f"study config: unknown sections {sorted(unknown)}")
-        architectures = tuple(Architecture(str(a["name"]), str(a["arch"]), section("training", a.get("training")))
+        architectures = tuple(Architecture(str(a["name"]), str(a["arch"]), section("training", a.get("training") or {}))
                               for a in values.get("architectures") or [])
         bad = [a.arch for a in architectures if a.arch not in PRESETS]
         if not architectures or bad:
