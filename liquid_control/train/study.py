@@ -367,7 +367,7 @@ def saliency_picture(results: dict, path: str | Path, frame_index: int = -1) -> 
 def _aggregate_lane(drives: list[dict]) -> dict:
     per_km = [d["departures"] / max(d["distance_m"] / 1000.0, 1e-3) for d in drives]
     lateral = [d["mean_abs_lateral_m"] for d in drives]
-    return {"departures_per_km": round(float(np.mean(per_km)), 3), "departures_per_km_ci95": bootstrap_ci(per_km),
+    return {"departures_per_km": round(float(np.mean(per_km)), 4), "departures_per_km_ci95": bootstrap_ci(per_km),
             "mean_abs_lateral_m": round(float(np.mean(lateral)), 4), "mean_abs_lateral_m_ci95": bootstrap_ci(lateral),
             "max_abs_lateral_m": round(float(max(d["max_abs_lateral_m"] for d in drives)), 4),
             "offroad_fraction": round(float(np.mean([bool(d["offroad"]) for d in drives])), 3),
