@@ -60,11 +60,11 @@ def expert_frames(world: str, seed: int, n_frames: int = 200, speed: float = 3.0
     before each (N,) float32 seconds; the first frame has no predecessor and gets the camera
     period, as the controller's first step after a reset does.
     """
-    from liquid_control.train.simulate import simulate_episode
+    from liquid_control.train.simulate import CAMERA_RATE_HZ, simulate_episode
 
     if n_frames < 2:
         raise ValueError(f"n_frames must be >= 2, got {n_frames}")
-    period = 1.0 / (camera_rate_hz or {"lane": 20.0, "drone": 10.0}[world])
+    period = 1.0 / (camera_rate_hz or CAMERA_RATE_HZ[world])
     # The car needs a moment to reach its speed: a tenth more road, and two metres, is plenty.
     distance_m = 1.1 * n_frames * period * speed + 2.0
     episode = simulate_episode(seed, world, distance_m, speed=speed, recovery_rate_hz=0.0, camera_rate_hz=1.0 / period)

@@ -15,6 +15,7 @@ import numpy as np
 from liquid_control.data.episodes import Episode
 
 WORLDS = ("lane", "drone")
+CAMERA_RATE_HZ = {"lane": 20.0, "drone": 10.0}  # the worlds' (and training's) camera and control rates
 
 
 def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, speed: float = 3.0,
@@ -28,7 +29,7 @@ def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, 
     ``recovery_rate_hz`` is the expert's recovery bursts per second, ``perturbations`` the camera's.
     """
     if world == "lane":
-        return _lane_episode(seed, distance_m, speed, recovery_rate_hz, perturbations, camera_rate_hz or 20.0)
+        return _lane_episode(seed, distance_m, speed, recovery_rate_hz, perturbations, camera_rate_hz or CAMERA_RATE_HZ["lane"])
     if world == "drone":
         return _drone_episode(seed, recovery_rate_hz, perturbations, camera_rate_hz, domain, start_distance_m)
     raise ValueError(f"unknown world {world!r}; choose one of {WORLDS}")

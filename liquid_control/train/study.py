@@ -44,6 +44,7 @@ import numpy as np
 import yaml
 
 from liquid_control.nets.policy import PRESETS
+from liquid_control.train.simulate import CAMERA_RATE_HZ
 
 WORLDS = ("lane", "drone")
 
@@ -65,7 +66,6 @@ DEFAULTS = {
         "attention": {"track": 1000, "frames": 80, "noise_std": 20.0},
     },
 }
-CAMERA_RATE_HZ = {"lane": 20.0, "drone": 10.0}  # the worlds' (and training's) camera and control rates
 
 
 @dataclass(frozen=True)
