@@ -34,8 +34,9 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -267,10 +268,35 @@ def bootstrap_ci(values: list[float], rounds: int = 2000, seed: int = 0) -> list
     return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
 
 
+def model_plan(config: StudyConfig, out: str | Path) -> dict:
+    """Every model the study trains: (architecture name, seed) -> (its folder under OUT/models,
+    its TrainConfig), seed by seed, so that a run stopped part way has every architecture's first
+    seeds rather than some architectures' all. The folder's name ends in a hash of the training
+    settings and the expert data's settings (not of the code)."""
+    data = config.setting("data")
+    plan = {}
+    for seed in config.seeds:
+        for architecture in config.architectures:
+            training = _training_config(config, architecture, seed)
+            # The threads a model trains on change its numbers by rounding only: not part of its key.
+            key = digest([asdict(training) | {"threads": None}, config.world, data])
+            plan[architecture.name, seed] = (Path(out) / "models" / f"{slug(architecture.name)}-s{seed}-{key}", training)
+    return plan
+
+
+def expert_episodes(config: StudyConfig, jobs: int = 1) -> list:
+    """The expert's episodes every model of the study trains on (the config's data section)."""
+    from liquid_control.train.simulate import simulate_episodes
+
+    data = config.setting("data")
+    return simulate_episodes(_seed_list(data["sim_seeds"]), config.world, data.get("distance_m", 0.0),
+                             data.get("speed", 0.0), data["recovery_rate_hz"], data["perturbations"],
+                             jobs=jobs, progress=False)
+
+
 def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Callable[[str], None] | None = None) -> dict:
     """Train what is not cached, evaluate what is not cached, aggregate; returns the results and
     writes them to OUT/results.json."""
-    from liquid_control.train.simulate import simulate_episodes
     from liquid_control.train.trainer import train
 
     say = progress or (lambda message: None)
@@ -281,31 +307,25 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
     started = time.perf_counter()
     counts = {"models_trained": 0, "models_cached": 0, "evaluations_run": 0, "evaluations_cached": 0}
 
-    models: dict[tuple[str, int], Path] = {}
-    untrained = []
-    for architecture in config.architectures:
-        for seed in config.seeds:
-            training = _training_config(config, architecture, seed)
-            # The threads a model trains on change its numbers by rounding only: not part of its key.
-            key = digest([asdict(training) | {"threads": None}, config.world, data])
-            folder = out / "models" / f"{slug(architecture.name)}-s{seed}-{key}"
-            models[architecture.name, seed] = folder
-            if (folder / "card.yaml").is_file():
-                counts["models_cached"] += 1
-            else:
-                untrained.append((f"{architecture.name} ({architecture.arch}), seed {seed}", folder, training))
+    plan = model_plan(config, out)
+    models = {key: folder for key, (folder, _) in plan.items()}
+    untrained = [(f"{name} ({training.arch}), seed {seed}", folder, training)
+                 for (name, seed), (folder, training) in plan.items() if not (folder / "card.yaml").is_file()]
+    counts["models_cached"] = len(plan) - len(untrained)
     if untrained:
         say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
-        episodes = simulate_episodes(_seed_list(data["sim_seeds"]), config.world, data.get("distance_m", 0.0),
-                                     data.get("speed", 0.0), data["recovery_rate_hz"], data["perturbations"],
-                                     jobs=jobs, progress=False)
+        episodes = expert_episodes(config, jobs)
         description = {"study": config.name, "world": config.world, **data}
         # One model at a time on the configured threads: on a 2-core machine two single-threaded
         # trainings side by side gained no throughput (95-115 s an epoch each, against ~55 s for
         # one on two threads), and each model is finished and cached sooner.
         for name, folder, training in untrained:
-            say(f"training {name}")
-            train(episodes, folder, training, progress=False, data_description=description)
+            resumed = (folder / "checkpoint" / "card.yaml").is_file()
+            say(f"training {name}" + (" (resuming from its last epoch's checkpoint)" if resumed else ""))
+            # A model stopped part way resumes after its last finished epoch (the trainer's
+            # checkpoint); a finished one keeps only its model, not the optimiser state.
+            train(episodes, folder, training, resume=True, progress=False, data_description=description)
+            shutil.rmtree(folder / "checkpoint", ignore_errors=True)
         counts["models_trained"] = len(untrained)
 
     evaluation = config.setting("evaluation")
@@ -323,9 +343,9 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
         say(f"{len(pending)} closed-loop episodes ({counts['evaluations_cached']} cached), {jobs} process(es)")
         if jobs > 1:
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-                futures = {key: pool.submit(evaluate_model, *args) for key, (path, args) in pending.items()}
-                for key, future in futures.items():
-                    pending[key][0].write_text(json.dumps(future.result()))
+                futures = {pool.submit(evaluate_model, *args): path for path, args in pending.values()}
+                for future in as_completed(futures):  # each cached as soon as it is done
+                    futures[future].write_text(json.dumps(future.result()))
         else:
             for key, (path, args) in pending.items():
                 path.write_text(json.dumps(evaluate_model(*args)))

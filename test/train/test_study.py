@@ -110,3 +110,31 @@ def test_cache_keys_and_intervals():
 def test_shipped_study_configs_are_valid(path):
     config = StudyConfig.load(path)
     assert len(config.seeds) >= 3 and len(config.architectures) >= 5 and config.conditions
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_model_stopped_part_way_resumes_after_its_last_finished_epoch_and_drops_its_checkpoint(tmp_path):
+    from dataclasses import replace
+
+    import yaml
+
+    from liquid_control.train.study import expert_episodes, model_plan, run_study
+    from liquid_control.train.trainer import train
+
+    quick = StudyConfig.load(CONFIG).quick()
+    config = replace(quick, architectures=quick.architectures[:1], seeds=quick.seeds[:1], conditions=quick.conditions[:1],
+                     training={**quick.training, "epochs": 2})
+    [(folder, training)] = model_plan(config, tmp_path).values()
+    # The first epoch, then a stop (as when a session ends part way through a model).
+    assert train(expert_episodes(config), folder, training, progress=False, stop_after_epochs=1) is None
+    first_epoch = json.loads((folder / "checkpoint" / "history.json").read_text())
+    assert len(first_epoch) == 1 and not (folder / "card.yaml").exists()
+
+    said = []
+    results = run_study(config, tmp_path, progress=said.append)
+    assert any("resuming" in line for line in said), said
+    history = yaml.safe_load((folder / "card.yaml").read_text())["training"]["history"]
+    assert len(history) == 2 and history[0] == first_epoch[0], "epoch 1 was kept, not trained again"
+    assert not (folder / "checkpoint").exists(), "a finished model keeps no optimiser state"
+    assert results["work"]["models_trained"] == 1 and results["work"]["models_cached"] == 0
