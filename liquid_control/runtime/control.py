@@ -380,24 +380,32 @@ class ControlLoop:
     # ----------------------------------------------------------------- input
     def check_frame(self, image: np.ndarray) -> str:
         """'' if the frame fits the policy, else what is wrong with it."""
+        return self._checked(image)[0]
+
+    def _checked(self, image: np.ndarray) -> "tuple[str, np.ndarray | None]":
+        """(what is wrong with the frame or '', the frame as a contiguous (1, C, H, W) array when it fits)."""
         if image.dtype != np.float32 or image.ndim != 3:
-            return f"expected a float32 (H, W, C) preprocessed image, got {image.dtype} {image.shape}"
+            return f"expected a float32 (H, W, C) preprocessed image, got {image.dtype} {image.shape}", None
         if self.expected_shape is not None:
             channels, height, width = self.expected_shape
             if image.shape != (height, width, channels):
-                return f"image is {image.shape[0]}x{image.shape[1]}x{image.shape[2]}, the policy needs {height}x{width}x{channels}"
-        # Per-channel extremes, one pass each: NaN propagates into them and Inf is one, so they
-        # also tell whether the frame is finite.
-        lowest, highest = image.min(axis=(0, 1)), image.max(axis=(0, 1))
+                return (f"image is {image.shape[0]}x{image.shape[1]}x{image.shape[2]}, the policy needs "
+                        f"{height}x{width}x{channels}"), None
+        chw = np.ascontiguousarray(image.transpose(2, 0, 1))[None]  # (1, C, H, W): what the engines take
+        # Per-channel extremes, one pass each over the channel-first copy (reducing the (H, W, C)
+        # frame over its first two axes took ~50x longer: 1.2 ms a 66x200 frame). NaN propagates
+        # into them and Inf is one, so they also tell whether the frame is finite.
+        planes = chw.reshape(chw.shape[1], -1)
+        lowest, highest = planes.min(axis=1), planes.max(axis=1)
         if not (np.isfinite(lowest).all() and np.isfinite(highest).all()):
-            return "image holds NaN or Inf"
+            return "image holds NaN or Inf", None
         if self.bounds is not None and image.shape[-1] == self.bounds[0].shape[0]:
             low, high = self.bounds
             if (lowest < low).any() or (highest > high).any():
                 return (f"values {float(lowest.min()):.4g}..{float(highest.max()):.4g} are outside what the card's "
                         f"normalisation produces ({float(low.min()):.4g}..{float(high.max()):.4g}): not a "
-                        "preprocessed frame of this model")
-        return ""
+                        "preprocessed frame of this model"), None
+        return "", chw
 
     def on_frame(self, image: np.ndarray, stamp: float) -> str:
         """Keep ``image`` as the newest frame unless it is bad; returns the problem ('' if none).
@@ -414,10 +422,9 @@ class ControlLoop:
         return problem
 
     def prepare_frame(self, image: np.ndarray, stamp: float) -> "tuple[_Frame | None, str]":
-        problem = self.check_frame(image)
+        problem, chw = self._checked(image)
         if problem:
             return None, problem
-        chw = np.ascontiguousarray(image.transpose(2, 0, 1))[None]  # (1, C, H, W): what the engines take
         if not self._split:
             return _Frame(image, stamp, chw), ""
         started = time.perf_counter()
