@@ -259,6 +259,16 @@ def _architecture_facts(model_dir: Path) -> dict:
     return facts
 
 
+def _validation_loss(model_dir: Path) -> float | None:
+    """The loss on the held-out expert episodes at the end of training, as the model's card states it."""
+    loss = _card_metrics(model_dir).get("val_loss")
+    return None if loss is None else round(float(loss), 4)
+
+
+def _card_metrics(model_dir: Path) -> dict:
+    return yaml.safe_load((model_dir / "card.yaml").read_text()).get("metrics") or {}
+
+
 def bootstrap_ci(values: list[float], rounds: int = 2000, seed: int = 0) -> list[float]:
     """95 % percentile bootstrap interval of the mean (resampling the values: seeds x tracks)."""
     if not values:
@@ -362,6 +372,9 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
                 for condition in config.conditions}
         table[architecture.name] = {"arch": architecture.arch, **facts, "training": architecture.training,
                                     "models": [str(models[architecture.name, seed]) for seed in config.seeds],
+                                    "validation_loss": [_validation_loss(models[architecture.name, seed])
+                                                        for seed in config.seeds],
+                                    "loss": _card_metrics(models[architecture.name, config.seeds[0]]).get("loss"),
                                     "attention": _summarise_analyses([analyses[architecture.name, s] for s in config.seeds]),
                                     "conditions": rows}
     base_training = asdict(_training_config(config, Architecture("*", config.architectures[0].arch), config.seeds[0]))
@@ -464,6 +477,13 @@ def report_markdown(results: dict, command: str) -> str:
         own = ", ".join(f"{k} {v}" for k, v in (row.get("training") or {}).items()) or "—"
         lines.append(f"| {name} | {row['arch']} | {row['parameters']:,} | {row['recurrent_parameters']:,} | "
                      f"{row.get('synapses', '—')} | {own} |")
+    seeds = results["seeds"]
+    lines += ["", f"Validation loss at the end of training, per seed (the expert's held-out episodes; the cards' "
+                  f"`metrics.val_loss`, {next(iter(results['results'].values())).get('loss') or 'as the cards define it'}):", "",
+              "| architecture | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---:|" * len(seeds)]
+    for name, row in results["results"].items():
+        losses = row.get("validation_loss") or [None] * len(seeds)
+        lines.append(f"| {name} | " + " | ".join("—" if v is None else f"{v:.3g}" for v in losses) + " |")
     key, title, form = HEADLINE[world]
     lines += ["", f"{title} (mean [95 % CI]):", "",
               "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]

@@ -36,6 +36,7 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
     assert results["work"]["models_trained"] == 4 and results["work"]["evaluations_run"] == 4 * len(config.conditions)
     for row in results["results"].values():
         assert row["parameters"] > row["recurrent_parameters"] > 0
+        assert len(row["validation_loss"]) == 2 and all(loss > 0 for loss in row["validation_loss"])
         for condition in config.conditions:
             cell = row["conditions"][condition.name]
             assert cell["drives"] == 2 and cell["distance_m"] > 0
@@ -46,6 +47,7 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
         assert 0 <= row["attention"]["saliency_ssim"] <= 1 and 0 < row["attention"]["pc1_variance_fraction"] <= 1
     text = report.read_text()
     assert all(a.name in text for a in config.architectures) and "departures per km" in text and "saliency SSIM" in text
+    assert "Validation loss at the end of training" in text
     assert plot.read_bytes()[:4] == b"\x89PNG" and saliency.read_bytes()[:4] == b"\x89PNG"
     # Nothing changed: nothing is recomputed.
     again = json.loads(study("--out", str(out), "--json").stdout)
