@@ -304,6 +304,26 @@ def expert_episodes(config: StudyConfig, jobs: int = 1) -> list:
                              jobs=jobs, progress=False)
 
 
+def _episode_seeds(config: StudyConfig) -> list[int]:
+    evaluation = config.setting("evaluation")
+    return [int(t) for t in evaluation["tracks"]] if config.world == "lane" else _seed_list(evaluation["scenes"])
+
+
+def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict:
+    """Every closed-loop episode of the study's ``models`` ((architecture name, seed) -> folder):
+    (name, seed, condition name, track or scene) -> (its cache file under OUT/evaluations, the
+    arguments of ``evaluate_model``)."""
+    evaluation = config.setting("evaluation")
+    tasks = {}
+    for (name, seed), folder in models.items():
+        for condition in config.conditions:
+            for episode_seed in _episode_seeds(config):
+                args = (str(folder), config.world, episode_seed, asdict(condition) | {"name": None}, evaluation)
+                path = Path(out) / "evaluations" / f"{folder.name}-{digest(args[1:])}.json"
+                tasks[(name, seed, condition.name, episode_seed)] = (path, args)
+    return tasks
+
+
 def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Callable[[str], None] | None = None) -> dict:
     """Train what is not cached, evaluate what is not cached, aggregate; returns the results and
     writes them to OUT/results.json."""
@@ -339,14 +359,8 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
         counts["models_trained"] = len(untrained)
 
     evaluation = config.setting("evaluation")
-    episode_seeds = [int(t) for t in evaluation["tracks"]] if config.world == "lane" else _seed_list(evaluation["scenes"])
-    tasks = {}
-    for (name, seed), folder in models.items():
-        for condition in config.conditions:
-            for episode_seed in episode_seeds:
-                args = (str(folder), config.world, episode_seed, asdict(condition) | {"name": None}, evaluation)
-                path = out / "evaluations" / f"{folder.name}-{digest(args[1:])}.json"
-                tasks[(name, seed, condition.name, episode_seed)] = (path, args)
+    episode_seeds = _episode_seeds(config)
+    tasks = evaluation_tasks(config, models, out)
     pending = {key: value for key, value in tasks.items() if not value[0].is_file()}
     counts["evaluations_cached"] = len(tasks) - len(pending)
     if pending:
