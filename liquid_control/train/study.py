@@ -21,7 +21,8 @@ one expert drive of a held-out track (scene).
 
 Everything is cached by its inputs under the output folder: a model by (architecture, seed,
 data, training settings), an evaluation by (model, condition, track, evaluation settings). A run
-that was stopped resumes where it stopped, and a changed config recomputes only what it changed.
+that was stopped resumes where it stopped (a model stopped part way, after its last finished
+epoch), and a changed config recomputes only what it changed.
 Expert data and evaluations run in ``jobs`` processes; training runs one model at a time on the
 threads given (no slower here than several single-threaded trainings side by side, and each
 model is cached sooner). ``quick`` shrinks the whole pipeline (data, epochs, tracks,
@@ -259,6 +260,13 @@ def _architecture_facts(model_dir: Path) -> dict:
     return facts
 
 
+def _write_json(path: Path, value) -> None:
+    """Write a cache file whole or not at all (a run stopped while writing leaves no half file)."""
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(value))
+    partial.replace(path)
+
+
 def _validation_loss(model_dir: Path) -> float | None:
     """The loss on the held-out expert episodes at the end of training, as the model's card states it."""
     loss = _card_metrics(model_dir).get("val_loss")
@@ -369,10 +377,10 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
                 futures = {pool.submit(evaluate_model, *args): path for path, args in pending.values()}
                 for future in as_completed(futures):  # each cached as soon as it is done
-                    futures[future].write_text(json.dumps(future.result()))
+                    _write_json(futures[future], future.result())
         else:
             for key, (path, args) in pending.items():
-                path.write_text(json.dumps(evaluate_model(*args)))
+                _write_json(path, evaluate_model(*args))
         counts["evaluations_run"] = len(pending)
 
     analyses = _analyses(config, models, out / "analyses", say)
@@ -451,7 +459,7 @@ def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[st
                 frames = expert_frames(config.world, int(settings["track"]), int(settings["frames"]),
                                        config.setting("data").get("speed", 3.0))
                 say(f"attention and compactness over {len(frames[0])} frames of expert episode {settings['track']}")
-            path.write_text(json.dumps(analyse_model(str(model), *frames, noise_std=settings["noise_std"], seed=0)))
+            _write_json(path, analyse_model(str(model), *frames, noise_std=settings["noise_std"], seed=0))
         results[name, seed] = json.loads(path.read_text())
     return results
 
