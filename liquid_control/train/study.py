@@ -322,10 +322,11 @@ def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict
     (name, seed, condition name, track or scene) -> (its cache file under OUT/evaluations, the
     arguments of ``evaluate_model``)."""
     evaluation = config.setting("evaluation")
+    episode_seeds = _episode_seeds(config)
     tasks = {}
     for (name, seed), folder in models.items():
         for condition in config.conditions:
-            for episode_seed in _episode_seeds(config):
+            for episode_seed in episode_seeds:
                 args = (str(folder), config.world, episode_seed, asdict(condition) | {"name": None}, evaluation)
                 path = Path(out) / "evaluations" / f"{folder.name}-{digest(args[1:])}.json"
                 tasks[(name, seed, condition.name, episode_seed)] = (path, args)
