@@ -639,10 +639,16 @@ def cmd_study(args: argparse.Namespace) -> int:
     config = StudyConfig.load(args.config)
     if args.quick:
         config = config.quick()
+    if args.seeds:
+        try:
+            config = config.only_seeds(args.seeds)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     progress = None if args.json else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     results = run_study(config, args.out, jobs=args.jobs, progress=progress)
     command = " ".join(["python -m liquid_control study", args.config, *(["--quick"] if args.quick else []),
-                        f"--jobs {args.jobs}", f"--out {args.out}"])
+                        *([f"--seeds {args.seeds}"] if args.seeds else []), f"--jobs {args.jobs}", f"--out {args.out}"])
     text = report_markdown(results, command)
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
@@ -887,6 +893,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "under perturbations (a config file; cached, resumable)")
     sty.add_argument("config", help="study config (YAML), e.g. config/study_lane.yaml")
     sty.add_argument("--quick", action="store_true", help="the whole pipeline in miniature (minutes): a check, not results")
+    sty.add_argument("--seeds", metavar="LIST", help="only these of the config's training seeds, e.g. 0 or 0-1 or 0,2: "
+                     "runs them (seed by seed, as a full run does) and reports on them alone; the cache is the full "
+                     "study's, so a later full run reuses their work")
     sty.add_argument("--out", default="out/study", help="cache and results folder (default: %(default)s)")
     sty.add_argument("--jobs", type=int, default=1, help="processes for expert data and closed-loop episodes "
                      "(default: %(default)s)")

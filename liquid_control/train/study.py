@@ -139,6 +139,17 @@ class StudyConfig:
         """A section's settings: the world's defaults, then the config's."""
         return {**DEFAULTS[self.world][section], **getattr(self, section)}
 
+    def only_seeds(self, seeds) -> "StudyConfig":
+        """The same study restricted to some of its training seeds (``--seeds``): the cache is the
+        same, so it reports the seeds finished so far, or runs them first; a later full run reuses
+        everything they did."""
+        chosen = tuple(_seed_list(seeds)) if isinstance(seeds, str) else tuple(int(s) for s in seeds)
+        unknown = sorted(set(chosen) - set(self.seeds))
+        if not chosen or unknown:
+            raise ValueError(f"study: --seeds must name some of the config's training seeds {list(self.seeds)}; "
+                             f"got {list(chosen)}")
+        return replace(self, seeds=tuple(s for s in self.seeds if s in chosen))
+
     def quick(self) -> "StudyConfig":
         """The same study in miniature: two architectures, two seeds, two conditions, tiny data."""
         if self.world == "lane":
@@ -348,13 +359,21 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
 
     plan = model_plan(config, out)
     models = {key: folder for key, (folder, _) in plan.items()}
-    untrained = [(f"{name} ({training.arch}), seed {seed}", folder, training)
-                 for (name, seed), (folder, training) in plan.items() if not (folder / "card.yaml").is_file()]
-    counts["models_cached"] = len(plan) - len(untrained)
-    if untrained:
-        say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
-        episodes = expert_episodes(config, jobs)
-        description = {"study": config.name, "world": config.world, **data}
+    tasks = evaluation_tasks(config, models, out)
+    counts["models_cached"] = sum((folder / "card.yaml").is_file() for folder in models.values())
+    counts["evaluations_cached"] = sum(path.is_file() for path, _ in tasks.values())
+    description = {"study": config.name, "world": config.world, **data}
+    episodes = None
+    # Seed by seed: train the seed's models, then run its closed-loop episodes. A run stopped part
+    # way (the full studies take several sessions on two cores) leaves whole seeds, trained and
+    # evaluated, that `--seeds` can report on.
+    for seed in config.seeds:
+        untrained = [(f"{name} ({training.arch}), seed {seed}", folder, training)
+                     for (name, model_seed), (folder, training) in plan.items()
+                     if model_seed == seed and not (folder / "card.yaml").is_file()]
+        if untrained and episodes is None:
+            say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
+            episodes = expert_episodes(config, jobs)
         # One model at a time on the configured threads: on a 2-core machine two single-threaded
         # trainings side by side gained no throughput (95-115 s an epoch each, against ~55 s for
         # one on two threads), and each model is finished and cached sooner.
@@ -365,25 +384,25 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
             # checkpoint); a finished one keeps only its model, not the optimiser state.
             train(episodes, folder, training, resume=True, progress=False, data_description=description)
             shutil.rmtree(folder / "checkpoint", ignore_errors=True)
-        counts["models_trained"] = len(untrained)
+            counts["models_trained"] += 1
+
+        pending = {key: value for key, value in tasks.items() if key[1] == seed and not value[0].is_file()}
+        if pending:
+            done = sum(path.is_file() for path, _ in tasks.values())
+            say(f"seed {seed}: {len(pending)} closed-loop episodes to run ({done} of the study's {len(tasks)} "
+                f"cached), {jobs} process(es)")
+            if jobs > 1:
+                with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+                    futures = {pool.submit(evaluate_model, *args): path for path, args in pending.values()}
+                    for future in as_completed(futures):  # each cached as soon as it is done
+                        _write_json(futures[future], future.result())
+            else:
+                for path, args in pending.values():
+                    _write_json(path, evaluate_model(*args))
+            counts["evaluations_run"] += len(pending)
 
     evaluation = config.setting("evaluation")
     episode_seeds = _episode_seeds(config)
-    tasks = evaluation_tasks(config, models, out)
-    pending = {key: value for key, value in tasks.items() if not value[0].is_file()}
-    counts["evaluations_cached"] = len(tasks) - len(pending)
-    if pending:
-        say(f"{len(pending)} closed-loop episodes ({counts['evaluations_cached']} cached), {jobs} process(es)")
-        if jobs > 1:
-            with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(evaluate_model, *args): path for path, args in pending.values()}
-                for future in as_completed(futures):  # each cached as soon as it is done
-                    _write_json(futures[future], future.result())
-        else:
-            for key, (path, args) in pending.items():
-                _write_json(path, evaluate_model(*args))
-        counts["evaluations_run"] = len(pending)
-
     analyses = _analyses(config, models, out / "analyses", say)
     runs = {key: json.loads(path.read_text()) for key, (path, _) in tasks.items()}
     aggregate = _aggregate_lane if config.world == "lane" else _aggregate_drone

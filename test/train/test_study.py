@@ -4,6 +4,7 @@ the report written; a second run finds everything cached; a bad config is refuse
 runs."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,11 +30,24 @@ def study(*args, config=CONFIG):
 @pytest.mark.timeout(900)
 def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tmp_path):
     out, report, plot, saliency = tmp_path / "study", tmp_path / "study.md", tmp_path / "study.png", tmp_path / "saliency.png"
-    study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot), "--saliency", str(saliency))
-    results = json.loads((out / "results.json").read_text())
     config = StudyConfig.load(CONFIG).quick()
+    # The first seed alone (as a session that can finish only part of a study reports on it).
+    first = study("--out", str(out), "--seeds", str(config.seeds[0]), "--report", str(tmp_path / "first.md"))
+    partial = json.loads((out / "results.json").read_text())
+    assert partial["seeds"] == [config.seeds[0]]
+    assert partial["work"]["models_trained"] == 2 and partial["work"]["evaluations_run"] == 2 * len(config.conditions)
+    assert all(len(row["validation_loss"]) == 1 for row in partial["results"].values())
+    assert f"--seeds {config.seeds[0]}" in (tmp_path / "first.md").read_text()
+    # The whole study: the first seed's work is reused; it trains and drives the second seed.
+    full = study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot), "--saliency", str(saliency))
+    results = json.loads((out / "results.json").read_text())
     assert list(results["results"]) == [a.name for a in config.architectures] and len(results["results"]) == 2
-    assert results["work"]["models_trained"] == 4 and results["work"]["evaluations_run"] == 4 * len(config.conditions)
+    assert results["work"] == {"models_trained": 2, "models_cached": 2, "evaluations_run": 2 * len(config.conditions),
+                               "evaluations_cached": 2 * len(config.conditions)}
+    assert "training" in first.stderr and "closed-loop episodes to run" in full.stderr
+    bad = subprocess.run([sys.executable, "-m", "liquid_control", "study", str(CONFIG), "--seeds", "7", "--out",
+                          str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--seeds must name some of the config's training seeds [0, 1, 2]" in bad.stderr
     for row in results["results"].values():
         assert row["parameters"] > row["recurrent_parameters"] > 0
         assert len(row["validation_loss"]) == 2 and all(loss > 0 for loss in row["validation_loss"])
@@ -60,9 +74,13 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
 @pytest.mark.timeout(900)
 def test_quick_drone_study_flies_every_model_and_reports_success_rates(tmp_path):
     out, report = tmp_path / "study", tmp_path / "study.md"
-    study("--out", str(out), "--jobs", "2", "--report", str(report), config=DRONE_CONFIG)
+    run = study("--out", str(out), "--jobs", "2", "--report", str(report), config=DRONE_CONFIG)
     results = json.loads((out / "results.json").read_text())
     config = StudyConfig.load(DRONE_CONFIG).quick()
+    # Seed by seed: the first seed's models are flown before the second seed's are trained.
+    steps = [re.search(r"seed \d+", line).group() for line in run.stderr.splitlines()
+             if line.startswith("... training") or "closed-loop episodes to run" in line]
+    assert steps == ["seed 0", "seed 0", "seed 0", "seed 1", "seed 1", "seed 1"], run.stderr
     assert results["world"] == "drone" and results["work"]["models_trained"] == 4
     assert results["work"]["evaluations_run"] == 4 * len(config.conditions)  # 2 models x 2 seeds, one scene each
     for row in results["results"].values():
