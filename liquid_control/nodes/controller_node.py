@@ -39,7 +39,7 @@ from geometry_msgs.msg import Twist as TwistMessage
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data
@@ -626,6 +626,12 @@ def _reason(error: BaseException) -> str:
 
 _STOP_REQUESTED = threading.Event()
 
+# The longest the main thread waits in the executor before it looks for a Ctrl-C: a Python signal
+# handler runs only when the main thread is back in Python, and with the frames and the control
+# timer on their own threads the executor may have nothing to wake it but the diagnostics timer
+# (1 s by default, 10 s at diagnostics_rate_hz 0.1), beyond `ros2 launch`'s 5 s SIGINT grace.
+SIGNAL_POLL_S = 0.1
+
 
 def _interrupt(signum, frame):
     # Ctrl-C and SIGTERM end the node alike: with a final stop command. The flag matters when
@@ -644,7 +650,10 @@ def main(args=None) -> int:
     node = None
     try:
         node = ControllerNode()
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=SIGNAL_POLL_S)
     except ParameterError as error:
         print(f"{NODE_NAME}: {error}", file=sys.stderr)
         return EXIT_BAD_PARAMETER

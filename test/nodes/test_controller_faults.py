@@ -186,3 +186,24 @@ def test_sigterm_while_ticking_leaves_the_robot_stopped(tmp_path):
     finally:
         probe.close()
         node.interrupt()
+
+
+def test_ctrl_c_stops_the_robot_at_once_when_nothing_else_wakes_the_node(tmp_path):
+    # Frames and ticks on their own threads, diagnostics every 10 s: the executor of the node's
+    # main thread has nothing to wake it for 10 s after a diagnostics message. Ctrl-C must still
+    # stop the robot at once (and the node within `ros2 launch`'s 5 s SIGINT grace), not at the
+    # next diagnostics message.
+    node = _controller(tmp_path, "trigger:=timer", "diagnostics_rate_hz:=0.1")
+    probe = WallProbe(node)
+    try:
+        probe.stream_until(probe.moving, "commands that drive")
+        seen = len(probe.diagnostics)
+        probe.stream_until(lambda: len(probe.diagnostics) > seen, "a diagnostics message", 15.0)
+        sent = time.monotonic()
+        node.process.send_signal(signal.SIGINT)
+        delay = probe.first_stop_after(sent, keep_sending=True)  # the camera goes on: no input timeout
+        assert delay <= 0.3 + SLACK_S, f"the final stop came {delay:.2f} s after Ctrl-C"
+        assert node.process.wait(15) == 0, node.output()
+    finally:
+        probe.close()
+        node.interrupt()
