@@ -418,7 +418,11 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
                                                         for seed in config.seeds],
                                     "loss": _card_metrics(models[architecture.name, config.seeds[0]]).get("loss"),
                                     "attention": _summarise_analyses([analyses[architecture.name, s] for s in config.seeds]),
-                                    "conditions": rows}
+                                    "conditions": rows,
+                                    "per_seed": {condition.name: [_per_seed(config.world, [
+                                        runs[(architecture.name, seed, condition.name, episode_seed)]
+                                        for episode_seed in episode_seeds]) for seed in config.seeds]
+                                        for condition in config.conditions}}
     base_training = asdict(_training_config(config, Architecture("*", config.architectures[0].arch), config.seeds[0]))
     results = {"study": config.name, "world": config.world, "seeds": list(config.seeds), "data": data,
                "training": base_training | {"arch": "*", "seed": "*"}, "evaluation": evaluation,
@@ -449,6 +453,14 @@ def _aggregate_lane(drives: list[dict]) -> dict:
             "max_abs_lateral_m": round(float(max(d["max_abs_lateral_m"] for d in drives)), 4),
             "offroad_fraction": round(float(np.mean([bool(d["offroad"]) for d in drives])), 3),
             "drives": len(drives), "distance_m": round(float(sum(d["distance_m"] for d in drives)), 1)}
+
+
+def _per_seed(world: str, episodes: list[dict]) -> dict:
+    """One model's episodes of one condition, summed: what a reader checks a mean against."""
+    if world == "lane":
+        return {"departures": int(sum(d["departures"] for d in episodes)),
+                "distance_m": round(float(sum(d["distance_m"] for d in episodes)), 1), "drives": len(episodes)}
+    return {"successes": int(sum(bool(f["success"]) for f in episodes)), "flights": len(episodes)}
 
 
 def _aggregate_drone(flights: list[dict]) -> dict:
@@ -493,7 +505,7 @@ def _summarise_analyses(analyses: list[dict]) -> dict:
 
 
 # What each world's report leads with: (key in a condition's row, what it is, format of a cell).
-HEADLINE = {"lane": ("departures_per_km", "Lane departures per km", "{:g}"),
+HEADLINE = {"lane": ("departures_per_km", "Lane departures per km", "{:.3g}"),
             "drone": ("success_rate", "Success rate, % of flights", "{:.0%}")}
 
 
@@ -531,6 +543,24 @@ def report_markdown(results: dict, command: str) -> str:
               "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
         lines.append(f"| {name} | " + " | ".join(_cell(row["conditions"][c], key, form) for c in conditions) + " |")
+    per_seed = [row.get("per_seed") for row in results["results"].values()]
+    if all(per_seed):
+        if world == "lane":
+            planned = results["evaluation"]["distance_m"] * len(results["evaluation"]["tracks"])
+            what = (f"Per seed ({' / '.join(str(s) for s in seeds)}): lane departures over the {len(results['evaluation']['tracks'])} "
+                    f"tracks together; where a drive left the road (it ends there), the metres driven of {planned:g} in brackets:")
+
+            def cell(runs):
+                return " / ".join(f"{r['departures']}" + (f" ({r['distance_m']:.0f} m)" if r["distance_m"] < planned - 1 else "")
+                                  for r in runs)
+        else:
+            what = f"Per seed ({' / '.join(str(s) for s in seeds)}): flights that reached the target, of those flown:"
+
+            def cell(runs):
+                return " / ".join(f"{r['successes']}/{r['flights']}" for r in runs)
+        lines += ["", what, "", "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+        for name, row in results["results"].items():
+            lines.append(f"| {name} | " + " | ".join(cell(row["per_seed"][c]) for c in conditions) + " |")
     if world == "lane":
         lines += ["", "Mean |lateral error|, cm (max over all drives):", "",
                   "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]

@@ -56,12 +56,15 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
             assert cell["drives"] == 2 and cell["distance_m"] > 0
             low, high = cell["departures_per_km_ci95"]
             assert low <= cell["departures_per_km"] <= high
+            per_seed = row["per_seed"][condition.name]  # each seed's drives summed: the mean's parts
+            assert [r["drives"] for r in per_seed] == [1, 1]
+            assert sum(r["distance_m"] for r in per_seed) == pytest.approx(cell["distance_m"], abs=0.2)
     assert "synapses" in results["results"][config.architectures[0].name], "the NCP's synapse count is reported"
     for row in results["results"].values():  # both quick architectures are liquid networks with a state
         assert 0 <= row["attention"]["saliency_ssim"] <= 1 and 0 < row["attention"]["pc1_variance_fraction"] <= 1
     text = report.read_text()
     assert all(a.name in text for a in config.architectures) and "departures per km" in text and "saliency SSIM" in text
-    assert "Validation loss at the end of training" in text
+    assert "Validation loss at the end of training" in text and "Per seed (0 / 1): lane departures" in text
     assert plot.read_bytes()[:4] == b"\x89PNG" and saliency.read_bytes()[:4] == b"\x89PNG"
     # Nothing changed: nothing is recomputed.
     again = json.loads(study("--out", str(out), "--json").stdout)
@@ -88,6 +91,9 @@ def test_quick_drone_study_flies_every_model_and_reports_success_rates(tmp_path)
             cell = row["conditions"][condition.name]
             assert cell["flights"] == 2 and 0 <= cell["success_rate"] <= 1
             assert sum(cell["stop_reasons"].values()) == 2
+            per_seed = row["per_seed"][condition.name]
+            assert [r["flights"] for r in per_seed] == [1, 1]
+            assert sum(r["successes"] for r in per_seed) == round(2 * cell["success_rate"])
     # The first two conditions of the drone config: the training domain and a held-out one.
     assert [c.domain for c in config.conditions] == [None, "autumn"]
     for row in results["results"].values():  # NCP-CfC and LSTM: attention over an expert flight's frames
