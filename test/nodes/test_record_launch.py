@@ -95,7 +95,8 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path, la
     # The bounds depend on how fast the lock-step world runs (some 29x real time for the lane): a
     # recorder that takes its frames 20 ms of wall time late, as on a busy two-core CI machine, is
     # ~0.6 s of sim time late. So they are set in wall time, through the real-time factor this probe
-    # saw on /clock while it counted the commands (the loop running): a stall of up to a second, a median lag of a quarter second (at least three
+    # saw on /clock while it counted the commands (the loop running): a stall of up to a second, a median lag of half a second
+    # (0.32 s was measured once with two other processes busy on the two cores; at least three
     # camera ticks). Both still tell sim time from wall time by many orders of magnitude.
     assert len(clock_pairs) - clock_start >= 2, "the probe saw no /clock while the loop ran"
     (wall_first, sim_first), (wall_last, sim_last) = clock_pairs[clock_start], clock_pairs[-1]
@@ -103,7 +104,7 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path, la
     assert -max(5e9, 1e9 * realtime_factor) < lags[0] and lags[-1] <= period_ns, \
         f"stamp - bag time, ns: {lags[:3]} ... {lags[-3:]} at {realtime_factor:.1f}x real time"
     median_lag_ns = lags[len(lags) // 2]
-    allowed_ns = max(3 * period_ns, 0.25e9 * realtime_factor)
+    allowed_ns = max(3 * period_ns, 0.5e9 * realtime_factor)
     assert abs(median_lag_ns) <= allowed_ns, (f"median stamp - bag time {median_lag_ns / 1e9:.3f} s of sim time, "
                                               f"{median_lag_ns / 1e9 / realtime_factor:.3f} s of wall time at "
                                               f"{realtime_factor:.1f}x real time")
