@@ -39,6 +39,7 @@ from geometry_msgs.msg import Twist as TwistMessage
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -631,6 +632,8 @@ _STOP_REQUESTED = threading.Event()
 # timer on their own threads the executor may have nothing to wake it but the diagnostics timer
 # (1 s by default, 10 s at diagnostics_rate_hz 0.1), beyond `ros2 launch`'s 5 s SIGINT grace.
 SIGNAL_POLL_S = 0.1
+# The longest the node waits, on its way out, for its subscribers to acknowledge the final stop.
+FINAL_STOP_ACK_S = 1.0
 
 
 def _interrupt(signum, frame):
@@ -667,6 +670,9 @@ def main(args=None) -> int:
             if node.loop is not None and node._active:
                 node._stop_timers()
                 node._publish_command(Twist())  # leave the robot stopped
+                # ...and see it delivered: the node's participant goes with the process, and a stop
+                # still in flight can go with it (seen on Jazzy with the machine busy).
+                node._cmd_publisher.wait_for_all_acked(Duration(seconds=FINAL_STOP_ACK_S))
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
