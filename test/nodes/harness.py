@@ -95,11 +95,12 @@ class Probe:
         rclpy.try_shutdown(context=self.context)
 
     def spin_until(self, condition, what: str, timeout: float = WAIT_S, node_must_live: bool = True,
-                   resend=None, resend_every: float = 0.25) -> None:
-        """Spin until ``condition()``; with ``resend``, call it now and every ``resend_every`` s meanwhile
-        (best-effort messages, such as camera frames, may be lost on the way)."""
+                   resend=None, resend_every: float = 0.25, resend_now: bool = True) -> None:
+        """Spin until ``condition()``; with ``resend``, call it now (``resend_now``; else first after
+        ``resend_every``) and every ``resend_every`` s meanwhile (best-effort messages, such as camera
+        frames, may be lost on the way)."""
         deadline = time.monotonic() + timeout
-        next_send = time.monotonic()
+        next_send = time.monotonic() + (0.0 if resend_now else resend_every)
         while not condition():
             if node_must_live:
                 self.node_process.check_alive()

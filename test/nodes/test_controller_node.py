@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.ros,
 PARAMS_FILE = REPO_ROOT / "config" / "controller.yaml"
 STARTUP_S = 60.0
 SPEED = 1.5
+RESEND_S = 1.0  # step(): send a frame again when it has had no answer for this long (lost on the way)
 
 
 class ControllerProbe(Probe):
@@ -60,26 +61,31 @@ class ControllerProbe(Probe):
         self.commands.append(message)
         self.command_times.append(time.monotonic())
 
-    def send_frame(self, image: np.ndarray, dt: float = 0.05, stamp_offset: float = 0.0, encoding_fields=None) -> None:
-        """Advance the clock by dt, then publish a frame stamped now (minus stamp_offset)."""
+    def send_frame(self, image: np.ndarray, dt: float = 0.05, stamp_offset: float = 0.0, encoding_fields=None) -> Image:
+        """Advance the clock by dt, then publish a frame stamped now (minus stamp_offset); returns it."""
         self.now += dt
         self.clock.publish(Clock(clock=ros_time(self.now)))
         fields = encoding_fields or float_image_fields(image)
         message = Image(**fields)
         message.header.stamp = ros_time(self.now - stamp_offset)
         self.images.publish(message)
+        return message
 
     def step(self, image: np.ndarray, dt: float = 0.05, expect_step: bool = True, **kwargs):
         """Send a frame and wait for the command it causes: with `expect_step`, the command of the
         network's step (moving: linear.x != 0; its policy_output comes too). The frame-trigger
-        watchdog may publish stops meanwhile, for the frame before going stale as the clock moves."""
+        watchdog may publish stops meanwhile, for the frame before going stale as the clock moves.
+        A best-effort frame can be lost on a busy machine: with no answer within RESEND_S, the same
+        message goes again (same stamp, clock not advanced). Should the first have arrived after all,
+        the copy is a duplicate stamp: the node holds its last command and steps nothing (S6)."""
         commands, outputs = len(self.commands), len(self.outputs)
-        self.send_frame(image, dt, **kwargs)
+        message = self.send_frame(image, dt, **kwargs)
+        again = dict(resend=lambda: self.images.publish(message), resend_every=RESEND_S, resend_now=False)
         if not expect_step:
-            self.spin_until(lambda: len(self.commands) > commands, "a command for the frame")
+            self.spin_until(lambda: len(self.commands) > commands, "a command for the frame", **again)
             return self.commands[-1]
         moving = lambda: [c for c in self.commands[commands:] if c.linear.x != 0.0]  # noqa: E731
-        self.spin_until(lambda: len(self.outputs) > outputs and moving(), "the command of the frame's step")
+        self.spin_until(lambda: len(self.outputs) > outputs and moving(), "the command of the frame's step", **again)
         return moving()[-1]
 
     def first_step(self, timeout: float = 60.0) -> None:
