@@ -50,21 +50,26 @@ from liquid_control.nets.policy import PRESETS
 from liquid_control.train.simulate import CAMERA_RATE_HZ
 
 WORLDS = ("lane", "drone")
+HEAD_PRECISIONS = ("fp32", "bf16")  # a study's conv-head precision: named, never "auto"
 
 # Per world: the settings of each config section and their defaults (a config overrides them; a
 # key not listed here is refused, so a typo fails at once instead of an hour into the run). The
-# defaults are the recipes of the shipped models (models/ncp19_lane, models/ncp_drone).
+# defaults are the recipes of the shipped models (models/ncp19_lane, models/ncp_drone), but for
+# the conv head's precision: a study names it (``head_precision``, fp32 by default, or bf16), never
+# ``auto``, which picks bf16 on a CPU with native bfloat16 and fp32 elsewhere, so a study resumed
+# on another machine would mix the two (it did: the drone study's seed 2, trained on a bf16 CPU
+# after seeds 0-1 on one without, learned differently; docs/study.md).
 DEFAULTS = {
     "lane": {
         "data": {"sim_seeds": "0-23", "distance_m": 120.0, "speed": 3.0, "recovery_rate_hz": 0.4,
                  "perturbations": {"drop_probability": 0.05}},
-        "training": {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2},
+        "training": {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2, "head_precision": "fp32"},
         "evaluation": {"tracks": [1000, 1001, 1002], "distance_m": 1000.0, "speed": 3.0},
         "attention": {"track": 1000, "frames": 200, "noise_std": 40.0},
     },
     "drone": {
         "data": {"sim_seeds": "0-299", "recovery_rate_hz": 0.5, "perturbations": {}},
-        "training": {"epochs": 8, "batch_size": 16, "seq_len": 16, "lr": 2e-3, "threads": 2},
+        "training": {"epochs": 8, "batch_size": 16, "seq_len": 16, "lr": 2e-3, "threads": 2, "head_precision": "fp32"},
         "evaluation": {"scenes": "1000-1019"},
         "attention": {"track": 1000, "frames": 80, "noise_std": 20.0},
     },
@@ -112,6 +117,10 @@ class StudyConfig:
             if unknown:
                 raise ValueError(f"study config: unknown {name} settings {sorted(unknown)} for the {world} world; "
                                  f"known: {sorted(defaults[name])}")
+            if name == "training" and part.get("head_precision", "fp32") not in HEAD_PRECISIONS:
+                raise ValueError(f"study config: training head_precision must be one of {HEAD_PRECISIONS}, got "
+                                 f"{part['head_precision']!r} (a study names the precision its models train in, so "
+                                 "that every machine that adds to it trains them alike)")
             return part
 
         unknown = set(values) - {"name", "world", "architectures", "seeds", "conditions", *defaults}
@@ -344,6 +353,21 @@ def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict
     return tasks
 
 
+def _check_cached_precision(plan: dict) -> None:
+    """Refuse a cached model whose card says its conv head trained in another precision than the
+    config's (one trained before the study named its precision, on a machine that chose otherwise)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for folder, training in plan.values():
+        card = folder / "card.yaml"
+        if not card.is_file():
+            continue
+        trained = (yaml.load(card.read_text(), Loader=loader).get("training") or {}).get("head_precision")
+        if trained is not None and trained != training.head_precision:
+            raise ValueError(f"study: the cached model {folder} trained its conv head in {trained}, but the config "
+                             f"says {training.head_precision}: set the config's training head_precision to {trained}, "
+                             "or move the model away so that the study trains it anew")
+
+
 def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Callable[[str], None] | None = None) -> dict:
     """Train what is not cached, evaluate what is not cached, aggregate; returns the results and
     writes them to OUT/results.json."""
@@ -360,6 +384,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
     plan = model_plan(config, out)
     models = {key: folder for key, (folder, _) in plan.items()}
     tasks = evaluation_tasks(config, models, out)
+    _check_cached_precision(plan)
     counts["models_cached"] = sum((folder / "card.yaml").is_file() for folder in models.values())
     counts["evaluations_cached"] = sum(path.is_file() for path, _ in tasks.values())
     description = {"study": config.name, "world": config.world, **data}

@@ -123,6 +123,25 @@ def test_bad_configs_are_refused_with_the_reason():
         StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "ncp-ltc", "training": {"learning_rate": 1}}]})
     with pytest.raises(ValueError, match="condition names must be distinct"):
         StudyConfig.from_dict({**base, "conditions": [{"name": "x"}, {"name": "x", "camera_rate_hz": 10}]})
+    with pytest.raises(ValueError, match="head_precision must be one of"):  # "auto" would differ per machine
+        StudyConfig.from_dict({**base, "training": {"head_precision": "auto"}})
+    assert StudyConfig.from_dict(base).setting("training")["head_precision"] == "fp32"
+
+
+def test_a_cached_model_trained_in_another_precision_is_refused_before_anything_runs(tmp_path):
+    import yaml
+
+    from liquid_control.train.study import model_plan, run_study
+
+    config = StudyConfig.load(CONFIG).quick()
+    (folder, training), *_ = model_plan(config, tmp_path).values()
+    assert training.head_precision == "fp32"
+    folder.mkdir(parents=True)  # as a model trained before the study named its precision, on a bf16 CPU
+    (folder / "card.yaml").write_text(yaml.safe_dump({"training": {"head_precision": "bf16"}}))
+    said = []
+    with pytest.raises(ValueError, match="trained its conv head in bf16, but the config says fp32"):
+        run_study(config, tmp_path, progress=said.append)
+    assert said == [], "nothing ran"
 
 
 def test_cache_keys_and_intervals():
