@@ -184,6 +184,19 @@ class LTCCell(nn.Module):
             inputs = inputs + self.input_b
         return inputs
 
+    @torch.no_grad()
+    def sensory_saturation(self, inputs: torch.Tensor, margin: float = 0.01) -> float:
+        """The share of (input sample, wired sensory synapse) pairs whose activation
+        sigmoid(sigma * (mapped input - mu)) lies within ``margin`` of 0 or 1, for ``inputs`` of
+        shape (..., inputs). Near 1, the synapses no longer pass a change of their input, nor a
+        gradient back to it: the cell has stopped seeing its input (what an LTC behind an
+        unbounded conv head does when the head's features drift to tens; docs/study.md)."""
+        mapped = self.map_inputs(inputs.reshape(-1, inputs.shape[-1]).float())
+        activation = torch.sigmoid(self.sensory_sigma * (mapped[:, :, None] - self.sensory_mu))
+        wired = (self.sensory_sparsity_mask > 0).expand_as(activation)
+        saturated = (activation < margin) | (activation > 1.0 - margin)
+        return float(saturated[wired].float().mean()) if bool(wired.any()) else 0.0
+
     def map_outputs(self, state: torch.Tensor) -> torch.Tensor:
         output = state[..., : self.output_size]
         if self.output_mapping in ("affine", "linear"):

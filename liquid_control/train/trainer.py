@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -158,6 +159,26 @@ def weighted_mse(outputs: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     return squared.mean() if reduction == "mean" else squared.sum()
 
 
+SATURATED = 0.99  # an LTC whose sensory synapses are this saturated no longer sees its input
+
+
+def _ltc_sensory_saturation(model, dataset, device: torch.device | None, windows: int = 8) -> float | None:
+    """For an LTC core: the share of its sensory synapses saturated on the conv-head features of
+    the dataset's first windows (``LTCCell.sensory_saturation``); None for other cores."""
+    cell = getattr(model.core, "rnn_cell", None)
+    if not hasattr(cell, "sensory_saturation") or len(dataset) == 0:
+        return None
+    frames = torch.stack([dataset[i][0] for i in range(min(windows, len(dataset)))])  # (windows, time, C, H, W)
+    if device is not None:
+        frames = frames.to(device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        features = model.head(frames.flatten(0, 1).float())
+    model.train(was_training)
+    return cell.sensory_saturation(features)
+
+
 def _evaluate(model, loader, loss_scale: float, weights: torch.Tensor, device: torch.device | None = None) -> float:
     model.eval()
     total, count = 0.0, 0
@@ -288,6 +309,14 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
                       "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), loss_scale, weights, device)
                       if val_set else None,
                       "seconds": round(time.perf_counter() - started, 1), "sequences": len(train_set)}
+            saturation = _ltc_sensory_saturation(model, val_set or train_set, device)
+            if saturation is not None:
+                record["ltc_sensory_saturation"] = round(saturation, 4)
+                if saturation >= SATURATED:
+                    warnings.warn(f"epoch {epoch + 1}: {saturation:.1%} of the LTC's sensory synapses are saturated on "
+                                  "the validation frames: the network no longer responds to its input and will not "
+                                  "learn from here (the conv head's features have grown too large for its sigmoid "
+                                  "synapses). Try another seed or a lower learning rate.", RuntimeWarning, stacklevel=2)
             history.append(record)
             if progress:
                 print(json.dumps(record), flush=True)

@@ -158,3 +158,21 @@ def test_ltc_time_scale_is_the_same_ode_in_other_time_units():
     assert LTC(5, 4).architecture()["time_scale"] == 1.0
     with pytest.raises(ValueError, match="time_scale must be a positive number"):
         LTC(5, 4, time_scale=0.0)
+
+
+def test_ltc_sensory_saturation_tells_a_cell_that_still_sees_its_input_from_one_that_does_not():
+    """Inputs near the synapses' mu (0.3-0.8) pass through; inputs of tens, as from a conv head
+    whose features drifted, leave every wired sensory synapse at 0 or 1 (no change passes, no
+    gradient comes back)."""
+    torch.manual_seed(0)
+    cell = LTC(6, AutoNCP(12, 2, seed=1)).rnn_cell
+    moderate = 0.5 + 0.3 * torch.randn(40, 6)
+    assert cell.sensory_saturation(moderate) < 0.5
+    assert cell.sensory_saturation(70.0 + torch.randn(40, 6)) == 1.0
+    assert cell.sensory_saturation(-70.0 + torch.randn(2, 20, 6)) == 1.0  # any leading shape
+    drifted = moderate.clone().requires_grad_(True)
+    huge = (70.0 + torch.randn(40, 6)).requires_grad_(True)
+    for inputs in (drifted, huge):  # the gradient a saturated synapse passes back is (close to) nothing
+        activation = torch.sigmoid(cell.sensory_sigma * (cell.map_inputs(inputs)[:, :, None] - cell.sensory_mu))
+        (activation * cell.sensory_sparsity_mask).sum().backward()
+    assert huge.grad.abs().max() < 1e-6 < drifted.grad.abs().max()

@@ -111,6 +111,19 @@ def test_a_tiny_training_run_reduces_the_loss_and_saves_a_usable_model(tmp_path,
     assert one["mae"] == two["mae"] and np.array_equal(one["predictions"]["sim-0"], two["predictions"]["sim-0"])
 
 
+def test_an_ltc_policys_training_records_how_saturated_its_sensory_synapses_are(tmp_path, episodes):
+    """Each epoch of an LTC records the share of its sensory synapses saturated on the validation
+    frames' features (the two drone NCP-LTCs of the study that never learned had 100 %); other
+    cores record nothing."""
+    config = TrainConfig(arch="ncp-ltc", epochs=1, batch_size=4, seq_len=8, stride=8, val_fraction=0.5, augment=False,
+                         threads=2)
+    (record,) = load_model(train(episodes, tmp_path / "ltc", config, progress=False))[1]["training"]["history"]
+    assert 0.0 <= record["ltc_sensory_saturation"] < 0.99, record
+    config = TrainConfig(epochs=1, batch_size=4, seq_len=8, stride=8, val_fraction=0.5, augment=False, threads=2)
+    (record,) = load_model(train(episodes, tmp_path / "cfc", config, progress=False))[1]["training"]["history"]
+    assert "ltc_sensory_saturation" not in record
+
+
 def test_cli_generate_train_eval_and_drive_with_a_model(tmp_path):
     def run(*args):
         result = subprocess.run([sys.executable, "-m", "liquid_control", *args], capture_output=True, text=True, timeout=600)
