@@ -159,7 +159,8 @@ def weighted_mse(outputs: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     return squared.mean() if reduction == "mean" else squared.sum()
 
 
-SATURATED = 0.99  # an LTC whose sensory synapses are this saturated no longer sees its input
+SATURATED = 0.999  # an LTC whose sensory synapses are this saturated no longer sees its input (the
+# study's dead drone LTCs: 100 %; a lane LTC that learned, at 99.1 %: the rest still carry its input)
 
 
 def _ltc_sensory_saturation(model, dataset, device: torch.device | None, windows: int = 8) -> float | None:

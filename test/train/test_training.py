@@ -113,12 +113,12 @@ def test_a_tiny_training_run_reduces_the_loss_and_saves_a_usable_model(tmp_path,
 
 def test_an_ltc_policys_training_records_how_saturated_its_sensory_synapses_are(tmp_path, episodes):
     """Each epoch of an LTC records the share of its sensory synapses saturated on the validation
-    frames' features (the two drone NCP-LTCs of the study that never learned had 100 %); other
+    frames' features (the two drone NCP-LTCs of the study that never learned had 100 %, a lane one that learned 99.1 %); other
     cores record nothing."""
     config = TrainConfig(arch="ncp-ltc", epochs=1, batch_size=4, seq_len=8, stride=8, val_fraction=0.5, augment=False,
                          threads=2)
     (record,) = load_model(train(episodes, tmp_path / "ltc", config, progress=False))[1]["training"]["history"]
-    assert 0.0 <= record["ltc_sensory_saturation"] < 0.99, record
+    assert 0.0 <= record["ltc_sensory_saturation"] < 0.999, record
     config = TrainConfig(epochs=1, batch_size=4, seq_len=8, stride=8, val_fraction=0.5, augment=False, threads=2)
     (record,) = load_model(train(episodes, tmp_path / "cfc", config, progress=False))[1]["training"]["history"]
     assert "ltc_sensory_saturation" not in record
