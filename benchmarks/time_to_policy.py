@@ -28,9 +28,28 @@ from pathlib import Path
 
 import yaml
 
+from liquid_control.train.trainer import cpu_has_bf16
+
 RECIPE = ["--sim-seeds", "0-23", "--sim-distance", "120", "--speed", "3", "--recovery-rate", "0.4",
           "--perturb", "drop_probability=0.05", "--arch", "ncp-cfc", "--epochs", "6", "--seed", "0", "--threads", "2"]
 VARIANTS = {"before": ["--jobs", "1", "--head-precision", "fp32", "--no-channels-last"], "after": ["--jobs", "2"]}
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return open("/proc/cpuinfo").read().splitlines()
+    except OSError:
+        return []
+
+
+def cpu_model() -> str:
+    return next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
+
+
+def bf16_flags() -> list[str]:
+    """The CPU's native bfloat16 flags the trainer looks for (AMX on Intel, AVX512-BF16 on both)."""
+    flags = {flag for line in _cpuinfo() if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    return sorted(flags & {"amx_bf16", "avx512_bf16"})
 
 
 def run(args: list[str]) -> tuple[float, str]:
@@ -70,7 +89,7 @@ def main() -> int:
     report = {"benchmark": "time_to_policy", "what": "the shipped lane recipe (models/ncp19_lane's card) from nothing to a "
               "saved model, then 1 km on each held-out track 1000-1002", "order": args.order,
               "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                          "cpu_bf16": "amx_bf16" in open("/proc/cpuinfo").read()},
+                          "cpu": cpu_model(), "cpu_bf16": cpu_has_bf16(), "bf16_flags": bf16_flags()},
               "recipes": results}
     if {"before", "after"} <= results.keys():
         report["speedup_wall"] = round(results["before"]["wall_time_s"] / results["after"]["wall_time_s"], 2)
