@@ -26,14 +26,21 @@ from .validation import check_finite, elapsed_column, sequence_timespans
 from .wirings import AutoNCP
 
 
+HEAD_ACTIVATIONS = (None, "tanh")
+
+
 class ConvHead(nn.Module):
-    """Five ReLU convolutions and a linear layer: an image becomes ``features`` numbers."""
+    """Five ReLU convolutions and a linear layer: an image becomes ``features`` numbers, unbounded,
+    or squashed into (-1, 1) with ``activation="tanh"``."""
 
     def __init__(self, in_channels: int = 3, height: int = 66, width: int = 200, features: int = 32,
-                 channels: tuple[int, ...] = (24, 36, 48, 64, 64), dropout: float = 0.0):
+                 channels: tuple[int, ...] = (24, 36, 48, 64, 64), dropout: float = 0.0, activation: str | None = None):
         super().__init__()
         if len(channels) != 5:
             raise ValueError(f"the conv head has five convolutions; got {len(channels)} channel counts")
+        if activation not in HEAD_ACTIVATIONS:
+            raise ValueError(f"the conv head's activation must be one of {HEAD_ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
         self.in_channels, self.height, self.width = int(in_channels), int(height), int(width)
         self.features, self.channels, self.dropout = int(features), tuple(int(c) for c in channels), float(dropout)
         layers = []
@@ -59,11 +66,14 @@ class ConvHead(nn.Module):
     def forward(self, images: torch.Tensor, return_maps: bool = False):
         maps = self._conv_maps(images)
         features = self.fc(self.drop(maps[-1].flatten(1)))
+        if self.activation == "tanh":
+            features = torch.tanh(features)
         return (features, maps) if return_maps else features
 
     def architecture(self) -> dict[str, Any]:
-        return {"in_channels": self.in_channels, "height": self.height, "width": self.width, "features": self.features,
+        spec = {"in_channels": self.in_channels, "height": self.height, "width": self.width, "features": self.features,
                 "channels": list(self.channels), "dropout": self.dropout}
+        return spec if self.activation is None else {**spec, "activation": self.activation}
 
 
 def _map_state(state, function):
@@ -326,7 +336,7 @@ class Policy(nn.Module):
             raise ValueError(f"a policy architecture needs 'head' and 'core' sections (missing {exc})") from exc
 
 
-PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn")
+PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn", "ncp-ltc-tanh")
 
 
 def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), outputs: int = 1, features: int = 32,
@@ -341,6 +351,11 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
       neurons' bounded range, such as a drone's 2.5 m/s forward speed (an LTC has its affine output
       mapping already). ``ltc_time_scale``: the LTC's time units per second of elapsed time (see
       ``nets.ltc``; training sets frames per second);
+    - ``ncp-ltc-tanh``: ``ncp-ltc`` behind a conv head whose features pass through tanh. An LTC's
+      sensory synapses are steep sigmoids of the input around 0.3-0.8; unbounded features can
+      drift to tens in the first epoch and saturate every one of them, after which the network no
+      longer sees its input nor passes a gradient to the head (two of the drone study's three
+      NCP-LTC seeds, docs/study.md). Bounded to (-1, 1), they cannot;
     - ``lstm``: an LSTM of ``lstm_units``; ``gru``: a GRU of ``rnn_units``;
     - ``cfc``: a dense (fully connected) CfC of ``rnn_units`` with the CfC defaults (one backbone
       layer of 128 LeCun-tanh units, default mode) and a linear readout (``proj_size = outputs``);
@@ -350,13 +365,15 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
     ``gru``, ``ctrnn`` and ``cfc`` read their outputs through a linear layer of their neurons."""
     in_channels, height, width = image_shape
     head = {"in_channels": in_channels, "height": height, "width": width, "features": features, "channels": list(channels)}
-    if preset in ("ncp-cfc", "ncp-ltc"):
+    if preset == "ncp-ltc-tanh":
+        head["activation"] = "tanh"
+    if preset in ("ncp-cfc", "ncp-ltc", "ncp-ltc-tanh"):
         wiring = AutoNCP(ncp_units, outputs, seed=wiring_seed)
         wiring.build(features)
-        core = {"kind": preset[4:], "input_size": features, "units": {"wiring": wiring.to_config()}}
+        core = {"kind": preset[4:7], "input_size": features, "units": {"wiring": wiring.to_config()}}
         if readout and preset == "ncp-cfc":
             core["proj_size"] = outputs
-        if preset == "ncp-ltc":
+        if preset != "ncp-cfc":
             core["time_scale"] = float(ltc_time_scale)
     elif preset == "lstm":
         core = {"kind": "lstm", "input_size": features, "hidden_size": lstm_units, "outputs": outputs}

@@ -141,3 +141,24 @@ def test_cli_export_of_a_bare_liquid_core(tmp_path):
     _, card = load_model(folder)
     assert card["exports"]["onnx"]["file"] == "network.onnx"
     assert card["exports"]["onnx"]["signature"].startswith("(x[B,F]")
+
+
+def test_the_tanh_head_keeps_an_ltcs_sensory_synapses_out_of_saturation():
+    """ncp-ltc-tanh: however large the head's linear layer grows (as it did in the drone study's
+    dead LTC seeds, to features of about 70), the LTC sees features within (-1, 1), where its
+    sigmoid synapses (mu 0.3-0.8) still pass a change; the plain ncp-ltc saturates."""
+    torch.manual_seed(0)
+    images = torch.rand(8, *SHAPE)
+    seen = {}
+    for preset in ("ncp-ltc", "ncp-ltc-tanh"):
+        policy = make_policy(preset).eval()
+        with torch.no_grad():
+            policy.head.fc.weight.mul_(5000.0)  # features of tens to thousands before any squashing
+            features = policy.head(images)
+        seen[preset] = (features.abs().max().item(), policy.core.rnn_cell.sensory_saturation(features))
+    assert seen["ncp-ltc"][0] > 10 and seen["ncp-ltc"][1] > 0.99, seen
+    assert seen["ncp-ltc-tanh"][0] <= 1.0 and seen["ncp-ltc-tanh"][1] < 0.9, seen
+    assert make_policy("ncp-ltc-tanh").head.architecture()["activation"] == "tanh"
+    assert "activation" not in make_policy("ncp-ltc").head.architecture(), "older cards stay as they were"
+    with pytest.raises(ValueError, match="activation must be one of"):
+        ConvHead(activation="relu")
