@@ -6,7 +6,9 @@ activation within 0.01 of 0 or 1), with the spread of the policy's outputs over 
     .venv/bin/python benchmarks/ltc_saturation.py [MODEL ...]   # default: the studies' NCP-LTCs
 
 A model whose synapses are all saturated answers every frame alike: it no longer sees its input
-and gets no gradient for its conv head (docs/study.md, the drone study's NCP-LTC). Prints JSON.
+and gets no gradient for its conv head (docs/study.md, the drone study's NCP-LTC). For a tanh head
+(``ncp-ltc-tanh``) it also gives the features before the tanh and the share of them the tanh
+saturates (|y| > 0.99). Prints JSON.
 """
 
 from __future__ import annotations
@@ -51,12 +53,16 @@ def diagnose(folder: Path, cache: dict) -> dict:
     frames, dt = cache[key]
     with torch.no_grad():
         features = policy.head(frames)
+        linear = policy.head.fc(policy.head._conv_maps(frames)[-1].flatten(1))  # before any activation (tanh head)
         outputs, _ = policy(frames[None], timespans=torch.full((1, len(frames), 1), dt))
     history = card.get("training", {}).get("history") or [{}]
     return {"model": str(folder.relative_to(REPO_ROOT) if folder.is_relative_to(REPO_ROOT) else folder), "world": world,
             "val_loss": card.get("metrics", {}).get("val_loss"),
             "head_precision": card.get("training", {}).get("head_precision"),
+            "head_activation": policy.head.activation,
             "feature_abs_mean": round(float(features.abs().mean()), 3),
+            "pre_activation_abs_mean": round(float(linear.abs().mean()), 3),
+            "tanh_saturation": round(float((features.abs() > 0.99).float().mean()), 4) if policy.head.activation == "tanh" else None,
             "feature_std_over_frames": round(float(features.std(0).mean()), 4),
             "sensory_saturation": round(cell.sensory_saturation(features), 4),
             "recorded_at_training": history[-1].get("ltc_sensory_saturation"),

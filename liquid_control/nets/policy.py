@@ -351,11 +351,12 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
       neurons' bounded range, such as a drone's 2.5 m/s forward speed (an LTC has its affine output
       mapping already). ``ltc_time_scale``: the LTC's time units per second of elapsed time (see
       ``nets.ltc``; training sets frames per second);
-    - ``ncp-ltc-tanh``: ``ncp-ltc`` behind a conv head whose features pass through tanh. An LTC's
-      sensory synapses are steep sigmoids of the input around 0.3-0.8; unbounded features can
-      drift to tens in the first epoch and saturate every one of them, after which the network no
-      longer sees its input nor passes a gradient to the head (two of the drone study's three
-      NCP-LTC seeds, docs/study.md). Bounded to (-1, 1), they cannot;
+    - ``ncp-ltc-tanh``: ``ncp-ltc`` behind a conv head whose features pass through tanh, so they
+      stay within (-1, 1) where the LTC's sigmoid sensory synapses (mu 0.3-0.8) still pass a
+      change. A tried cure, kept because the drone study reports it: two of its three NCP-LTC
+      seeds drove the head's features to tens in the first epoch, saturating every synapse; with
+      the tanh head the same seeds drove the features before the tanh just as far, and the tanh
+      saturated instead (docs/study.md);
     - ``lstm``: an LSTM of ``lstm_units``; ``gru``: a GRU of ``rnn_units``;
     - ``cfc``: a dense (fully connected) CfC of ``rnn_units`` with the CfC defaults (one backbone
       layer of 128 LeCun-tanh units, default mode) and a linear readout (``proj_size = outputs``);

@@ -159,6 +159,10 @@ def weighted_mse(outputs: torch.Tensor, labels: torch.Tensor, weights: torch.Ten
     return squared.mean() if reduction == "mean" else squared.sum()
 
 
+# Below this output spread (outputs' std over the validation frames / the labels') a network answers
+# every frame alike. Measured on expert flights in scenes 1000-1011: 0.023-0.028 for the drone
+# study's NCP-LTCs that never learned, 0.45-0.80 for every model that did.
+FLAT_OUTPUT_SPREAD = 0.1
 SATURATED = 0.999  # an LTC whose sensory synapses are this saturated no longer sees its input (the
 # study's dead drone LTCs: 100 %; a lane LTC that learned, at 99.1 %: the rest still carry its input)
 
@@ -180,15 +184,29 @@ def _ltc_sensory_saturation(model, dataset, device: torch.device | None, windows
     return cell.sensory_saturation(features)
 
 
-def _evaluate(model, loader, loss_scale: float, weights: torch.Tensor, device: torch.device | None = None) -> float:
+def _evaluate(model, loader, loss_scale: float, weights: torch.Tensor,
+              device: torch.device | None = None) -> tuple[float, float | None]:
+    """The loss over the loader's windows, and the output spread: per output, the standard
+    deviation of the model's outputs over those frames divided by the labels', averaged over the
+    outputs (None without labels that vary). Near 0, the network answers every frame alike: it has
+    not learned to use its input, whatever its loss (the mean's loss is that of a good guess)."""
     model.eval()
     total, count = 0.0, 0
+    predictions, targets = [], []
     with torch.no_grad():
         for frames, elapsed, labels in _on(device, loader):
             outputs, _ = model(frames, timespans=elapsed)
             total += float(weighted_mse(outputs, labels, weights, reduction="sum")) * loss_scale
             count += labels.numel()
-    return total / max(count, 1)
+            predictions.append(outputs.reshape(-1, outputs.shape[-1]).float().cpu())
+            targets.append(labels.reshape(-1, labels.shape[-1]).float().cpu())
+    spread = None
+    if predictions and sum(len(t) for t in targets) > 1:
+        label_std = torch.cat(targets).std(0)
+        varying = label_std > 1e-8
+        if bool(varying.any()):
+            spread = float((torch.cat(predictions).std(0)[varying] / label_std[varying]).mean())
+    return total / max(count, 1), spread
 
 
 def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConfig | None = None,
@@ -306,10 +324,18 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
         if ddp is not None:
             running, seen = ddp.sum([running, seen])  # the loss over all processes' windows
         if main:
-            record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1),
-                      "val_loss": _evaluate(model, _loader(val_set, config.batch_size, False, 0), loss_scale, weights, device)
-                      if val_set else None,
+            val_loss, spread = (_evaluate(model, _loader(val_set, config.batch_size, False, 0), loss_scale, weights, device)
+                                if val_set else (None, None))
+            record = {"epoch": epoch + 1, "train_loss": running / max(seen, 1), "val_loss": val_loss,
                       "seconds": round(time.perf_counter() - started, 1), "sequences": len(train_set)}
+            if spread is not None:
+                record["output_spread"] = round(spread, 4)
+                # Only the trained model is judged: every network starts out answering frames alike.
+                if spread < FLAT_OUTPUT_SPREAD and epoch + 1 == config.epochs:
+                    warnings.warn(f"the trained network's outputs vary over the validation frames by {spread:.1%} of "
+                                  "the labels' spread: it answers every frame alike and has not learned to use its "
+                                  "input (an LTC: see ltc_sensory_saturation). Try another seed or a lower learning "
+                                  "rate.", RuntimeWarning, stacklevel=2)
             saturation = _ltc_sensory_saturation(model, val_set or train_set, device)
             if saturation is not None:
                 record["ltc_sensory_saturation"] = round(saturation, 4)

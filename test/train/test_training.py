@@ -115,13 +115,40 @@ def test_an_ltc_policys_training_records_how_saturated_its_sensory_synapses_are(
     """Each epoch of an LTC records the share of its sensory synapses saturated on the validation
     frames' features (the two drone NCP-LTCs of the study that never learned had 100 %, a lane one that learned 99.1 %); other
     cores record nothing."""
-    config = TrainConfig(arch="ncp-ltc", epochs=1, batch_size=4, seq_len=8, stride=8, val_fraction=0.5, augment=False,
-                         threads=2)
-    (record,) = load_model(train(episodes, tmp_path / "ltc", config, progress=False))[1]["training"]["history"]
-    assert 0.0 <= record["ltc_sensory_saturation"] < 0.999, record
-    config = TrainConfig(epochs=1, batch_size=4, seq_len=8, stride=8, val_fraction=0.5, augment=False, threads=2)
-    (record,) = load_model(train(episodes, tmp_path / "cfc", config, progress=False))[1]["training"]["history"]
-    assert "ltc_sensory_saturation" not in record
+    import warnings
+
+    from liquid_control.train.trainer import FLAT_OUTPUT_SPREAD
+
+    def trained(arch: str) -> dict:
+        config = TrainConfig(arch=arch, epochs=1, batch_size=4, seq_len=8, stride=8, val_fraction=0.5, augment=False,
+                             threads=2)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (record,) = load_model(train(episodes, tmp_path / arch, config, progress=False))[1]["training"]["history"]
+        # Every core records its output spread; the trained model is warned about exactly when it is flat.
+        flat = any("answers every frame alike" in str(w.message) for w in caught)
+        assert record["output_spread"] >= 0 and flat == (record["output_spread"] < FLAT_OUTPUT_SPREAD), record
+        return record
+
+    assert 0.0 <= trained("ncp-ltc")["ltc_sensory_saturation"] < 0.999
+    assert "ltc_sensory_saturation" not in trained("ncp-cfc")
+
+
+def test_the_output_spread_tells_a_network_that_answers_every_frame_alike(episodes):
+    """A policy whose head ignores the image (a dead network, as two drone NCP-LTCs of the study
+    became) has an output spread of 0; the same policy seeing its frames does not."""
+    from liquid_control.nets.policy import make_policy
+    from liquid_control.train.trainer import _evaluate, _loader, output_weights
+
+    torch.manual_seed(0)
+    spec = PreprocessSpec(size=(66, 200))
+    dataset = SequenceDataset(episodes, spec, 8, 8, 0.05)
+    policy = make_policy("cnn")
+    _, alive = _evaluate(policy, _loader(dataset, 4, False, 0), 100.0, output_weights(episodes))
+    with torch.no_grad():
+        policy.head.fc.weight.zero_()  # features = the bias whatever the frame
+    _, dead = _evaluate(policy, _loader(dataset, 4, False, 0), 100.0, output_weights(episodes))
+    assert dead < 1e-6 and alive > 1000 * dead, (dead, alive)  # 0 but for rounding
 
 
 def test_cli_generate_train_eval_and_drive_with_a_model(tmp_path):
