@@ -26,12 +26,13 @@ from .validation import check_finite, elapsed_column, sequence_timespans
 from .wirings import AutoNCP
 
 
-HEAD_ACTIVATIONS = (None, "tanh")
+HEAD_ACTIVATIONS = (None, "tanh", "layernorm")
 
 
 class ConvHead(nn.Module):
     """Five ReLU convolutions and a linear layer: an image becomes ``features`` numbers, unbounded,
-    or squashed into (-1, 1) with ``activation="tanh"``."""
+    squashed into (-1, 1) with ``activation="tanh"``, or standardised per frame (zero mean and unit
+    variance over the features, no learned scale) with ``activation="layernorm"``."""
 
     def __init__(self, in_channels: int = 3, height: int = 66, width: int = 200, features: int = 32,
                  channels: tuple[int, ...] = (24, 36, 48, 64, 64), dropout: float = 0.0, activation: str | None = None):
@@ -68,6 +69,8 @@ class ConvHead(nn.Module):
         features = self.fc(self.drop(maps[-1].flatten(1)))
         if self.activation == "tanh":
             features = torch.tanh(features)
+        elif self.activation == "layernorm":
+            features = nn.functional.layer_norm(features, (self.features,))
         return (features, maps) if return_maps else features
 
     def architecture(self) -> dict[str, Any]:
@@ -336,7 +339,7 @@ class Policy(nn.Module):
             raise ValueError(f"a policy architecture needs 'head' and 'core' sections (missing {exc})") from exc
 
 
-PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn", "ncp-ltc-tanh")
+PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn", "ncp-ltc-tanh", "ncp-ltc-norm")
 
 
 def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), outputs: int = 1, features: int = 32,
@@ -357,6 +360,9 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
       seeds drove the head's features to tens in the first epoch, saturating every synapse; with
       the tanh head the same seeds drove the features before the tanh just as far, and the tanh
       saturated instead (docs/study.md);
+    - ``ncp-ltc-norm``: ``ncp-ltc`` behind a conv head whose features are standardised per frame
+      (layer normalisation without a learned scale): a common-mode growth of the features, the
+      drift that killed those LTC seeds, is removed before the LTC sees them (docs/study.md);
     - ``lstm``: an LSTM of ``lstm_units``; ``gru``: a GRU of ``rnn_units``;
     - ``cfc``: a dense (fully connected) CfC of ``rnn_units`` with the CfC defaults (one backbone
       layer of 128 LeCun-tanh units, default mode) and a linear readout (``proj_size = outputs``);
@@ -366,9 +372,9 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
     ``gru``, ``ctrnn`` and ``cfc`` read their outputs through a linear layer of their neurons."""
     in_channels, height, width = image_shape
     head = {"in_channels": in_channels, "height": height, "width": width, "features": features, "channels": list(channels)}
-    if preset == "ncp-ltc-tanh":
-        head["activation"] = "tanh"
-    if preset in ("ncp-cfc", "ncp-ltc", "ncp-ltc-tanh"):
+    if preset in ("ncp-ltc-tanh", "ncp-ltc-norm"):
+        head["activation"] = {"ncp-ltc-tanh": "tanh", "ncp-ltc-norm": "layernorm"}[preset]
+    if preset in ("ncp-cfc", "ncp-ltc", "ncp-ltc-tanh", "ncp-ltc-norm"):
         wiring = AutoNCP(ncp_units, outputs, seed=wiring_seed)
         wiring.build(features)
         core = {"kind": preset[4:7], "input_size": features, "units": {"wiring": wiring.to_config()}}

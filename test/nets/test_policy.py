@@ -162,3 +162,21 @@ def test_the_tanh_head_keeps_an_ltcs_sensory_synapses_out_of_saturation():
     assert "activation" not in make_policy("ncp-ltc").head.architecture(), "older cards stay as they were"
     with pytest.raises(ValueError, match="activation must be one of"):
         ConvHead(activation="relu")
+
+
+def test_the_normalised_head_removes_a_common_mode_growth_of_the_features():
+    """ncp-ltc-norm: each frame's features are standardised, so a head whose features all grow by a
+    common factor or shift (the drift of the drone study's dead LTC seeds) gives the LTC the same
+    input (here 30x larger; up to layer_norm's eps, which matters at init's tiny variance)."""
+    torch.manual_seed(0)
+    policy = make_policy("ncp-ltc-norm").eval()
+    images = torch.rand(4, *SHAPE)
+    with torch.no_grad():
+        before = policy.head(images)
+        policy.head.fc.weight.mul_(30.0)
+        policy.head.fc.bias.mul_(30.0)
+        after = policy.head(images)
+    torch.testing.assert_close(before.mean(1), torch.zeros(4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(before.std(1, unbiased=False), torch.ones(4), atol=0.05, rtol=0)  # eps 1e-5
+    torch.testing.assert_close(after, before, atol=0.05, rtol=0)  # the same input, 30x larger activations
+    assert policy.core.rnn_cell.sensory_saturation(after) < 0.9

@@ -43,6 +43,7 @@ def _modules():
         "policy-ncp-ltc": make_policy("ncp-ltc", image_shape=(3, 66, 80)),
         "policy-ncp-ltc-time-scaled": make_policy("ncp-ltc", image_shape=(3, 66, 80), ltc_time_scale=20.0),
         "policy-ncp-ltc-tanh": make_policy("ncp-ltc-tanh", image_shape=(3, 66, 80), ltc_time_scale=20.0),
+        "policy-ncp-ltc-norm": make_policy("ncp-ltc-norm", image_shape=(3, 66, 80), ltc_time_scale=20.0),
         "policy-lstm": make_policy("lstm", image_shape=(3, 66, 80)),
         "policy-cnn": make_policy("cnn", image_shape=(3, 66, 80)),
     }
