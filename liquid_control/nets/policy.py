@@ -362,7 +362,8 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
       saturated instead (docs/study.md);
     - ``ncp-ltc-norm``: ``ncp-ltc`` behind a conv head whose features are standardised per frame
       (layer normalisation without a learned scale): a common-mode growth of the features, the
-      drift that killed those LTC seeds, is removed before the LTC sees them (docs/study.md);
+      drift that killed those LTC seeds, is removed before the LTC sees them; with it every drone
+      seed learned (docs/study.md);
     - ``lstm``: an LSTM of ``lstm_units``; ``gru``: a GRU of ``rnn_units``;
     - ``cfc``: a dense (fully connected) CfC of ``rnn_units`` with the CfC defaults (one backbone
       layer of 128 LeCun-tanh units, default mode) and a linear readout (``proj_size = outputs``);

@@ -334,8 +334,8 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
                 if spread < FLAT_OUTPUT_SPREAD and epoch + 1 == config.epochs:
                     warnings.warn(f"the trained network's outputs vary over the validation frames by {spread:.1%} of "
                                   "the labels' spread: it answers every frame alike and has not learned to use its "
-                                  "input (an LTC: see ltc_sensory_saturation). Try another seed or a lower learning "
-                                  "rate.", RuntimeWarning, stacklevel=3)  # at the caller of train()
+                                  "input. Try another seed or a lower learning rate; for an LTC, the ncp-ltc-norm "
+                                  "preset (docs/study.md).", RuntimeWarning, stacklevel=3)  # at the caller of train()
             saturation = _ltc_sensory_saturation(model, val_set or train_set, device)
             if saturation is not None:
                 record["ltc_sensory_saturation"] = round(saturation, 4)
@@ -343,8 +343,8 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
                     warnings.warn(f"epoch {epoch + 1}: {saturation:.1%} of the LTC's sensory synapses are saturated on "
                                   "the validation frames: the network no longer responds to its input and will not "
                                   "learn from here (the conv head's features have grown too large for its sigmoid "
-                                  "synapses). Try another seed or a lower learning rate.", RuntimeWarning,
-                                  stacklevel=3)  # at the caller of train()
+                                  "synapses). Train the ncp-ltc-norm preset, whose head standardises its features "
+                                  "per frame (docs/study.md).", RuntimeWarning, stacklevel=3)  # at the caller of train()
             history.append(record)
             if progress:
                 print(json.dumps(record), flush=True)
