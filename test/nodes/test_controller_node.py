@@ -198,7 +198,14 @@ class TestController:
             assert command.linear.x == pytest.approx(SPEED)
             assert command.angular.z == pytest.approx(SPEED * curvature, abs=1e-5)
         # backend auto (the default) timed every backend at configure and says which it runs.
-        diagnostics = controller.latest_diagnostics()
+        # /diagnostics comes once a second on a steady timer: wait for one published after these
+        # steps (the newest one received may predate the first frame, its latencies "n/a").
+        def stepped_diagnostics():
+            values = controller.latest_diagnostics()
+            return values if "n/a" not in (values.get("head_latency_p50_ms", "n/a"),
+                                           values.get("step_latency_p50_ms", "n/a")) else None
+        controller.spin_until(stepped_diagnostics, "diagnostics with latencies measured")
+        diagnostics = stepped_diagnostics()
         timings = json.loads(diagnostics["backend_selection_us"])
         assert set(timings) == {"torch", "onnxruntime", "native"}
         assert diagnostics["backend"] == min(timings, key=timings.get)
