@@ -30,6 +30,11 @@ state after each frame is one row of the activity matrix A (time x neurons): the
 LSTM, the state vector of a liquid core (its h part when it has mixed memory). With A centred per
 neuron and s its singular values, the figure is s[0]^2 / sum(s^2): the fraction of the activity's
 variance along its first principal component. A feed-forward core has no state: its figure is None.
+
+A sanity check on the same stepping (``output_spread``, given the expert's labels): per output, the
+standard deviation of the model's outputs over the frames divided by the expert's. A model that
+answers every frame alike (under ``trainer.FLAT_OUTPUT_SPREAD``, 0.1) has not learned to use its
+camera, whatever its saliency or compactness say; the study's report marks it.
 """
 
 from __future__ import annotations
@@ -58,8 +63,16 @@ def expert_frames(world: str, seed: int, n_frames: int = 200, speed: float = 3.0
 
     Returns (frames, dts): the raw delivered frames, uint8 (N, H, W, 3) RGB, and the elapsed time
     before each (N,) float32 seconds; the first frame has no predecessor and gets the camera
-    period, as the controller's first step after a reset does.
+    period, as the controller's first step after a reset does. ``expert_sequence`` adds the
+    expert's labels.
     """
+    frames, dts, _ = expert_sequence(world, seed, n_frames, speed, camera_rate_hz)
+    return frames, dts
+
+
+def expert_sequence(world: str, seed: int, n_frames: int = 200, speed: float = 3.0,
+                    camera_rate_hz: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``expert_frames`` and the expert's labels for each frame, (N, outputs) float32."""
     from liquid_control.train.simulate import CAMERA_RATE_HZ, simulate_episode
 
     if n_frames < 2:
@@ -71,7 +84,7 @@ def expert_frames(world: str, seed: int, n_frames: int = 200, speed: float = 3.0
     if len(episode) < 2:
         raise ValueError(f"{world} {seed}: the expert's episode delivered {len(episode)} frame(s) "
                          f"({episode.meta['report']['stop_reason']}); choose another track or scene")
-    return episode.frames[:n_frames], episode.elapsed(period)[:n_frames]
+    return episode.frames[:n_frames], episode.elapsed(period)[:n_frames], episode.labels[:n_frames]
 
 
 def noisy_frames(frames: np.ndarray, noise_std: float, seed: int = 0) -> np.ndarray:
@@ -120,41 +133,59 @@ def pc1_variance_fraction(activity: np.ndarray) -> float:
 def hidden_activity(policy, frames: np.ndarray, dts: np.ndarray, spec: PreprocessSpec) -> np.ndarray | None:
     """The core's hidden state after each frame, stepping from a fresh state: (N, neurons), or None
     for a core without state."""
+    return step_through(policy, frames, dts, spec)[1]
+
+
+def step_through(policy, frames: np.ndarray, dts: np.ndarray,
+                 spec: PreprocessSpec) -> tuple[np.ndarray, np.ndarray | None]:
+    """Step the policy over ``frames`` from a fresh state with the elapsed times ``dts``: its
+    outputs (N, outputs) and the core's hidden state after each frame (N, neurons), None for a core
+    without state."""
     images = _network_input(spec, frames)
-    rows = []
+    outputs, rows = [], []
     state = None
     with torch.inference_mode():
         for image, dt in zip(images, dts):
-            _, state = policy.step(image, float(dt), state)
-            if state is None:
-                return None
-            # An LSTM's state is (h, c), a mixed-memory liquid core's too: h is the neurons' activity.
-            hidden = state[0] if isinstance(state, tuple) else state
-            rows.append(hidden.reshape(-1).numpy())
-    return np.stack(rows)
+            output, state = policy.step(image, float(dt), state)
+            outputs.append(output.reshape(-1).numpy())
+            if state is not None:
+                # An LSTM's state is (h, c), a mixed-memory liquid core's too: h is the neurons' activity.
+                hidden = state[0] if isinstance(state, tuple) else state
+                rows.append(hidden.reshape(-1).numpy())
+    return np.stack(outputs), (np.stack(rows) if rows else None)
 
 
 def analyse_model(model_dir: str | Path, frames: np.ndarray, dts: np.ndarray, noise_std: float = 40.0,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, labels: np.ndarray | None = None) -> dict:
     """Attention stability and compactness of the model in ``model_dir`` on ``frames`` (see the module doc).
 
     Returns ``saliency_ssim`` (mean over frames), ``saliency_ssim_per_frame``,
     ``pc1_variance_fraction`` and ``state_size`` (neurons in the activity); the last two are None
-    for a memoryless core.
+    for a memoryless core. With the expert's ``labels`` for the frames, also ``output_spread``
+    (``trainer.output_spread`` of the outputs stepped over the clean frames): under
+    ``FLAT_OUTPUT_SPREAD`` the model answers every frame alike.
     """
+    from liquid_control.train.trainer import output_spread
+
     if len(frames) != len(dts):
         raise ValueError(f"{len(frames)} frames but {len(dts)} elapsed times")
+    if labels is not None and len(labels) != len(frames):
+        raise ValueError(f"{len(frames)} frames but {len(labels)} labels")
     policy, card = load_model(model_dir)
     policy.eval()
     spec = PreprocessSpec.from_card(card)
     per_frame = saliency_ssim(saliency_maps(policy, spec, frames),
                               saliency_maps(policy, spec, noisy_frames(frames, noise_std, seed)))
-    activity = hidden_activity(policy, frames, dts, spec)
-    return {"saliency_ssim": float(per_frame.mean()),
-            "saliency_ssim_per_frame": [round(float(v), 4) for v in per_frame],
-            "pc1_variance_fraction": None if activity is None else pc1_variance_fraction(activity),
-            "state_size": None if activity is None else int(activity.shape[1]),
-            "noise_std": float(noise_std), "frames": int(len(frames))}
+    outputs, activity = step_through(policy, frames, dts, spec)
+    result = {"saliency_ssim": float(per_frame.mean()),
+              "saliency_ssim_per_frame": [round(float(v), 4) for v in per_frame],
+              "pc1_variance_fraction": None if activity is None else pc1_variance_fraction(activity),
+              "state_size": None if activity is None else int(activity.shape[1]),
+              "noise_std": float(noise_std), "frames": int(len(frames))}
+    if labels is not None:
+        spread = output_spread(outputs, labels)
+        result["output_spread"] = None if spread is None else round(spread, 4)
+    return result
 
 
 def saliency_panel(rows: dict[str, str | Path], frame: np.ndarray, noise_std: float, path: str | Path,

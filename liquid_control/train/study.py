@@ -502,22 +502,28 @@ def _aggregate_drone(flights: list[dict]) -> dict:
 
 
 def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[str], None]) -> dict:
-    """Attention stability and compactness of every model, over the frames of one expert episode
-    of a held-out track (scene), clean and with pixel noise; cached like the evaluations."""
-    from liquid_control.train.attention import analyse_model, expert_frames
+    """Attention stability, compactness and output spread of every model, over the frames of one
+    expert episode of a held-out track (scene), clean and with pixel noise; cached like the
+    evaluations. A cached analysis from before the output spread was measured is redone (same key:
+    the figures it had come out the same)."""
+    from liquid_control.train.attention import analyse_model, expert_sequence
 
     settings = config.setting("attention")
-    frames = None
+    sequence = None
     results = {}
     for (name, seed), model in models.items():
         path = folder / f"{model.name}-{digest([config.world, settings])}.json"
-        if not path.is_file():
-            if frames is None:
-                frames = expert_frames(config.world, int(settings["track"]), int(settings["frames"]),
-                                       config.setting("data").get("speed", 3.0))
-                say(f"attention and compactness over {len(frames[0])} frames of expert episode {settings['track']}")
-            _write_json(path, analyse_model(str(model), *frames, noise_std=settings["noise_std"], seed=0))
-        results[name, seed] = json.loads(path.read_text())
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached is None or "output_spread" not in cached:
+            if sequence is None:
+                sequence = expert_sequence(config.world, int(settings["track"]), int(settings["frames"]),
+                                           config.setting("data").get("speed", 3.0))
+                say(f"attention, compactness and output spread over {len(sequence[0])} frames of expert episode "
+                    f"{settings['track']}")
+            frames, dts, labels = sequence
+            cached = analyse_model(str(model), frames, dts, noise_std=settings["noise_std"], seed=0, labels=labels)
+            _write_json(path, cached)
+        results[name, seed] = cached
     return results
 
 
@@ -526,7 +532,23 @@ def _summarise_analyses(analyses: list[dict]) -> dict:
     pc1 = [a["pc1_variance_fraction"] for a in analyses if a.get("pc1_variance_fraction") is not None]
     return {"saliency_ssim": round(float(np.mean(ssim)), 4), "saliency_ssim_ci95": bootstrap_ci(ssim),
             "pc1_variance_fraction": round(float(np.mean(pc1)), 4) if pc1 else None,
-            "pc1_variance_fraction_ci95": bootstrap_ci(pc1) if pc1 else None}
+            "pc1_variance_fraction_ci95": bootstrap_ci(pc1) if pc1 else None,
+            "output_spread": [a.get("output_spread") for a in analyses]}
+
+
+def flat_seeds(results: dict) -> dict[str, list]:
+    """Architecture -> the training seeds whose model answers every frame alike (output spread on
+    the attention frames under ``FLAT_OUTPUT_SPREAD``): models that did not learn, whose episodes
+    still count in the study's means."""
+    from liquid_control.train.trainer import FLAT_OUTPUT_SPREAD
+
+    flat = {}
+    for name, row in results["results"].items():
+        spreads = row["attention"].get("output_spread") or []
+        seeds = [seed for seed, spread in zip(results["seeds"], spreads) if spread is not None and spread < FLAT_OUTPUT_SPREAD]
+        if seeds:
+            flat[name] = seeds
+    return flat
 
 
 # What each world's report leads with: (key in a condition's row, what it is, format of a cell).
@@ -563,11 +585,28 @@ def report_markdown(results: dict, command: str) -> str:
     for name, row in results["results"].items():
         losses = row.get("validation_loss") or [None] * len(seeds)
         lines.append(f"| {name} | " + " | ".join("—" if v is None else f"{v:.3g}" for v in losses) + " |")
+    from liquid_control.train.trainer import FLAT_OUTPUT_SPREAD
+
+    settings = results.get("attention_settings") or {}
+    flat = flat_seeds(results)
+    lines += ["", f"Output spread per seed: the standard deviation of the model's outputs over the "
+                  f"{settings.get('frames')} clean frames of the expert's episode {settings.get('track')}, divided by the "
+                  f"expert's. Under {FLAT_OUTPUT_SPREAD:g} (**flat**) the model answers every frame alike: it did not "
+                  "learn to use its camera.", "",
+              "| architecture | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---:|" * len(seeds)]
+    for name, row in results["results"].items():
+        spreads = row["attention"].get("output_spread") or [None] * len(seeds)
+        lines.append(f"| {name} | " + " | ".join(
+            "—" if v is None else (f"**{v:.3f} flat**" if v < FLAT_OUTPUT_SPREAD else f"{v:.3f}") for v in spreads) + " |")
     key, title, form = HEADLINE[world]
     lines += ["", f"{title} (mean [95 % CI]):", "",
               "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
-        lines.append(f"| {name} | " + " | ".join(_cell(row["conditions"][c], key, form) for c in conditions) + " |")
+        mark = f" (flat: seed {', '.join(map(str, flat[name]))})" if name in flat else ""
+        lines.append(f"| {name}{mark} | " + " | ".join(_cell(row["conditions"][c], key, form) for c in conditions) + " |")
+    if flat:
+        lines += ["", "Flat models did not learn; their episodes count in these means and intervals, as every "
+                      "trained seed's do: a failure to train is part of an architecture's record."]
     per_seed = [row.get("per_seed") for row in results["results"].values()]
     if all(per_seed):
         if world == "lane":
@@ -601,7 +640,6 @@ def report_markdown(results: dict, command: str) -> str:
                      + ("—" if row['conditions'][c]['mean_time_to_target_s'] is None
                         else f"{row['conditions'][c]['mean_time_to_target_s']:.1f}") for c in conditions]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    settings = results.get("attention_settings") or {}
     lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "
                   f"{settings.get('track')} (mean over seeds [95 % CI]): SSIM between the VisualBackProp saliency of "
                   f"each frame clean and with pixel noise σ {settings.get('noise_std')} (1: the attention did not move); "

@@ -200,13 +200,26 @@ def _evaluate(model, loader, loss_scale: float, weights: torch.Tensor,
             count += labels.numel()
             predictions.append(outputs.reshape(-1, outputs.shape[-1]).float().cpu())
             targets.append(labels.reshape(-1, labels.shape[-1]).float().cpu())
-    spread = None
-    if predictions and sum(len(t) for t in targets) > 1:
-        label_std = torch.cat(targets).std(0)
-        varying = label_std > 1e-8
-        if bool(varying.any()):
-            spread = float((torch.cat(predictions).std(0)[varying] / label_std[varying]).mean())
+    spread = output_spread(torch.cat(predictions).numpy(), torch.cat(targets).numpy()) if predictions else None
     return total / max(count, 1), spread
+
+
+def output_spread(outputs: np.ndarray, labels: np.ndarray) -> float | None:
+    """Per output, the standard deviation of ``outputs`` (frames x outputs) over the frames divided
+    by the ``labels``' (same shape), averaged over the outputs whose labels vary; None when none
+    varies or there are fewer than two frames. Near 0 (under ``FLAT_OUTPUT_SPREAD``), the network
+    answers every frame alike."""
+    outputs, labels = np.asarray(outputs, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    if outputs.shape != labels.shape or outputs.ndim != 2:
+        raise ValueError(f"outputs and labels must be two (frames, outputs) arrays of one shape; "
+                         f"got {outputs.shape} and {labels.shape}")
+    if len(labels) < 2:
+        return None
+    label_std = labels.std(0, ddof=1)
+    varying = label_std > 1e-8
+    if not varying.any():
+        return None
+    return float((outputs.std(0, ddof=1)[varying] / label_std[varying]).mean())
 
 
 def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConfig | None = None,

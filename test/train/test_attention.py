@@ -10,8 +10,10 @@ import torch
 
 from liquid_control.nets import save_model
 from liquid_control.nets.policy import make_policy
-from liquid_control.train.attention import (analyse_model, expert_frames, hidden_activity, noisy_frames,
-                                            pc1_variance_fraction, saliency_panel, saliency_ssim)
+from liquid_control.train.attention import (analyse_model, expert_frames, expert_sequence, hidden_activity,
+                                            noisy_frames, pc1_variance_fraction, saliency_panel, saliency_ssim,
+                                            step_through)
+from liquid_control.train.trainer import output_spread
 
 PREPROCESSING = {"size": [66, 200], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
@@ -104,6 +106,33 @@ def test_analyse_model_end_to_end(frames, models, preset, state_size):
     clean = analyse_model(models[preset], images, dts, noise_std=0.0)
     assert clean["saliency_ssim"] == pytest.approx(1.0)
     assert clean["pc1_variance_fraction"] == result["pc1_variance_fraction"], "activity is measured on clean frames"
+
+
+def test_output_spread_compares_the_outputs_variation_with_the_labels():
+    labels = np.stack([np.linspace(-1, 1, 20), np.full(20, 3.0)], axis=1)  # the second output's label never varies
+    assert output_spread(labels, labels) == pytest.approx(1.0)
+    assert output_spread(0.05 * labels, labels) == pytest.approx(0.05), "only outputs whose labels vary count"
+    assert output_spread(np.ones_like(labels), labels) == 0.0
+    assert output_spread(labels[:, 1:], labels[:, 1:]) is None and output_spread(labels[:1], labels[:1]) is None
+    with pytest.raises(ValueError, match="one shape"):
+        output_spread(labels[:, :1], labels)
+
+
+def test_analyse_model_measures_the_output_spread_against_the_experts_labels(models):
+    from liquid_control.data.images import PreprocessSpec
+    from liquid_control.nets import load_model
+
+    images, dts, labels = expert_sequence("lane", 1000, n_frames=12)
+    assert np.array_equal(images, expert_frames("lane", 1000, n_frames=12)[0]) and labels.shape == (12, 1)
+    assert labels.std() > 0, "the expert steers over these frames"
+    result = analyse_model(models["lstm"], images, dts, noise_std=0.0, labels=labels)
+    policy, card = load_model(models["lstm"])
+    outputs, activity = step_through(policy.eval(), images, dts, PreprocessSpec.from_card(card))
+    assert outputs.shape == (12, 1) and activity.shape == (12, 8)
+    assert result["output_spread"] == pytest.approx(output_spread(outputs, labels), abs=1e-4)
+    assert "output_spread" not in analyse_model(models["lstm"], images, dts, noise_std=0.0)
+    with pytest.raises(ValueError, match="12 frames but 11 labels"):
+        analyse_model(models["lstm"], images, dts, labels=labels[:11])
 
 
 def test_the_liquid_core_is_stepped_with_the_real_elapsed_time(frames, models):

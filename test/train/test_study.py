@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from liquid_control.train.study import StudyConfig, bootstrap_ci, digest
+from liquid_control.train.study import StudyConfig, bootstrap_ci, digest, flat_seeds, report_markdown
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config" / "study_lane.yaml"
@@ -66,6 +66,22 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
     assert all(a.name in text for a in config.architectures) and "departures per km" in text and "saliency SSIM" in text
     assert "Validation loss at the end of training" in text and "Per seed (0 / 1): lane departures" in text
     assert plot.read_bytes()[:4] == b"\x89PNG" and saliency.read_bytes()[:4] == b"\x89PNG"
+    # Each seed's output spread is measured and shown; a model under the threshold is marked flat
+    # (here made so by hand: the quick models' spreads are whatever two epochs of tiny data give).
+    assert "Output spread per seed" in text
+    for row in results["results"].values():
+        assert len(row["attention"]["output_spread"]) == 2 and all(v >= 0 for v in row["attention"]["output_spread"])
+    name = config.architectures[0].name
+    marked = json.loads(json.dumps(results))
+    marked["results"][name]["attention"]["output_spread"] = [0.5, 0.02]
+    for row in marked["results"].values():
+        if row is not marked["results"][name]:
+            row["attention"]["output_spread"] = [0.5, 0.5]
+    assert flat_seeds(marked) == {name: [config.seeds[1]]}
+    flagged = report_markdown(marked, "study")
+    assert f"| {name} (flat: seed {config.seeds[1]}) |" in flagged and "**0.020 flat**" in flagged
+    assert "Flat models did not learn" in flagged and "Flat models did not learn" not in report_markdown(
+        marked | {"results": {k: v for k, v in marked["results"].items() if k != name}}, "study")
     # Nothing changed: nothing is recomputed.
     again = json.loads(study("--out", str(out), "--json").stdout)
     assert again["work"]["models_trained"] == 0 and again["work"]["evaluations_run"] == 0
