@@ -602,7 +602,8 @@ def report_markdown(results: dict, command: str) -> str:
     lines += ["", f"{title} (mean [95 % CI]):", "",
               "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
-        mark = f" (flat: seed {', '.join(map(str, flat[name]))})" if name in flat else ""
+        mark = (f" (flat: seed{'s' if len(flat[name]) > 1 else ''} {', '.join(map(str, flat[name]))})"
+                if name in flat else "")
         lines.append(f"| {name}{mark} | " + " | ".join(_cell(row["conditions"][c], key, form) for c in conditions) + " |")
     if flat:
         lines += ["", "Flat models did not learn; their episodes count in these means and intervals, as every "
