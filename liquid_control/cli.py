@@ -554,12 +554,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                                             f"--epochs {args.epochs}", f"--seed {args.seed}", f"--threads {args.threads}",
                                             f"--jobs {args.jobs}",
                                             *([f"--head-precision {args.head_precision}"] if args.head_precision != "auto" else []),
+                                            *([f"--head-activation {args.head_activation}"] if args.head_activation else []),
                                             *(["--no-channels-last"] if args.no_channels_last else []),
                                             f"--out {args.out}"])}
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
                          stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
                          augment=not args.no_augment, head_precision=args.head_precision,
-                         channels_last=not args.no_channels_last, **WORLD_TRAINING[args.world])
+                         head_activation=args.head_activation, channels_last=not args.no_channels_last, **WORLD_TRAINING[args.world])
     folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
     if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
         print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
@@ -869,6 +870,10 @@ def build_parser() -> argparse.ArgumentParser:
     trn.add_argument("--head-precision", choices=("auto", "bf16", "fp32"), default="auto",
                      help="the conv head's arithmetic in training: bf16 (the core stays float32) where the CPU has "
                           "native bfloat16, else fp32 (default: %(default)s); the saved model is float32")
+    trn.add_argument("--head-activation", choices=("tanh", "layernorm"), default=None,
+                     help="the conv head's output for any --arch: squashed by tanh, or standardised per frame "
+                          "(layernorm, no learned scale: what cured the drone study's dead NCP-LTC seeds); "
+                          "default: unbounded features")
     trn.add_argument("--no-channels-last", action="store_true", help="keep the conv head's default memory layout")
     trn.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     trn.add_argument("--out", required=True, help="model folder to write")

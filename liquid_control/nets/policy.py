@@ -342,10 +342,22 @@ class Policy(nn.Module):
 PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn", "ncp-ltc-tanh", "ncp-ltc-norm")
 
 
+def preset_head_activation(preset: str, head_activation: str | None = None) -> str | None:
+    """The conv head activation of ``preset`` asked for ``head_activation``: the preset's own for
+    ``ncp-ltc-tanh``/``ncp-ltc-norm`` (another is refused), else ``head_activation``."""
+    if head_activation not in HEAD_ACTIVATIONS:
+        raise ValueError(f"head_activation must be one of {HEAD_ACTIVATIONS}, got {head_activation!r}")
+    fixed = {"ncp-ltc-tanh": "tanh", "ncp-ltc-norm": "layernorm"}.get(preset)
+    if fixed is not None and head_activation not in (None, fixed):
+        raise ValueError(f"the {preset} preset has the {fixed} head; head_activation {head_activation!r} contradicts it "
+                         "(for an NCP-LTC behind another head, use ncp-ltc with head_activation)")
+    return fixed or head_activation
+
+
 def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), outputs: int = 1, features: int = 32,
                 ncp_units: int = 19, wiring_seed: int = 22222, lstm_units: int = 64,
                 channels: tuple[int, ...] = (24, 36, 48, 64, 64), readout: bool = False, rnn_units: int = 64,
-                ltc_time_scale: float = 1.0) -> Policy:
+                ltc_time_scale: float = 1.0, head_activation: str | None = None) -> Policy:
     """The standard architectures, all on the same conv head (``channels``: its five convolutions):
 
     - ``ncp-cfc`` / ``ncp-ltc``: CfC/LTC on AutoNCP(ncp_units, outputs), the NCP lane keeper;
@@ -370,11 +382,16 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
     - ``ctrnn``: a continuous-time RNN of ``rnn_units`` (6 Euler sub-steps per frame);
     - ``cnn``: feed-forward, a linear readout of the features.
 
-    ``gru``, ``ctrnn`` and ``cfc`` read their outputs through a linear layer of their neurons."""
+    ``gru``, ``ctrnn`` and ``cfc`` read their outputs through a linear layer of their neurons.
+
+    ``head_activation`` (one of ``HEAD_ACTIVATIONS``) puts any preset behind the tanh or the
+    normalised head, as a study that gives every architecture the same head needs; the two
+    ``ncp-ltc-*`` presets fix their own and refuse another."""
     in_channels, height, width = image_shape
     head = {"in_channels": in_channels, "height": height, "width": width, "features": features, "channels": list(channels)}
-    if preset in ("ncp-ltc-tanh", "ncp-ltc-norm"):
-        head["activation"] = {"ncp-ltc-tanh": "tanh", "ncp-ltc-norm": "layernorm"}[preset]
+    activation = preset_head_activation(preset, head_activation)
+    if activation is not None:
+        head["activation"] = activation
     if preset in ("ncp-cfc", "ncp-ltc", "ncp-ltc-tanh", "ncp-ltc-norm"):
         wiring = AutoNCP(ncp_units, outputs, seed=wiring_seed)
         wiring.build(features)

@@ -46,7 +46,7 @@ from typing import Any, Callable
 import numpy as np
 import yaml
 
-from liquid_control.nets.policy import PRESETS
+from liquid_control.nets.policy import PRESETS, preset_head_activation
 from liquid_control.train.simulate import CAMERA_RATE_HZ
 
 WORLDS = ("lane", "drone")
@@ -63,13 +63,15 @@ DEFAULTS = {
     "lane": {
         "data": {"sim_seeds": "0-23", "distance_m": 120.0, "speed": 3.0, "recovery_rate_hz": 0.4,
                  "perturbations": {"drop_probability": 0.05}},
-        "training": {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2, "head_precision": "fp32"},
+        "training": {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2, "head_precision": "fp32",
+                     "head_activation": None},
         "evaluation": {"tracks": [1000, 1001, 1002], "distance_m": 1000.0, "speed": 3.0},
         "attention": {"track": 1000, "frames": 200, "noise_std": 40.0},
     },
     "drone": {
         "data": {"sim_seeds": "0-299", "recovery_rate_hz": 0.5, "perturbations": {}},
-        "training": {"epochs": 8, "batch_size": 16, "seq_len": 16, "lr": 2e-3, "threads": 2, "head_precision": "fp32"},
+        "training": {"epochs": 8, "batch_size": 16, "seq_len": 16, "lr": 2e-3, "threads": 2, "head_precision": "fp32",
+                     "head_activation": None},
         "evaluation": {"scenes": "1000-1019"},
         "attention": {"track": 1000, "frames": 80, "noise_std": 20.0},
     },
@@ -131,6 +133,12 @@ class StudyConfig:
         bad = [a.arch for a in architectures if a.arch not in PRESETS]
         if not architectures or bad:
             raise ValueError(f"study config: architectures must name presets from {PRESETS}; got {bad or 'none'}")
+        for architecture in architectures:  # a head the preset contradicts fails now, not at its training
+            activation = {**section("training"), **architecture.training}.get("head_activation")
+            try:
+                preset_head_activation(architecture.arch, activation)
+            except ValueError as error:
+                raise ValueError(f"study config: {architecture.name}: {error}") from None
         if len({a.name for a in architectures}) != len(architectures):
             raise ValueError("study config: architecture names must be distinct")
         conditions = tuple(_condition(c, world) for c in values.get("conditions") or [{"name": "clean"}])
@@ -317,7 +325,10 @@ def model_plan(config: StudyConfig, out: str | Path) -> dict:
         for architecture in config.architectures:
             training = _training_config(config, architecture, seed)
             # The threads a model trains on change its numbers by rounding only: not part of its key.
-            key = digest([asdict(training) | {"threads": None}, config.world, data])
+            settings = asdict(training) | {"threads": None}
+            if settings["head_activation"] is None:  # the default keeps the keys from before the setting existed
+                del settings["head_activation"]
+            key = digest([settings, config.world, data])
             plan[architecture.name, seed] = (Path(out) / "models" / f"{slug(architecture.name)}-s{seed}-{key}", training)
     return plan
 

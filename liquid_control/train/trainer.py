@@ -29,7 +29,7 @@ from liquid_control.data.episodes import Episode
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model, save_model
-from liquid_control.nets.policy import PRESETS, make_policy, set_output_bias
+from liquid_control.nets.policy import PRESETS, make_policy, preset_head_activation, set_output_bias
 from liquid_control.train.distributed import Distributed, from_environment
 
 DEFAULT_PREPROCESSING = {"input_encoding": "rgb8", "size": [66, 200], "scale": 1 / 255,
@@ -72,6 +72,9 @@ class TrainConfig:
     # "auto": bf16 where the CPU has native bfloat16 (AMX or AVX512-BF16), else fp32. Deployment runs float32.
     head_precision: str = "auto"
     channels_last: bool = True  # the conv head's weights in channels-last layout (faster convolutions on CPU)
+    # The conv head's output: None (unbounded features), "tanh" or "layernorm" (standardised per
+    # frame), for any arch (make_policy's head_activation; the ncp-ltc-tanh/-norm presets fix theirs).
+    head_activation: str | None = None
 
     def validate(self) -> None:
         if self.arch not in PRESETS:
@@ -85,6 +88,7 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.head_precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"head_precision must be auto, bf16 or fp32, got {self.head_precision!r}")
+        preset_head_activation(self.arch, self.head_activation)  # refuses an unknown one, or one the arch contradicts
         if self.loss_scale is not None and not self.loss_scale > 0:
             raise ValueError(f"loss_scale must be > 0 (or None: from the labels), got {self.loss_scale}")
 
@@ -272,7 +276,8 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     weights = output_weights(training)
     model = make_policy(config.arch, image_shape=(channels, height, width), outputs=outputs, features=config.features,
                         ncp_units=config.ncp_units or (19 if outputs == 1 else 34), channels=tuple(config.head_channels),
-                        readout=outputs > 1, ltc_time_scale=1.0 / config.nominal_dt)  # LTC: a time unit per frame
+                        readout=outputs > 1, ltc_time_scale=1.0 / config.nominal_dt,  # LTC: a time unit per frame
+                        head_activation=config.head_activation)
     if outputs > 1:  # velocities: start from the average command (a one-output lane model keeps its recipe)
         set_output_bias(model, np.concatenate([e.labels for e in training]).mean(axis=0))
     if config.channels_last:

@@ -164,6 +164,35 @@ def test_the_tanh_head_keeps_an_ltcs_sensory_synapses_out_of_saturation():
         ConvHead(activation="relu")
 
 
+@pytest.mark.parametrize("preset", ["lstm", "cnn", "ncp-cfc", "ncp-ltc"])
+def test_any_preset_goes_behind_the_normalised_head(preset):
+    """head_activation: a study that gives every architecture the same head (the drone study's
+    normalised-head study) builds each preset with it; the card keeps it, so the loaded model has it."""
+    torch.manual_seed(0)
+    policy = make_policy(preset, head_activation="layernorm").eval()
+    assert policy.head.architecture()["activation"] == "layernorm"
+    with torch.no_grad():
+        features = policy.head(torch.rand(3, *SHAPE))
+    torch.testing.assert_close(features.mean(1), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.manual_seed(0)
+    plain = make_policy(preset)
+    assert "activation" not in plain.head.architecture()
+    # The same weights: the activation adds no parameters.
+    assert [n for n, _ in plain.named_parameters()] == [n for n, _ in policy.named_parameters()]
+
+
+def test_a_head_activation_the_preset_contradicts_is_refused():
+    assert make_policy("ncp-ltc-norm", head_activation="layernorm").head.architecture()["activation"] == "layernorm"
+    with pytest.raises(ValueError, match="ncp-ltc-norm preset has the layernorm head"):
+        make_policy("ncp-ltc-norm", head_activation="tanh")
+    with pytest.raises(ValueError, match="head_activation must be one of"):
+        make_policy("lstm", head_activation="relu")
+    from liquid_control.train.trainer import TrainConfig
+    with pytest.raises(ValueError, match="ncp-ltc-tanh preset has the tanh head"):
+        TrainConfig(arch="ncp-ltc-tanh", head_activation="layernorm").validate()
+    TrainConfig(arch="gru", head_activation="tanh").validate()
+
+
 def test_the_normalised_head_removes_a_common_mode_growth_of_the_features():
     """ncp-ltc-norm: each frame's features are standardised, so a head whose features all grow by a
     common factor or shift (the drift of the drone study's dead LTC seeds) gives the LTC the same

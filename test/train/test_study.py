@@ -147,6 +147,11 @@ def test_bad_configs_are_refused_with_the_reason():
     with pytest.raises(ValueError, match="head_precision must be one of"):  # "auto" would differ per machine
         StudyConfig.from_dict({**base, "training": {"head_precision": "auto"}})
     assert StudyConfig.from_dict(base).setting("training")["head_precision"] == "fp32"
+    with pytest.raises(ValueError, match="NT: the ncp-ltc-tanh preset has the tanh head"):  # before any training
+        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "lstm"}, {"name": "NT", "arch": "ncp-ltc-tanh"}],
+                               "training": {"head_activation": "layernorm"}})
+    with pytest.raises(ValueError, match="head_activation must be one of"):
+        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "lstm", "training": {"head_activation": "relu"}}]})
 
 
 def test_a_cached_model_trained_in_another_precision_is_refused_before_anything_runs(tmp_path):
@@ -170,6 +175,24 @@ def test_cache_keys_and_intervals():
     low, high = bootstrap_ci([0.0, 0.0, 1.0, 3.0])
     assert 0.0 <= low < 1.0 < high <= 3.0
     assert bootstrap_ci([2.0, 2.0]) == [2.0, 2.0]
+
+
+# The study caches kept in the repository, by the config whose --out they are.
+CACHES = {"study_lane.yaml": "study/lane", "study_drone.yaml": "study/drone", "study_drone_norm.yaml": "study/drone_norm"}
+
+
+@pytest.mark.parametrize("name", sorted(CACHES))
+def test_the_kept_caches_are_found_under_their_keys(name):
+    """Every model of a kept study cache is found under the key the code computes now: a new
+    training setting at its default must not change the keys (and orphan hours of training)."""
+    from liquid_control.train.study import evaluation_tasks, model_plan
+
+    config = StudyConfig.load(REPO_ROOT / "config" / name)
+    plan = model_plan(config, REPO_ROOT / CACHES[name])
+    missing = [str(folder) for folder, _ in plan.values() if not (folder / "card.yaml").is_file()]
+    assert not missing, f"{len(missing)} of {len(plan)} models not under their keys: {missing[:3]}"
+    tasks = evaluation_tasks(config, {key: folder for key, (folder, _) in plan.items()}, REPO_ROOT / CACHES[name])
+    assert all(path.is_file() for path, _ in tasks.values()), "every episode of the study is cached"
 
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "config").glob("study_*.yaml")), ids=lambda p: p.name)
