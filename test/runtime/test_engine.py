@@ -45,6 +45,8 @@ def _modules():
         "policy-ncp-ltc-tanh": make_policy("ncp-ltc-tanh", image_shape=(3, 66, 80), ltc_time_scale=20.0),
         "policy-ncp-ltc-norm": make_policy("ncp-ltc-norm", image_shape=(3, 66, 80), ltc_time_scale=20.0),
         "policy-lstm": make_policy("lstm", image_shape=(3, 66, 80)),
+        "policy-lstm-norm": make_policy("lstm", image_shape=(3, 66, 80), head_activation="layernorm"),
+        "policy-ncp-cfc-norm": make_policy("ncp-cfc", image_shape=(3, 66, 80), head_activation="layernorm"),
         "policy-cnn": make_policy("cnn", image_shape=(3, 66, 80)),
     }
 
@@ -79,7 +81,7 @@ def test_backend_matches_the_training_model(name, backend):
         engine = load_engine(module, backend=backend)
     except BackendUnavailable as error:
         # Only the native backend may refuse, and only for cores it does not compile.
-        assert backend == "native" and name in ("policy-lstm", "policy-cnn"), error
+        assert backend == "native" and name in ("policy-lstm", "policy-lstm-norm", "policy-cnn"), error
         assert "CfC and LTC" in str(error)
         return
     inputs, dts = _rollout_data(engine)
