@@ -9,7 +9,10 @@ publishes   camera/image_raw    sensor_msgs/Image, rgb8, sensor-data QoS, stampe
             camera/camera_info  sensor_msgs/CameraInfo, pinhole model of the MuJoCo camera, same
                                 stamp and QoS as the image it belongs to
             odom                nav_msgs/Odometry, odom -> base_link, ground truth
-            <world>_metrics     diagnostic_msgs/DiagnosticStatus: the task's metrics now
+            <world>_metrics     diagnostic_msgs/DiagnosticStatus: the task's metrics now; from the
+                                second episode on also the last ended episode's summary, under
+                                ``previous_episode.<key>`` (its end ``reason``, final figures), so a
+                                listener that misses the last messages of an episode still has them
             /clock              rosgraph_msgs/Clock, lockstep mode only
 subscribes  cmd_vel             geometry_msgs/Twist (TwistStamped if cmd_vel_stamped)
 service     ~/reset             std_srvs/Trigger: restart the episode in the same scene
@@ -244,6 +247,7 @@ class SimNode(Node):
         self._published_sim_ns = 0  # that sim time of the last observation published
         self._episode = 1
         self._stop_reasons = Counter()
+        self._previous_episode: dict[str, str] = {}  # the last ended episode's summary, as metrics values
         self._command = None  # newest cmd_vel, clamped; None when there is none or it went stale
         self._command_sim_ns = 0  # sim time at which it arrived
         self._clamped_commands = 0
@@ -333,6 +337,8 @@ class SimNode(Node):
         else:
             self.get_logger().warning(account)
         self._stop_reasons[reason] += 1
+        summary = {**world.metrics.summary(), 'episode': self._episode, 'reason': reason}
+        self._previous_episode = {f'previous_episode.{key}': _metric_text(value) for key, value in summary.items()}
         # The new episode's first tick takes the next slot on the clock: one period after the last
         # tick published (a terminal observation is replaced by the restart, not published).
         self._clock_offset_ns = self._published_sim_ns + self._period_ns
@@ -369,7 +375,16 @@ class SimNode(Node):
         level, message, task = self.metrics(observation)
         values = {**task, 'episode_time_s': f'{observation.time:.3f}', 'episode': self._episode, 'seed': self._world.seed,
                   'stop_reasons': self._stop_reasons_text(), 'command_fresh': str(self._command is not None).lower(),
-                  'commands_clamped': self._clamped_commands, 'lockstep_timeouts': self._lockstep_timeouts}
+                  'commands_clamped': self._clamped_commands, 'lockstep_timeouts': self._lockstep_timeouts,
+                  **self._previous_episode}
         return DiagnosticStatus(level=level, name=self.METRICS_NAME, message=message,
                                 hardware_id=f'{self._world.name}_world/scene_{self._world.seed}',
                                 values=[KeyValue(key=key, value=str(value)) for key, value in values.items()])
+
+
+def _metric_text(value: Any) -> str:
+    """A summary value as a metrics string: booleans as true/false, None as n/a."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return 'n/a' if value is None else str(value)
+

@@ -223,7 +223,13 @@ class TestLockstep:
             position = odometry.pose.pose.position
             assert math.dist((position.x, position.y), (start.x, start.y)) < 0.05
             assert abs(odometry.twist.twist.linear.x) < 0.05
-        assert 'reset requested: 1' in lockstep.latest_metrics()['stop_reasons']
+        metrics = lockstep.latest_metrics()
+        assert 'reset requested: 1' in metrics['stop_reasons']
+        # The ended episode's summary rides on every message of the next one, so a listener that
+        # missed its last messages still has it (the drone demo reports a flight's end from it).
+        assert metrics['previous_episode.episode'] == str(episode)
+        assert metrics['previous_episode.reason'] == 'reset requested'
+        assert float(metrics['previous_episode.distance_m']) >= 0.0 and 'previous_episode.departures' in metrics
 
     def test_ctrl_c_exits_cleanly(self, lockstep):
         exit_code = lockstep.node_process.interrupt()
