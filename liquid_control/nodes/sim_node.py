@@ -387,4 +387,3 @@ def _metric_text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return 'n/a' if value is None else str(value)
-
