@@ -54,11 +54,14 @@ def twist_fields_from_labels(values, names: tuple[str, ...], speed: float | None
 @dataclass
 class Episode:
     name: str
-    frames: np.ndarray  # (T, H, W, 3) uint8 RGB, as the camera delivered them
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB, as the camera delivered them (or see ``preprocessed``)
     stamps: np.ndarray  # (T,) capture times, s
     labels: np.ndarray  # (T, outputs) float32
     label_names: tuple[str, ...] = LABEL_NAMES
     meta: dict = field(default_factory=dict)
+    # True when ``frames`` are already the model's input pixels (cropped, resized, in its channel
+    # order, uint8; a recording read for a task): only the normalisation remains to apply.
+    preprocessed: bool = False
 
     def __post_init__(self):
         self.label_names = check_label_names(self.label_names)

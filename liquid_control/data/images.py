@@ -399,6 +399,30 @@ class PreprocessSpec:
             return None
         return np.ascontiguousarray(_convert(image[top:rows - bottom, left:cols - right], source.layout, self.input_encoding))
 
+    def input_pixels(self, image: np.ndarray, encoding: str) -> np.ndarray:
+        """The frame cropped, resized to ``size`` and in ``input_encoding``'s channel order, as
+        (height, width, channels) uint8: what ``apply`` normalises, rounded to 8 bits (at most half
+        a grey level from it). A dataset keeps these and normalises with ``affine``."""
+        if image.ndim == 2:
+            image = image[:, :, np.newaxis]
+        source = _lookup(encoding)
+        rows, cols = image.shape[:2]
+        top, bottom, left, right = self.crop
+        if top + bottom >= rows or left + right >= cols:
+            raise ImageDecodeError(f"crop (top, bottom, left, right) = {self.crop} leaves nothing of a {cols}x{rows} "
+                                   "frame; reduce the crop or send larger frames", "crop_too_large")
+        cropped = _to_8bit(image[top:rows - bottom, left:cols - right])
+        height, width = self.size
+        if cropped.shape[:2] == (height, width):
+            resized = cropped
+        elif self.interpolation == "area":
+            resized = np.clip(np.rint(_resize_area(cropped, height, width)), 0, 255).astype(np.uint8)
+        else:
+            resized = cv2.resize(cropped, (width, height), interpolation=INTERPOLATIONS[self.interpolation])
+            if resized.ndim == 2:
+                resized = resized[:, :, np.newaxis]
+        return np.ascontiguousarray(_convert(resized, source.layout, self.input_encoding))
+
     def apply(self, image: np.ndarray, encoding: str) -> np.ndarray:
         """The network input for a decoded frame: float32 (height, width, channels), C-contiguous.
 

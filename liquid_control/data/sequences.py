@@ -60,14 +60,18 @@ class SequenceDataset(torch.utils.data.Dataset):
         for number, episode in enumerate(episodes):
             if len(episode) < seq_len:
                 continue
-            pixels = [spec.pixels(frame, "rgb8") for frame in episode.frames[:1]]
-            if pixels[0] is not None:
+            if episode.preprocessed:
+                # The model's input pixels already (often memory-mapped from a recording's cache):
+                # a view, never a copy, so memory does not grow with the recording.
+                self.frames.append(torch.from_numpy(episode.frames).permute(0, 3, 1, 2))
+            elif spec.pixels(episode.frames[0], "rgb8") is not None:
                 # Frames at the model's size stay uint8 (a quarter of float32's memory) and are
                 # normalised on the fly in __getitem__, exactly as spec.apply would.
                 stacked = np.stack([spec.pixels(frame, "rgb8") for frame in episode.frames])
+                self.frames.append(torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous())  # (T, C, H, W)
             else:
                 stacked = np.stack([spec.apply(frame, "rgb8") for frame in episode.frames]).astype(np.float16)
-            self.frames.append(torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous())  # (T, C, H, W)
+                self.frames.append(torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous())
             self.elapsed.append(torch.from_numpy(episode.elapsed(nominal_dt)))
             self.labels.append(torch.from_numpy(episode.labels.astype(np.float32)))
             self.label_names = episode.label_names
@@ -136,3 +140,13 @@ class SequenceDataset(torch.utils.data.Dataset):
                     elif name == "angular.z":
                         labels[:, k] -= shift * aug.shift_yaw_rate_per_px
         return frames, labels
+
+
+def episode_inputs(episode: Episode, spec: PreprocessSpec, start: int = 0, stop: int | None = None) -> torch.Tensor:
+    """Frames ``start:stop`` of an episode as the network's input, float32 (T, C, H, W)."""
+    frames = episode.frames[start:stop]
+    if episode.preprocessed:
+        gain, offset = spec.affine
+        pixels = torch.from_numpy(np.ascontiguousarray(frames)).float()
+        return (pixels * torch.from_numpy(gain) - torch.from_numpy(offset)).permute(0, 3, 1, 2)
+    return torch.from_numpy(np.stack([spec.apply(frame, "rgb8") for frame in frames])).permute(0, 3, 1, 2)

@@ -73,11 +73,13 @@ def expert_frames(world: str, seed: int, n_frames: int = 200, speed: float = 3.0
 def expert_sequence(world: str, seed: int, n_frames: int = 200, speed: float = 3.0,
                     camera_rate_hz: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``expert_frames`` and the expert's labels for each frame, (N, outputs) float32."""
-    from liquid_control.train.simulate import CAMERA_RATE_HZ, simulate_episode
+    from liquid_control.tasks import load_task
+    from liquid_control.train.simulate import simulate_episode
 
     if n_frames < 2:
         raise ValueError(f"n_frames must be >= 2, got {n_frames}")
-    period = 1.0 / (camera_rate_hz or CAMERA_RATE_HZ[world])
+    task = load_task(world)
+    period = 1.0 / (camera_rate_hz or task.camera.rate_hz or task.control_rate_hz)
     # The car needs a moment to reach its speed: a tenth more road, and two metres, is plenty.
     distance_m = 1.1 * n_frames * period * speed + 2.0
     episode = simulate_episode(seed, world, distance_m, speed=speed, recovery_rate_hz=0.0, camera_rate_hz=1.0 / period)

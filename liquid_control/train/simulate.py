@@ -3,7 +3,8 @@
 The fast path to training data, with no ROS in between: ``simulate_episode(seed, world=...)`` runs
 the world's expert in scene ``seed`` and returns an ``Episode`` whose labels are the expert's
 *clean* command, named by the world's ``label_names``, while ``meta['executed']`` holds what the
-robot executed (perturbed during recovery bursts). ``WORLDS`` names the worlds.
+robot executed (perturbed during recovery bursts). ``SIMULATORS`` holds the worlds' episode
+makers by the name a task's ``simulator`` gives.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import numpy as np
 
 from liquid_control.data.episodes import Episode
 
-WORLDS = ("lane", "drone")
-CAMERA_RATE_HZ = {"lane": 20.0, "drone": 10.0}  # the worlds' (and training's) camera and control rates
 
 
 def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, speed: float = 3.0,
@@ -28,11 +27,15 @@ def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, 
     in ``domain`` (default: the training domain); labels are the body-frame twist fields.
     ``recovery_rate_hz`` is the expert's recovery bursts per second, ``perturbations`` the camera's.
     """
-    if world == "lane":
-        return _lane_episode(seed, distance_m, speed, recovery_rate_hz, perturbations, camera_rate_hz or CAMERA_RATE_HZ["lane"])
-    if world == "drone":
-        return _drone_episode(seed, recovery_rate_hz, perturbations, camera_rate_hz, domain, start_distance_m)
-    raise ValueError(f"unknown world {world!r}; choose one of {WORLDS}")
+    from liquid_control.tasks import load_task
+
+    task = load_task(world)
+    if task.simulator not in SIMULATORS:
+        raise ValueError(f"task {task.name!r} has no simulator; the simulated tasks are {', '.join(SIMULATORS)}")
+    return SIMULATORS[task.simulator](seed, distance_m=distance_m, speed=speed, recovery_rate_hz=recovery_rate_hz,
+                                      perturbations=perturbations,
+                                      camera_rate_hz=camera_rate_hz or task.camera.rate_hz or task.control_rate_hz,
+                                      domain=domain, start_distance_m=start_distance_m)
 
 
 def simulate_episodes(seeds, world: str = "lane", distance_m: float = 150.0, speed: float = 3.0,
@@ -46,8 +49,7 @@ def simulate_episodes(seeds, world: str = "lane", distance_m: float = 150.0, spe
     make = partial(simulate_episode, world=world, distance_m=distance_m, speed=speed, recovery_rate_hz=recovery_rate_hz,
                    perturbations=perturbations, domain=domain)
     seeds = list(seeds)
-    bar = dict(total=len(seeds), desc="expert flying" if world == "drone" else "expert driving",
-               unit="scene" if world == "drone" else "track", disable=not progress)
+    bar = dict(total=len(seeds), desc=f"expert in {world}", unit="episode", disable=not progress)
     if jobs <= 1:
         return [make(seed) for seed in tqdm(seeds, **bar)]
     from concurrent.futures import ProcessPoolExecutor
@@ -81,7 +83,8 @@ class _Recorder:
                        meta={**meta, "executed": np.asarray(self.executed, dtype=np.float32)})
 
 
-def _lane_episode(seed, distance_m, speed, recovery_rate_hz, perturbations, camera_rate_hz) -> Episode:
+def _lane_episode(seed, *, distance_m, speed, recovery_rate_hz, perturbations, camera_rate_hz, **_) -> Episode:
+    """The pure-pursuit expert drives ``distance_m`` at ``speed`` (lane worlds have no domain or start distance)."""
     from liquid_control.sim.lane.drive import drive
     from liquid_control.sim.lane.expert import ExpertDriver, RecoveryConfig
     from liquid_control.sim.lane.world import LaneWorld, WorldConfig
@@ -125,7 +128,8 @@ def drone_config(domain: str | None = None, perturbations: dict | None = None, c
     return config
 
 
-def _drone_episode(seed, recovery_rate_hz, perturbations, camera_rate_hz, domain, start_distance_m) -> Episode:
+def _drone_episode(seed, *, recovery_rate_hz, perturbations, camera_rate_hz, domain, start_distance_m, **_) -> Episode:
+    """The expert flies to the target (a flight ends there: no distance or speed to give)."""
     from liquid_control.sim.drone.expert import DroneExpert, RecoveryConfig
     from liquid_control.sim.drone.fly import fly
     from liquid_control.sim.drone.world import DroneWorld
@@ -142,3 +146,6 @@ def _drone_episode(seed, recovery_rate_hz, perturbations, camera_rate_hz, domain
                             {"source": "simulator", "world": "drone", "seed": seed, "domain": config.domain,
                              "family": world.scene.family, "recovery_rate_hz": recovery_rate_hz,
                              "perturbations": perturbations or {}, "report": report})
+
+
+SIMULATORS = {"lane": _lane_episode, "drone": _drone_episode}

@@ -47,7 +47,7 @@ import numpy as np
 import yaml
 
 from liquid_control.nets.policy import PRESETS, preset_head_activation
-from liquid_control.train.simulate import CAMERA_RATE_HZ
+from liquid_control.tasks import load_task
 
 WORLDS = ("lane", "drone")
 HEAD_PRECISIONS = ("fp32", "bf16")  # a study's conv-head precision: named, never "auto"
@@ -229,11 +229,12 @@ def _seed_list(text) -> list[int]:
 
 
 def _training_config(config: StudyConfig, architecture: Architecture, seed: int):
-    from liquid_control.train.trainer import WORLD_TRAINING, TrainConfig
+    from liquid_control.tasks import load_task
+    from liquid_control.train.trainer import TrainConfig
 
     training = {**config.setting("training"), **architecture.training}
-    return TrainConfig(arch=architecture.arch, seed=seed, stride=training["seq_len"], **training,
-                       **WORLD_TRAINING[config.world])
+    return TrainConfig.for_task(load_task(config.world), arch=architecture.arch, seed=seed, stride=training["seq_len"],
+                                **training)
 
 
 def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evaluation: dict) -> dict:
@@ -246,7 +247,8 @@ def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evalu
     from liquid_control.train.evaluate import ModelDriver
 
     torch.set_num_threads(1)
-    rate = condition["camera_rate_hz"] or CAMERA_RATE_HZ[world]
+    task = load_task(world)
+    rate = condition["camera_rate_hz"] or task.camera.rate_hz or task.control_rate_hz
     if world == "lane":
         from liquid_control.sim.lane.drive import drive
         from liquid_control.sim.lane.world import LaneWorld, WorldConfig

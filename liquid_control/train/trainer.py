@@ -35,18 +35,6 @@ from liquid_control.train.distributed import Distributed, from_environment
 DEFAULT_PREPROCESSING = {"input_encoding": "rgb8", "size": [66, 200], "scale": 1 / 255,
                          "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
 
-# What a policy for each world is unless told otherwise (TrainConfig overrides). The drone: the
-# camera's 72x128 frame, the conv head of the drone work (24-36-48-64-16 channels, 128 features),
-# AutoNCP(34, 4) for NCP presets, a 10 Hz step, and no grayscale augmentation (the target is red).
-WORLD_TRAINING = {
-    "lane": {},
-    "drone": {"preprocessing": {"input_encoding": "rgb8", "size": [72, 128], "scale": 1 / 255,
-                                "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]},
-              "head_channels": [24, 36, 48, 64, 16], "features": 128, "nominal_dt": 0.1,
-              "augmentation": {"grayscale_probability": 0.0}},
-}
-
-
 @dataclass
 class TrainConfig:
     arch: str = "ncp-cfc"
@@ -76,6 +64,20 @@ class TrainConfig:
     # frame), for any arch (make_policy's head_activation; the ncp-ltc-tanh/-norm presets fix theirs).
     head_activation: str | None = None
 
+    @classmethod
+    def for_task(cls, task, **settings) -> "TrainConfig":
+        """The settings for a policy of ``task`` (a ``tasks.Task``): its input (the default
+        normalisation, then the task's preprocessing), its control period, its training defaults,
+        then ``settings``. Shift augmentation corrects the label by a constant calibrated for the
+        simulated cameras; a task without a simulator has no such calibration, so unless its
+        training section sets ``max_shift_px`` the shift is off."""
+        training = {key: value for key, value in task.training.items()}
+        if task.simulator is None:
+            training["augmentation"] = {"max_shift_px": 0, **training.get("augmentation", {})}
+        given = {key: value for key, value in settings.items() if value is not None}
+        return cls(preprocessing={**DEFAULT_PREPROCESSING, **task.preprocessing}, nominal_dt=task.nominal_dt,
+                   **{**training, **given})
+
     def validate(self) -> None:
         if self.arch not in PRESETS:
             raise ValueError(f"arch must be one of {PRESETS}, got {self.arch!r}")
@@ -98,8 +100,10 @@ def output_section(label_names: tuple[str, ...]) -> dict:
     if tuple(label_names) == ("curvature",):
         return {"mode": "steering", "names": ["curvature"], "units": ["1/m"],
                 "meaning": "curvature of the path to drive; yaw rate = speed * curvature"}
-    units = {"linear.x": "m/s", "linear.y": "m/s", "linear.z": "m/s", "angular.z": "rad/s"}
-    return {"mode": "velocity", "names": list(label_names), "units": [units[name] for name in label_names], "frame": "body",
+    from liquid_control.tasks import OUTPUT_UNITS
+
+    return {"mode": "velocity", "names": list(label_names), "units": [OUTPUT_UNITS[name] for name in label_names],
+            "frame": "body",
             "meaning": "body-frame velocity command (REP 103: x forward, y left, z up, counter-clockwise yaw rate), "
                        "each output the Twist field named"}
 
@@ -384,7 +388,8 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
         outputs=output_section(label_names),
         training={"config": asdict(config), "episodes": {"train": [e.name for e in training],
                   "validation": [e.name for e in validation]}, "frames": int(sum(len(e) for e in episodes)),
-                  "data": data_description or {}, "wall_time_s": round(elapsed_s, 1), "threads": torch.get_num_threads(),
+                  "data": data_description or {}, "label_statistics": _label_statistics(training, label_names),
+                  "wall_time_s": round(elapsed_s, 1), "threads": torch.get_num_threads(),
                   "world_size": world_size, "head_precision": head_precision, "history": history},
         metrics={"train_loss": final["train_loss"], "val_loss": final["val_loss"],
                  "loss": f"mean squared error of {', '.join(label_names)} x {loss_scale}"
@@ -396,6 +401,13 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     if ddp is not None:
         ddp.barrier()
     return folder
+
+
+def _label_statistics(episodes: list[Episode], label_names: tuple[str, ...]) -> dict:
+    """The training labels' mean and standard deviation per output: evaluation's mean predictor."""
+    labels = np.concatenate([e.labels for e in episodes]).astype(np.float64)
+    return {"names": list(label_names), "mean": [round(float(v), 6) for v in labels.mean(axis=0)],
+            "std": [round(float(v), 6) for v in labels.std(axis=0)]}
 
 
 def _save_checkpoint(model, optimizer, scheduler, history, checkpoint_dir: Path, spec: PreprocessSpec, world_size: int) -> None:
