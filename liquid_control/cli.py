@@ -511,56 +511,68 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _label_names(world: str) -> tuple[str, ...]:
-    from .data.episodes import LABEL_NAMES, TWIST_LABELS
+def _train_command(args: argparse.Namespace) -> str:
+    """The command that trains this model again, every setting that shapes it spelled out."""
+    parts = ["python -m liquid_control train", f"--task {args.task}"]
+    if args.bags:
+        parts.append("--bags " + " ".join(args.bags))
+        parts += [f"--{name.replace('_', '-')} {getattr(args, name)}" for name in ("camera_topic", "outputs")
+                  if getattr(args, name)]
+        parts += [f"--command-topic {args.command_topic}"] if args.command_topic != "auto" else []
+    else:
+        parts += [f"--sim-seeds {args.sim_seeds}", f"--sim-distance {args.sim_distance:g}", f"--speed {args.speed:g}",
+                  f"--recovery-rate {args.recovery_rate:g}", *(f"--perturb {p}" for p in args.perturb)]
+        parts += [f"--domain {args.domain}"] if args.domain else []
+    parts += [f"--arch {args.arch}", f"--epochs {args.epochs}", f"--seed {args.seed}", f"--threads {args.threads}",
+              f"--jobs {args.jobs}",
+              *([f"--head-precision {args.head_precision}"] if args.head_precision != "auto" else []),
+              *([f"--head-activation {args.head_activation}"] if args.head_activation else []),
+              *(["--no-channels-last"] if args.no_channels_last else []), f"--out {args.out}"]
+    return " ".join(parts)
 
-    return TWIST_LABELS if world == "drone" else LABEL_NAMES
+
+def _recorded_episodes(args: argparse.Namespace, task):
+    """The episodes of ``args.bags`` for ``task``, with a line per bag on what was paired."""
+    from .data.pairing import describe_pairing, episodes_from_recordings
+    from .verbs.task_options import recording_cache
+
+    episodes, reports = episodes_from_recordings(args.bags, task, cache=recording_cache(args), jobs=args.jobs or None,
+                                                 progress=not getattr(args, "json", False))
+    print(describe_pairing(reports), file=sys.stderr)
+    if not episodes:
+        raise SystemExit("error: no frame could be paired with a command; `python -m liquid_control dataset report "
+                         f"--task {args.task} {' '.join(args.bags)}` says why")
+    pairing = {bag: {"paired": r.paired, "dropped": r.dropped, "command_topic": r.command_topic} for bag, r in reports.items()}
+    return episodes, pairing
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train.simulate import simulate_episodes
-    from .train.trainer import WORLD_TRAINING, TrainConfig, train
+    from .train.trainer import TrainConfig, train
+    from .verbs.task_options import task_from_args
 
     if bool(args.bags) == bool(args.sim_seeds):
         raise SystemExit("error: give either --bags DIR... (recorded data) or --sim-seeds (the simulator fast path)")
+    task = task_from_args(args)
     if args.bags:
-        from .data.episodes import episodes_from_bag, find_bags
-
-        bags = find_bags(args.bags)
-        episodes = [episode for bag in bags for episode in episodes_from_bag(bag, command_topic=args.command_topic,
-                                                                              label_names=_label_names(args.world))]
-        description = {"bags": [str(b) for b in bags]}
-    elif args.world == "drone":
-        perturbations = _parse_assignments(args.perturb, "perturbation")
-        episodes = simulate_episodes(_seed_list(args.sim_seeds), "drone", recovery_rate_hz=args.recovery_rate,
-                                     perturbations=perturbations, domain=args.domain, jobs=args.jobs)
-        report = [e.meta["report"] for e in episodes]
-        description = {"world": "drone", "simulator_seeds": args.sim_seeds, "domain": args.domain or "summer",
-                       "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
-                       "expert_success_rate": round(sum(r["success"] for r in report) / len(report), 4),
-                       "command": "python -m liquid_control " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"]
-                       else None}
+        episodes, pairing = _recorded_episodes(args, task)
+        description = {"bags": [str(b) for b in args.bags], "pairing": pairing}
+    elif not task.simulator:
+        raise SystemExit(f"error: task {task.name} has no simulator; train it from its recordings with --bags")
     else:
-        seeds = _seed_list(args.sim_seeds)
         perturbations = _parse_assignments(args.perturb, "perturbation")
-        episodes = simulate_episodes(seeds, "lane", args.sim_distance, args.speed, args.recovery_rate, perturbations,
-                                     jobs=args.jobs)
-        description = {"simulator_seeds": args.sim_seeds, "distance_per_track_m": args.sim_distance, "speed_mps": args.speed,
-                       "recovery_rate_hz": args.recovery_rate, "perturbations": perturbations,
-                       "command": " ".join(["python -m liquid_control train", f"--sim-seeds {args.sim_seeds}",
-                                            f"--sim-distance {args.sim_distance:g}", f"--speed {args.speed:g}",
-                                            f"--recovery-rate {args.recovery_rate:g}",
-                                            *(f"--perturb {p}" for p in args.perturb), f"--arch {args.arch}",
-                                            f"--epochs {args.epochs}", f"--seed {args.seed}", f"--threads {args.threads}",
-                                            f"--jobs {args.jobs}",
-                                            *([f"--head-precision {args.head_precision}"] if args.head_precision != "auto" else []),
-                                            *([f"--head-activation {args.head_activation}"] if args.head_activation else []),
-                                            *(["--no-channels-last"] if args.no_channels_last else []),
-                                            f"--out {args.out}"])}
-    config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, seq_len=args.seq_len,
-                         stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed, threads=args.threads,
-                         augment=not args.no_augment, head_precision=args.head_precision,
-                         head_activation=args.head_activation, channels_last=not args.no_channels_last, **WORLD_TRAINING[args.world])
+        episodes = simulate_episodes(_seed_list(args.sim_seeds), task.name, args.sim_distance, args.speed,
+                                     args.recovery_rate, perturbations, domain=args.domain, jobs=args.jobs or 1)
+        reports = [e.meta["report"] for e in episodes]
+        description = {"simulator_seeds": args.sim_seeds, "recovery_rate_hz": args.recovery_rate,
+                       "perturbations": perturbations}
+        if "success" in reports[0]:  # a simulator whose episodes succeed or fail (reach a target)
+            description["expert_success_rate"] = round(sum(r["success"] for r in reports) / len(reports), 4)
+    description.update({"task": task.to_dict(), "command": _train_command(args)})
+    config = TrainConfig.for_task(task, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
+                                  seq_len=args.seq_len, stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed,
+                                  threads=args.threads, augment=not args.no_augment, head_precision=args.head_precision,
+                                  head_activation=args.head_activation, channels_last=not args.no_channels_last)
     folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
     if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
         print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
@@ -568,20 +580,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data.episodes import episodes_from_bag, find_bags
     from .train.evaluate import open_loop
-    from .train.trainer import WORLD_TRAINING
+    from .verbs.task_options import task_from_args
 
-    episodes = [e for bag in find_bags(args.bags) for e in episodes_from_bag(bag, command_topic=args.command_topic,
-                                                                              label_names=_label_names(args.world))]
-    result = open_loop(args.model, episodes, nominal_dt=WORLD_TRAINING[args.world].get("nominal_dt", 0.05))
+    task = task_from_args(args)
+    episodes, _ = _recorded_episodes(args, task)
+    result = open_loop(args.model, episodes, nominal_dt=task.nominal_dt)
     predictions = result.pop("predictions")
     if args.plot:
         _plot_open_loop(episodes, predictions, args.plot)
         result["plot"] = args.plot
-    names = ", ".join(episodes[0].label_names)
-    print(json.dumps(result) if args.json else
-          f"{result['frames']} frames in {len(episodes)} episode(s): {names} MAE {result['mae']:.4f}, RMSE {result['rmse']:.4f}")
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['frames']} frames in {len(episodes)} episode(s):")
+    for name, figures in result["outputs"].items():
+        r2 = "n/a (the labels do not vary)" if figures["r2"] is None else f"{figures['r2']:.3f}"
+        print(f"  {name}: RMSE {figures['rmse']:.4g} (predicting the training mean: {figures['rmse_of_training_mean']:.4g}), "
+              f"MAE {figures['mae']:.4g}, R2 {r2}")
     return 0
 
 
@@ -685,7 +701,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-WORLD_CHOICES = ("lane", "drone")
+WORLD_CHOICES = ("lane", "drone")  # the simulated tasks that drive, fly, demo and generate know
 
 
 class _PolicyPresets:
@@ -706,6 +722,9 @@ class _PolicyPresets:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .verbs import dataset as dataset_verbs, task as task_verbs
+    from .verbs.task_options import add_task_options
+
     parser = argparse.ArgumentParser(
         prog="python -m liquid_control",
         description="Drive robots with liquid neural networks (LTC, CfC, NCP) from ROS 2.",
@@ -714,7 +733,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs.required = True
 
     demo = verbs.add_parser("demo", help="the closed loop through the real ROS nodes: simulator, perception, liquid controller")
-    demo.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="lane: the lane keeper drives; drone: the liquid "
+    demo.add_argument("--world", "--task", dest="world", choices=WORLD_CHOICES, default="lane", help="lane: the lane keeper drives; drone: the liquid "
                       "drone flies to a target (default: %(default)s)")
     demo.add_argument("--model", help="model folder (default: the shipped models/ncp19_lane, or models/ncp_drone)")
     demo.add_argument("--domain", default="summer", help="--world drone: summer (training), autumn, winter, urban, dusk")
@@ -753,7 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     drv = verbs.add_parser("drive", help="drive the car in the lane world (lane-keeping metrics) or fly the drone to its "
                                          "target (--world drone: success rate, collisions, time to target)")
-    drv.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="default: %(default)s")
+    drv.add_argument("--world", "--task", dest="world", choices=WORLD_CHOICES, default="lane", help="default: %(default)s")
     drv.add_argument("--episodes", type=int, default=1, help="--world drone: flights in scenes SEED .. SEED+N-1")
     drv.add_argument("--domain", default=None, help="--world drone: summer (training), autumn, winter, urban, dusk")
     drv.add_argument("--start-distance", metavar="LOW,HIGH", help="--world drone: start this far from the target, m "
@@ -837,25 +856,23 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--recovery-rate", type=float, default=0.4, help="steering-noise bursts per second (default: %(default)s)")
     gen.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="camera perturbation (see drive)")
     gen.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    gen.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="default: %(default)s")
+    gen.add_argument("--world", "--task", dest="world", choices=WORLD_CHOICES, default="lane", help="default: %(default)s")
     gen.add_argument("--domain", default=None, help="--world drone: the scene domain (default: summer)")
     gen.add_argument("--jobs", type=int, default=1, help="processes that simulate at once (default: %(default)s)")
     gen.add_argument("--out", required=True, help="folder for the bags")
     gen.set_defaults(func=cmd_generate)
 
     trn = verbs.add_parser("train", help="train a camera policy from bags (or straight from the simulator)")
-    trn.add_argument("--bags", nargs="+", help="bag folders, or folders of bags")
-    trn.add_argument("--command-topic", default="auto", help="label topic: auto = /expert/cmd_vel if present, else /cmd_vel")
+    trn.add_argument("--bags", nargs="+", help="bag folders, or folders of bags (recordings of the task's robot)")
     trn.add_argument("--sim-seeds", help="instead of bags: let the expert drive these tracks now, e.g. 0-23")
     trn.add_argument("--sim-distance", type=float, default=150.0, help="with --sim-seeds: metres per track (default: %(default)s)")
     trn.add_argument("--speed", type=float, default=3.0, help="with --sim-seeds: expert speed (default: %(default)s)")
     trn.add_argument("--recovery-rate", type=float, default=0.4, help="with --sim-seeds: recovery bursts per second")
     trn.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="with --sim-seeds: camera perturbation")
-    trn.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="lane: curvature labels, the lane keeper's head; "
-                     "drone: body-frame velocity labels (linear.x, linear.y, linear.z, angular.z), 72x128 frames, "
-                     "AutoNCP(34, 4) (default: %(default)s)")
-    trn.add_argument("--domain", default=None, help="with --world drone --sim-seeds: the scene domain (default: summer)")
-    trn.add_argument("--jobs", type=int, default=1, help="with --sim-seeds: processes that simulate at once")
+    add_task_options(trn)
+    trn.add_argument("--domain", default=None, help="with --task drone --sim-seeds: the scene domain (default: summer)")
+    trn.add_argument("--jobs", type=int, default=0, help="processes that simulate at once (default 1), or that decode "
+                     "recordings (default: one per core)")
     # A metavar, so that argparse lists the presets only when it prints the help, not at start.
     trn.add_argument("--arch", choices=_PolicyPresets(), metavar="ARCH", default="ncp-cfc",
                      help="the policy architecture: %(choices)s (default: %(default)s)")
@@ -882,10 +899,9 @@ def build_parser() -> argparse.ArgumentParser:
     evl = verbs.add_parser("eval", help="open-loop replay of bags through a model: error against the recorded commands")
     evl.add_argument("--model", required=True)
     evl.add_argument("--bags", nargs="+", required=True)
-    evl.add_argument("--command-topic", default="auto")
-    evl.add_argument("--world", choices=WORLD_CHOICES, default="lane", help="which labels the bags' commands give: lane: "
-                     "curvature, drone: body-frame velocities (default: %(default)s)")
-    evl.add_argument("--plot", metavar="PATH.png", help="plot network vs recorded curvature")
+    add_task_options(evl)
+    evl.add_argument("--jobs", type=int, default=0, help="processes that decode recordings (default: one per core)")
+    evl.add_argument("--plot", metavar="PATH.png", help="plot the network's outputs against the recorded commands")
     evl.add_argument("--json", action="store_true")
     evl.set_defaults(func=cmd_eval)
     exp = verbs.add_parser("export", help="export a policy's control step to ONNX and check it against torch")
@@ -912,6 +928,9 @@ def build_parser() -> argparse.ArgumentParser:
     sty.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
     sty.set_defaults(func=cmd_study)
 
+    task_verbs.add_parser(verbs)
+    dataset_verbs.add_parser(verbs)
+
     bch = verbs.add_parser("bench", help="speed of our runtime side by side with ncps and ONNX Runtime (cell, policy, "
                                          "batched agents, training)")
     bch.add_argument("--json", action="store_true", help="print the full results as JSON (default: a Markdown table)")
@@ -929,7 +948,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # TaskError and BagError are ValueErrors that say what to do
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
