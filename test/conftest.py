@@ -15,6 +15,7 @@ Every pytest process gets its own ROS 2 world:
 * ROS_LOG_DIR / ROS_HOME: rcl writes logs under ~/.ros by default; the tests point both into a
   temporary folder that is removed when the session ends, so they leave nothing in $HOME.
 * MPLBACKEND=Agg: plots render without a display.
+* LIQUID_CONTROL_CACHE: decoded recordings are cached in the temporary folder, not ~/.cache.
 
 Child processes (nodes under test) inherit all of this through the `ros_env` fixture.
 """
@@ -45,6 +46,7 @@ def pytest_configure(config):
         'ROS_LOG_DIR': str(_session_tmp / 'ros_log'),
         'ROS_HOME': str(_session_tmp / 'ros_home'),
         'MPLBACKEND': 'Agg',
+        'LIQUID_CONTROL_CACHE': str(_session_tmp / 'recordings'),  # decoded recordings: never in $HOME
         **local_discovery_environment(),
     })
 

@@ -15,7 +15,7 @@ from liquid_control.data.recordings import read_recording
 
 FEW_PAIRED = 0.5  # warn when fewer frames than this share are paired
 STILL_CAMERA = 0.5  # grey levels: consecutive frames closer than this on average show the same image
-CLOCK_OFFSET_S = 0.25  # warn when the nearest command is typically this far from a frame
+CLOCK_OFFSET_S = 0.25  # warn when the command and camera clocks differ by more (transport delays are far less)
 
 
 def _percentiles(values: np.ndarray, points=(5, 50, 95)) -> dict:
@@ -47,19 +47,21 @@ def _bag_summary(recording, episodes, report, task, seq_len: int) -> tuple[dict,
         "paired_fraction": round(report.paired / max(recording.camera_messages, 1), 4),
         "dropped": {DROP_REASONS[k]: v for k, v in report.dropped.items()},
         "command_age_s": _percentiles(report.command_ages_s),
-        "nearest_command_offset_s": _percentiles(report.nearest_command_offset_s),
+        "command_clock_difference_s": round(report.clock_difference_s, 4),
         "episodes": len(episodes),
         "longest_episode_frames": max((len(e) for e in episodes), default=0),
         "frame_change_grey_levels": None if change is None else round(change, 3),
         "outputs": {n: _output_summary(labels[:, k]) for k, n in enumerate(task.label_names)},
     }
     warnings = []
-    offset = summary["nearest_command_offset_s"].get("p50")
-    if offset is not None and abs(offset) > CLOCK_OFFSET_S:
-        later = "after" if offset > 0 else "before"
-        warnings.append(f"{name}: the commands are stamped {abs(offset):.2f} s {later} the frames they belong with "
-                        f"(median): their clock is not the camera's. Set pairing.command_clock_offset_s: {-offset:.2f} "
-                        "in the task, or pairing.command_stamp: receive to pair by the time the recorder received them")
+    offset = report.clock_difference_s
+    if abs(offset) > CLOCK_OFFSET_S:
+        later = "later" if offset > 0 else "earlier"
+        warnings.append(f"{name}: measured against the times the recorder received them, the commands are stamped "
+                        f"{abs(offset):.1f} s {later} than the frames: their clock is not the camera's, and each frame "
+                        f"would be paired with a command from {abs(offset):.1f} s away. Set pairing.command_clock_offset_s: "
+                        f"{-offset:.1f} in the task, or pairing.command_stamp: receive and pairing.frame_stamp: receive "
+                        "to pair by the recorder's clock")
     if summary["paired_fraction"] < FEW_PAIRED:
         worst = max(report.dropped.items(), key=lambda item: item[1])[0] if report.dropped else None
         why = f"; most {DROP_REASONS[worst]}" if worst else ""

@@ -34,7 +34,9 @@ class PairingReport:
     dropped: dict[str, int] = field(default_factory=dict)  # DROP_REASONS key -> frames
     command_topic: str = ""
     command_ages_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per paired frame
-    nearest_command_offset_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per frame: command - frame
+    # How much later (s) the commands are stamped than the frames, relative to when the recorder
+    # received each: near 0 when both clocks agree, whatever the transport delays.
+    clock_difference_s: float = 0.0
 
 
 def labels_of(twist: np.ndarray, outputs: tuple[str, ...]) -> np.ndarray:
@@ -63,15 +65,9 @@ def command_stream(recording: Recording, task) -> tuple[str, CommandStream]:
     return topic, recording.commands[topic]
 
 
-def nearest_offsets(frame_ns: np.ndarray, command_ns: np.ndarray) -> np.ndarray:
-    """For each frame, the signed time (s) from it to the nearest command (positive: the command is later)."""
-    if not len(command_ns) or not len(frame_ns):
-        return np.zeros(0)
-    command_ns = np.sort(command_ns)
-    right = np.clip(np.searchsorted(command_ns, frame_ns), 0, len(command_ns) - 1)
-    left = np.clip(right - 1, 0, len(command_ns) - 1)
-    candidates = np.stack([command_ns[left], command_ns[right]]) - frame_ns
-    return candidates[np.argmin(np.abs(candidates), axis=0), np.arange(len(frame_ns))] * 1e-9
+def _median_lead_s(stamps_ns: np.ndarray, receive_ns: np.ndarray) -> float:
+    """The median of stamp - receive time, s (0 without messages)."""
+    return float(np.median(stamps_ns - receive_ns)) * 1e-9 if len(stamps_ns) else 0.0
 
 
 def pair_recording(recording: Recording, task) -> tuple[list[Episode], PairingReport]:
@@ -115,7 +111,8 @@ def pair_recording(recording: Recording, task) -> tuple[list[Episode], PairingRe
     report = PairingReport(camera_messages=recording.camera_messages, paired=int(in_episodes.sum()),
                            dropped={k: v for k, v in dropped.items() if v}, command_topic=topic,
                            command_ages_s=ages[in_episodes],
-                           nearest_command_offset_s=nearest_offsets(frame_ns, command_ns))
+                           clock_difference_s=_median_lead_s(command_ns, commands.receive_ns[order])
+                           - _median_lead_s(frame_ns, recording.frame_receive_ns))
     return episodes, report
 
 

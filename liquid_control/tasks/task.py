@@ -91,7 +91,7 @@ class Task:
     training: Mapping[str, Any] = field(default_factory=dict)  # defaults for TrainConfig (TRAINING_KEYS)
     description: str = ""
     simulator: str | None = None  # a registered simulator's name (tasks.simulators), None for a robot
-    source: str = "<registry>"  # where the task came from, for error messages
+    source: str = field(default="<registry>", compare=False)  # where the task came from, for error messages
 
     @property
     def label_names(self) -> tuple[str, ...]:
