@@ -100,6 +100,10 @@ def output_section(label_names: tuple[str, ...]) -> dict:
     if tuple(label_names) == ("curvature",):
         return {"mode": "steering", "names": ["curvature"], "units": ["1/m"],
                 "meaning": "curvature of the path to drive; yaw rate = speed * curvature"}
+    if tuple(label_names) == ("angular.z",):  # a turn rate alone: the controller drives on at its speed
+        return {"mode": "steering", "names": ["yaw_rate"], "units": ["rad/s"],
+                "meaning": "yaw rate (angular.z) to turn at, while the controller drives forward at its speed "
+                           "parameter"}
     from liquid_control.tasks import OUTPUT_UNITS
 
     return {"mode": "velocity", "names": list(label_names), "units": [OUTPUT_UNITS[name] for name in label_names],
