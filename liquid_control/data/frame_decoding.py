@@ -11,12 +11,14 @@ decode and area resize by about a grey level (``test_frame_decoding``).
 from __future__ import annotations
 
 import io
+import warnings
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from liquid_control.data.images import ImageDecodeError, PreprocessSpec, decode_compressed, decode_image
+from liquid_control.data.images import (MAX_COMPRESSED_PIXELS, ImageDecodeError, PreprocessSpec, decode_compressed,
+                                        decode_image)
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
@@ -34,8 +36,10 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     from PIL import Image as PILImage  # noqa: N814
 
     try:
-        with PILImage.open(io.BytesIO(data)) as header:
-            return header.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)  # only the header is read
+            with PILImage.open(io.BytesIO(data)) as header:
+                return header.size
     except Exception:  # noqa: BLE001 - a damaged header: the full decoder says what it makes of it
         return None
 
@@ -44,7 +48,7 @@ def reduced_jpeg_pixels(data: bytes, spec: PreprocessSpec) -> np.ndarray | None:
     """A JPEG's model input decoded at the smallest DCT scale that keeps at least the input's
     size after the (scaled) crop; None when no reduction applies (then decode in full)."""
     size = _jpeg_size(data)
-    if size is None:
+    if size is None or size[0] * size[1] > MAX_COMPRESSED_PIXELS:  # the full path refuses it, saying why
         return None
     width, height = size
     top, bottom, left, right = spec.crop

@@ -142,3 +142,22 @@ def test_task_init_asks_which_topic_when_a_bag_has_several(tmp_path):
     with pytest.raises(TaskError, match="several image topics \\(/left/image_raw, /right/image_raw\\); choose one with "
                                         "--camera-topic"):
         starter_task(tmp_path / "two")
+
+
+def test_a_jpeg_declaring_a_huge_size_is_refused_before_any_decode():
+    import struct
+
+    import cv2
+
+    from liquid_control.data.frame_decoding import decode_to_input
+    from liquid_control.data.images import ImageDecodeError
+
+    jpeg = bytearray(cv2.imencode(".jpg", np.zeros((16, 16, 3), np.uint8))[1].tobytes())
+    marker = jpeg.index(b"\xff\xc0")  # the frame header: precision, then height and width
+    jpeg[marker + 5:marker + 9] = struct.pack(">HH", 12000, 12000)
+    message = TYPES["sensor_msgs/msg/CompressedImage"](header=TYPES["std_msgs/msg/Header"](
+        stamp=TYPES["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id=""), format="jpeg",
+        data=np.frombuffer(bytes(jpeg), np.uint8))
+    with pytest.raises(ImageDecodeError) as error:
+        decode_to_input(message, "sensor_msgs/msg/CompressedImage", PreprocessSpec(size=(64, 96)))
+    assert error.value.reason == "too_large"
