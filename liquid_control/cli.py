@@ -604,6 +604,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _plot_open_loop(episodes, predictions, path) -> None:
     import matplotlib
 
+    from .tasks import OUTPUT_UNITS
+
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
@@ -614,7 +616,7 @@ def _plot_open_loop(episodes, predictions, path) -> None:
         for k, name in enumerate(episode.label_names):
             ax.plot(t, episode.labels[:, k], label=f"recorded {name}", lw=1.2, color=f"C{k}")
             ax.plot(t, predictions[episode.name][:, k], label=f"network {name}", lw=1.2, ls="--", color=f"C{k}")
-        ax.set_ylabel("curvature (1/m)" if episode.label_names == ("curvature",) else "command")
+        ax.set_ylabel(", ".join(f"{name} ({OUTPUT_UNITS[name]})" for name in episode.label_names), fontsize=8)
         ax.set_title(episode.name, fontsize=9)
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].legend(fontsize=8)

@@ -333,12 +333,14 @@ def dry_run_commands(text: str) -> list:
 
 
 def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer', backend='auto',
-                          controller_input='preprocessed', camera_topic='camera/image_raw', twist_stamped='false'):
+                          controller_input='preprocessed', camera_topic='camera/image_raw', twist_stamped='false',
+                          compressed='false'):
     model = model or f'{SHARE}/models/ncp19_lane'
     common = ['-r', f'__ns:={namespace}', '--params-file', str(params), '-p', f'model_path:={model}',
               '-p', f'use_sim_time:={use_sim_time}']
     return [
-        node_command('perception_node', '-r', '__node:=perception_node', *common, '-r', f'image_raw:={camera_topic}'),
+        node_command('perception_node', '-r', '__node:=perception_node', *common, '-p', f'use_compressed:={compressed}',
+                     '-r', f'image_raw:={camera_topic}', '-r', f'image_raw/compressed:={camera_topic}/compressed'),
         node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}', '-p', f'backend:={backend}',
                      '-p', f'input:={controller_input}', '-p', f'twist_stamped:={twist_stamped}',
                      '-r', f'image_raw:={camera_topic}'),
@@ -357,6 +359,14 @@ def test_lane_keeping_dry_run(params):
     expected = lane_keeping_commands(params, '/car1', 'true', '/m', controller_input='camera',
                                      camera_topic='/front/image_raw')
     assert [readable(n.command, f'/car1/{n.name}') for n in plan.nodes] == expected
+
+    # A robot's JPEG camera: perception_node subscribes to CAMERA_TOPIC/compressed.
+    plan = plan_launch(SHARE / 'launch' / 'lane_keeping.launch.xml', {
+        'params_file': str(params), 'camera_topic': '/front_cam/color/image_raw', 'compressed': 'true',
+        'twist_stamped': 'true'})
+    expected = lane_keeping_commands(params, camera_topic='/front_cam/color/image_raw', compressed='true',
+                                     twist_stamped='true')
+    assert [readable(n.command, f'/{n.name}') for n in plan.nodes] == expected
 
 
 def test_lane_keeping_default_params_file():

@@ -160,6 +160,8 @@ def plot_report(report: dict, path) -> None:
     ax = fig.add_subplot(grid[0, len(outputs)])
     ages = [s["command_age_s"] for s in report["bags"].values()]
     ax.bar(range(len(ages)), [a.get("p50", 0) * 1e3 for a in ages], color="C7")
+    ax.set_xticks(range(len(ages)), [bag.rstrip("/").split("/")[-1] for bag in report["bags"]], rotation=45,
+                  fontsize=7)
     ax.set_title("median command age per bag", fontsize=9)
     ax.set_ylabel("ms")
     sheet = fig.add_subplot(grid[1, :])
