@@ -7,23 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import yaml
-
-
-def _parse_assignments(pairs: Sequence[str], what: str) -> dict[str, Any]:
-    """``key=value`` pairs with YAML values (so 3 is an int, 0.5 a float, true a bool, null None)."""
-    result: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"error: {what} {pair!r} is not of the form key=value")
-        result[key.strip()] = yaml.safe_load(value)
-    return result
+from .verbs.arguments import parse_assignments as _parse_assignments, seed_list as _seed_list
 
 
 def _parse_wiring(text: str):
@@ -481,18 +469,6 @@ class _FrameSink:
         return result
 
 
-def _seed_list(text: str) -> list[int]:
-    """'0-23' or '0,3,5' or '1000-1004,7' -> a list of ints."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        low, sep, high = part.partition("-")
-        try:
-            seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
-        except ValueError:
-            raise SystemExit(f"error: bad seed list {text!r}; write e.g. 0-23 or 0,3,5") from None
-    return seeds
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from .data.episodes import write_episode_bag
     from .train.simulate import simulate_episodes
@@ -509,120 +485,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
                  else f"{report['distance_m']:.0f} m on track {episode.meta['seed']} ({episode.meta['family']})")
         print(f"{path}: {len(episode)} frames, {where}")
     return 0
-
-
-def _train_command(args: argparse.Namespace) -> str:
-    """The command that trains this model again, every setting that shapes it spelled out."""
-    parts = ["python -m liquid_control train", f"--task {args.task}"]
-    if args.bags:
-        parts.append("--bags " + " ".join(args.bags))
-        parts += [f"--{name.replace('_', '-')} {getattr(args, name)}" for name in ("camera_topic", "outputs")
-                  if getattr(args, name)]
-        parts += [f"--command-topic {args.command_topic}"] if args.command_topic != "auto" else []
-    else:
-        parts += [f"--sim-seeds {args.sim_seeds}", f"--sim-distance {args.sim_distance:g}", f"--speed {args.speed:g}",
-                  f"--recovery-rate {args.recovery_rate:g}", *(f"--perturb {p}" for p in args.perturb)]
-        parts += [f"--domain {args.domain}"] if args.domain else []
-    parts += [f"--arch {args.arch}", f"--epochs {args.epochs}", f"--seed {args.seed}", f"--threads {args.threads}",
-              f"--jobs {args.jobs}",
-              *([f"--head-precision {args.head_precision}"] if args.head_precision != "auto" else []),
-              *([f"--head-activation {args.head_activation}"] if args.head_activation else []),
-              *(["--no-channels-last"] if args.no_channels_last else []), f"--out {args.out}"]
-    return " ".join(parts)
-
-
-def _recorded_episodes(args: argparse.Namespace, task):
-    """The episodes of ``args.bags`` for ``task``, with a line per bag on what was paired."""
-    from .data.pairing import describe_pairing, episodes_from_recordings
-    from .verbs.task_options import recording_cache
-
-    episodes, reports = episodes_from_recordings(args.bags, task, cache=recording_cache(args), jobs=args.jobs or None,
-                                                 progress=not getattr(args, "json", False))
-    print(describe_pairing(reports), file=sys.stderr)
-    if not episodes:
-        raise SystemExit("error: no frame could be paired with a command; `python -m liquid_control dataset report "
-                         f"--task {args.task} {' '.join(args.bags)}` says why")
-    pairing = {bag: {"paired": r.paired, "dropped": r.dropped, "command_topic": r.command_topic} for bag, r in reports.items()}
-    return episodes, pairing
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from .train.simulate import simulate_episodes
-    from .train.trainer import TrainConfig, train
-    from .verbs.task_options import task_from_args
-
-    if bool(args.bags) == bool(args.sim_seeds):
-        raise SystemExit("error: give either --bags DIR... (recorded data) or --sim-seeds (the simulator fast path)")
-    task = task_from_args(args)
-    if args.bags:
-        episodes, pairing = _recorded_episodes(args, task)
-        description = {"bags": [str(b) for b in args.bags], "pairing": pairing}
-    elif not task.simulator:
-        raise SystemExit(f"error: task {task.name} has no simulator; train it from its recordings with --bags")
-    else:
-        perturbations = _parse_assignments(args.perturb, "perturbation")
-        episodes = simulate_episodes(_seed_list(args.sim_seeds), task.name, args.sim_distance, args.speed,
-                                     args.recovery_rate, perturbations, domain=args.domain, jobs=args.jobs or 1)
-        reports = [e.meta["report"] for e in episodes]
-        description = {"simulator_seeds": args.sim_seeds, "recovery_rate_hz": args.recovery_rate,
-                       "perturbations": perturbations}
-        if "success" in reports[0]:  # a simulator whose episodes succeed or fail (reach a target)
-            description["expert_success_rate"] = round(sum(r["success"] for r in reports) / len(reports), 4)
-    description.update({"task": task.to_dict(), "command": _train_command(args)})
-    config = TrainConfig.for_task(task, arch=args.arch, epochs=args.epochs, batch_size=args.batch_size,
-                                  seq_len=args.seq_len, stride=args.stride or args.seq_len, lr=args.lr, seed=args.seed,
-                                  threads=args.threads, augment=not args.no_augment, head_precision=args.head_precision,
-                                  head_activation=args.head_activation, channels_last=not args.no_channels_last)
-    folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
-    if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
-        print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
-    return 0
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from .train.evaluate import open_loop
-    from .verbs.task_options import task_from_args
-
-    task = task_from_args(args)
-    episodes, _ = _recorded_episodes(args, task)
-    result = open_loop(args.model, episodes, nominal_dt=task.nominal_dt)
-    predictions = result.pop("predictions")
-    if args.plot:
-        _plot_open_loop(episodes, predictions, args.plot)
-        result["plot"] = args.plot
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    print(f"{result['frames']} frames in {len(episodes)} episode(s):")
-    for name, figures in result["outputs"].items():
-        r2 = "n/a (the labels do not vary)" if figures["r2"] is None else f"{figures['r2']:.3f}"
-        print(f"  {name}: RMSE {figures['rmse']:.4g} (predicting the training mean: {figures['rmse_of_training_mean']:.4g}), "
-              f"MAE {figures['mae']:.4g}, R2 {r2}")
-    return 0
-
-
-def _plot_open_loop(episodes, predictions, path) -> None:
-    import matplotlib
-
-    from .tasks import OUTPUT_UNITS
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    shown = episodes[:4]
-    fig, axes = plt.subplots(len(shown), 1, figsize=(8, 2.2 * len(shown)), squeeze=False)
-    for ax, episode in zip(axes[:, 0], shown):
-        t = episode.stamps - episode.stamps[0]
-        for k, name in enumerate(episode.label_names):
-            ax.plot(t, episode.labels[:, k], label=f"recorded {name}", lw=1.2, color=f"C{k}")
-            ax.plot(t, predictions[episode.name][:, k], label=f"network {name}", lw=1.2, ls="--", color=f"C{k}")
-        ax.set_ylabel(", ".join(f"{name} ({OUTPUT_UNITS[name]})" for name in episode.label_names), fontsize=8)
-        ax.set_title(episode.name, fontsize=9)
-    axes[-1, 0].set_xlabel("time (s)")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -706,26 +568,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 WORLD_CHOICES = ("lane", "drone")  # the simulated tasks that drive, fly, demo and generate know
 
 
-class _PolicyPresets:
-    """``make_policy``'s presets as the ``--arch`` choices, read when first needed: importing them
-    imports torch, which would add seconds to the start of every other verb."""
-
-    @staticmethod
-    def _names() -> tuple[str, ...]:
-        from .nets.policy import PRESETS
-
-        return PRESETS
-
-    def __contains__(self, name) -> bool:
-        return name in self._names()
-
-    def __iter__(self):
-        return iter(self._names())
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from .verbs import dataset as dataset_verbs, task as task_verbs
-    from .verbs.task_options import add_task_options
+    from .verbs import dataset as dataset_verbs, task as task_verbs, training as training_verbs
 
     parser = argparse.ArgumentParser(
         prog="python -m liquid_control",
@@ -864,48 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="folder for the bags")
     gen.set_defaults(func=cmd_generate)
 
-    trn = verbs.add_parser("train", help="train a camera policy from bags (or straight from the simulator)")
-    trn.add_argument("--bags", nargs="+", help="bag folders, or folders of bags (recordings of the task's robot)")
-    trn.add_argument("--sim-seeds", help="instead of bags: let the expert drive these tracks now, e.g. 0-23")
-    trn.add_argument("--sim-distance", type=float, default=150.0, help="with --sim-seeds: metres per track (default: %(default)s)")
-    trn.add_argument("--speed", type=float, default=3.0, help="with --sim-seeds: expert speed (default: %(default)s)")
-    trn.add_argument("--recovery-rate", type=float, default=0.4, help="with --sim-seeds: recovery bursts per second")
-    trn.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="with --sim-seeds: camera perturbation")
-    add_task_options(trn)
-    trn.add_argument("--domain", default=None, help="with --task drone --sim-seeds: the scene domain (default: summer)")
-    trn.add_argument("--jobs", type=int, default=0, help="processes that simulate at once (default 1), or that decode "
-                     "recordings (default: one per core)")
-    # A metavar, so that argparse lists the presets only when it prints the help, not at start.
-    trn.add_argument("--arch", choices=_PolicyPresets(), metavar="ARCH", default="ncp-cfc",
-                     help="the policy architecture: %(choices)s (default: %(default)s)")
-    trn.add_argument("--epochs", type=int, default=8)
-    trn.add_argument("--batch-size", type=int, default=16)
-    trn.add_argument("--seq-len", type=int, default=24, help="frames per training sequence (default: %(default)s)")
-    trn.add_argument("--stride", type=int, help="frames between sequence starts (default: seq-len)")
-    trn.add_argument("--lr", type=float, default=2e-3)
-    trn.add_argument("--seed", type=int, default=0)
-    trn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    trn.add_argument("--no-augment", action="store_true", help="switch off augmentation")
-    trn.add_argument("--head-precision", choices=("auto", "bf16", "fp32"), default="auto",
-                     help="the conv head's arithmetic in training: bf16 (the core stays float32) where the CPU has "
-                          "native bfloat16, else fp32 (default: %(default)s); the saved model is float32")
-    trn.add_argument("--head-activation", choices=("tanh", "layernorm"), default=None,
-                     help="the conv head's output for any --arch: squashed by tanh, or standardised per frame "
-                          "(layernorm, no learned scale: what cured the drone study's dead NCP-LTC seeds); "
-                          "default: unbounded features")
-    trn.add_argument("--no-channels-last", action="store_true", help="keep the conv head's default memory layout")
-    trn.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
-    trn.add_argument("--out", required=True, help="model folder to write")
-    trn.set_defaults(func=cmd_train)
-
-    evl = verbs.add_parser("eval", help="open-loop replay of bags through a model: error against the recorded commands")
-    evl.add_argument("--model", required=True)
-    evl.add_argument("--bags", nargs="+", required=True)
-    add_task_options(evl)
-    evl.add_argument("--jobs", type=int, default=0, help="processes that decode recordings (default: one per core)")
-    evl.add_argument("--plot", metavar="PATH.png", help="plot the network's outputs against the recorded commands")
-    evl.add_argument("--json", action="store_true")
-    evl.set_defaults(func=cmd_eval)
+    training_verbs.add_parsers(verbs)
     exp = verbs.add_parser("export", help="export a policy's control step to ONNX and check it against torch")
     exp.add_argument("--model", required=True, help="model folder")
     exp.add_argument("--out", help="ONNX file (default: MODEL/policy.onnx, recorded in the card)")

@@ -399,39 +399,9 @@ class PreprocessSpec:
             return None
         return np.ascontiguousarray(_convert(image[top:rows - bottom, left:cols - right], source.layout, self.input_encoding))
 
-    def input_pixels(self, image: np.ndarray, encoding: str) -> np.ndarray:
-        """The frame cropped, resized to ``size`` and in ``input_encoding``'s channel order, as
-        (height, width, channels) uint8: what ``apply`` normalises, rounded to 8 bits (at most half
-        a grey level from it). A dataset keeps these and normalises with ``affine``."""
-        if image.ndim == 2:
-            image = image[:, :, np.newaxis]
-        source = _lookup(encoding)
-        rows, cols = image.shape[:2]
-        top, bottom, left, right = self.crop
-        if top + bottom >= rows or left + right >= cols:
-            raise ImageDecodeError(f"crop (top, bottom, left, right) = {self.crop} leaves nothing of a {cols}x{rows} "
-                                   "frame; reduce the crop or send larger frames", "crop_too_large")
-        cropped = _to_8bit(image[top:rows - bottom, left:cols - right])
-        height, width = self.size
-        if cropped.shape[:2] == (height, width):
-            resized = cropped
-        elif self.interpolation == "area":
-            resized = np.clip(np.rint(_resize_area(cropped, height, width)), 0, 255).astype(np.uint8)
-        else:
-            resized = cv2.resize(cropped, (width, height), interpolation=INTERPOLATIONS[self.interpolation])
-            if resized.ndim == 2:
-                resized = resized[:, :, np.newaxis]
-        return np.ascontiguousarray(_convert(resized, source.layout, self.input_encoding))
-
-    def apply(self, image: np.ndarray, encoding: str) -> np.ndarray:
-        """The network input for a decoded frame: float32 (height, width, channels), C-contiguous.
-
-        ``encoding`` is the frame's ROS encoding (as given to decode_image), or "rgb8" for
-        decode_compressed's output. Cropping is a view, the resize works on the frame's own
-        channels, and colour conversion then touches only the small image. "area" is
-        cv2.INTER_AREA computed on float32 (pixel-area averages, not rounded to integers); the
-        other interpolations resize the 8-bit image with cv2.
-        """
+    def _cropped_and_resized(self, image: np.ndarray, encoding: str) -> tuple[np.ndarray, str]:
+        """The frame cropped and resized to ``size`` in its own channel order (8-bit, or float32
+        after an area resize), and that order's layout name."""
         if image.ndim == 2:
             image = image[:, :, np.newaxis]
         source = _lookup(encoding)
@@ -446,14 +416,33 @@ class PreprocessSpec:
         cropped = _to_8bit(image[top:rows - bottom, left:cols - right])
         height, width = self.size
         if cropped.shape[:2] == (height, width):
-            resized = cropped
-        elif self.interpolation == "area":
-            resized = _resize_area(cropped, height, width)
-        else:
-            resized = cv2.resize(cropped, (width, height), interpolation=INTERPOLATIONS[self.interpolation])
-            if resized.ndim == 2:
-                resized = resized[:, :, np.newaxis]
-        pixels = _convert(resized, source.layout, self.input_encoding)
+            return cropped, source.layout
+        if self.interpolation == "area":
+            return _resize_area(cropped, height, width), source.layout
+        resized = cv2.resize(cropped, (width, height), interpolation=INTERPOLATIONS[self.interpolation])
+        return (resized[:, :, np.newaxis] if resized.ndim == 2 else resized), source.layout
+
+    def input_pixels(self, image: np.ndarray, encoding: str) -> np.ndarray:
+        """The frame cropped, resized to ``size`` and in ``input_encoding``'s channel order, as
+        (height, width, channels) uint8: what ``apply`` normalises, rounded to 8 bits (at most half
+        a grey level from it). A dataset keeps these and normalises with ``affine``."""
+        resized, layout = self._cropped_and_resized(image, encoding)
+        if resized.dtype != np.uint8:
+            resized = np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(_convert(resized, layout, self.input_encoding))
+
+    def apply(self, image: np.ndarray, encoding: str) -> np.ndarray:
+        """The network input for a decoded frame: float32 (height, width, channels), C-contiguous.
+
+        ``encoding`` is the frame's ROS encoding (as given to decode_image), or "rgb8" for
+        decode_compressed's output. Cropping is a view, the resize works on the frame's own
+        channels, and colour conversion then touches only the small image. "area" is
+        cv2.INTER_AREA computed on float32 (pixel-area averages, not rounded to integers); the
+        other interpolations resize the 8-bit image with cv2.
+        """
+        resized, layout = self._cropped_and_resized(image, encoding)
+        height, width = self.size
+        pixels = _convert(resized, layout, self.input_encoding)
         gain, offset = self._affine_rows
         out = np.empty((height, width * self.channels), np.float32)
         np.multiply(pixels.reshape(height, width * self.channels), gain, out=out)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from liquid_control.data.episodes import Episode, curvature_of
+from liquid_control.data.episodes import Episode
 from liquid_control.data.recordings import TWIST_COLUMNS, CommandStream, Recording
 
 DROP_REASONS = {
@@ -43,9 +43,10 @@ def labels_of(twist: np.ndarray, outputs: tuple[str, ...]) -> np.ndarray:
     """(M, outputs) float32 labels from (M, 6) twists: the named fields, or curvature (yaw rate / speed)."""
     columns = []
     for name in outputs:
-        if name == "curvature":
-            linear_x, angular_z = twist[:, 0], twist[:, 5]
-            columns.append(np.array([curvature_of(v, w) for v, w in zip(linear_x, angular_z)], np.float32))
+        if name == "curvature":  # as curvature_of: yaw rate / speed, 0 at standstill
+            linear_x, angular_z = twist[:, 0].astype(np.float64), twist[:, 5].astype(np.float64)
+            moving = np.abs(linear_x) > 1e-3
+            columns.append(np.where(moving, angular_z / np.where(moving, linear_x, 1.0), 0.0).astype(np.float32))
         else:
             columns.append(twist[:, TWIST_COLUMNS.index(name)])
     return np.stack(columns, axis=1).astype(np.float32) if columns else np.zeros((len(twist), 0), np.float32)

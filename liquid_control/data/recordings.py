@@ -84,14 +84,19 @@ def recording_key(bag: Path, camera_topic: str, command_topics: list[str], spec:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _topics_of_type(bag: BagReader, suffixes: tuple[str, ...]) -> list[str]:
-    return [name for name, info in bag.topics.items() if info.msgtype.endswith(suffixes)]
+IMAGE_TYPES = ("/Image", "/CompressedImage")  # endings of the message types a camera topic may carry
+TWIST_TYPES = ("/Twist", "/TwistStamped")
+
+
+def topics_of_type(bag: BagReader, endings: tuple[str, ...]) -> list[str]:
+    """The bag's topics whose message type ends in one of ``endings`` (IMAGE_TYPES, TWIST_TYPES)."""
+    return [name for name, info in bag.topics.items() if info.msgtype.endswith(endings)]
 
 
 def _check_topics(bag: BagReader, task) -> tuple[str, list[str]]:
     """The camera topic's type and the command topics to read, or a BagError that says what to pass."""
     camera = task.camera.topic
-    images = _topics_of_type(bag, ("/Image", "/CompressedImage"))
+    images = topics_of_type(bag, IMAGE_TYPES)
     if camera not in bag.topics:
         found = ", ".join(images) or "none"
         raise BagError(f"{bag.path}: no camera topic {camera} (its image topics: {found}); pass --camera-topic or set "
@@ -100,7 +105,7 @@ def _check_topics(bag: BagReader, task) -> tuple[str, list[str]]:
     if camera_type not in ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"):
         raise BagError(f"{bag.path}: {camera} carries {camera_type}, not camera images (its image topics: "
                        f"{', '.join(images) or 'none'})")
-    twists = _topics_of_type(bag, ("/Twist", "/TwistStamped"))
+    twists = topics_of_type(bag, TWIST_TYPES)
     command = task.command.topic
     if command not in bag.topics:
         raise BagError(f"{bag.path}: no command topic {command} (its Twist/TwistStamped topics: "

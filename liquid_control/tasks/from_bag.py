@@ -59,12 +59,12 @@ def starter_task(bag_path, name: str | None = None, camera_topic: str | None = N
                  outputs: list[str] | None = None) -> tuple[Task, dict]:
     """A task for the recording ``bag_path`` and what was found in it (topics, rates, frame size)."""
     from liquid_control.data.bags import BagReader
+    from liquid_control.data.recordings import IMAGE_TYPES, TWIST_TYPES, topics_of_type
 
     bag_path = Path(bag_path)
     with BagReader(bag_path) as bag:
         info = bag.info()
-        images = [n for n, t in bag.topics.items() if t.msgtype.endswith(("/Image", "/CompressedImage"))]
-        commands = [n for n, t in bag.topics.items() if t.msgtype.endswith(("/Twist", "/TwistStamped"))]
+        images, commands = topics_of_type(bag, IMAGE_TYPES), topics_of_type(bag, TWIST_TYPES)
         camera = _pick("image", images, camera_topic, "--camera-topic", bag_path)
         command = _pick("command (Twist or TwistStamped)", commands, command_topic, "--command-topic", bag_path)
         duration = max(info["duration_s"], 1e-9)

@@ -98,6 +98,11 @@ class Task:
         return self.command.outputs
 
     @property
+    def camera_rate_hz(self) -> float:
+        """The camera's nominal rate: its own, else the control rate."""
+        return self.camera.rate_hz or self.control_rate_hz
+
+    @property
     def nominal_dt(self) -> float:
         return 1.0 / self.control_rate_hz
 

@@ -78,8 +78,7 @@ def expert_sequence(world: str, seed: int, n_frames: int = 200, speed: float = 3
 
     if n_frames < 2:
         raise ValueError(f"n_frames must be >= 2, got {n_frames}")
-    task = load_task(world)
-    period = 1.0 / (camera_rate_hz or task.camera.rate_hz or task.control_rate_hz)
+    period = 1.0 / (camera_rate_hz or load_task(world).camera_rate_hz)
     # The car needs a moment to reach its speed: a tenth more road, and two metres, is plenty.
     distance_m = 1.1 * n_frames * period * speed + 2.0
     episode = simulate_episode(seed, world, distance_m, speed=speed, recovery_rate_hz=0.0, camera_rate_hz=1.0 / period)

@@ -15,8 +15,6 @@ import numpy as np
 
 from liquid_control.data.episodes import Episode
 
-
-
 def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, speed: float = 3.0,
                      recovery_rate_hz: float = 0.3, perturbations: dict | None = None, camera_rate_hz: float | None = None,
                      domain: str | None = None, start_distance_m: tuple[float, float] | None = None) -> Episode:
@@ -34,7 +32,7 @@ def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, 
         raise ValueError(f"task {task.name!r} has no simulator; the simulated tasks are {', '.join(SIMULATORS)}")
     return SIMULATORS[task.simulator](seed, distance_m=distance_m, speed=speed, recovery_rate_hz=recovery_rate_hz,
                                       perturbations=perturbations,
-                                      camera_rate_hz=camera_rate_hz or task.camera.rate_hz or task.control_rate_hz,
+                                      camera_rate_hz=camera_rate_hz or task.camera_rate_hz,
                                       domain=domain, start_distance_m=start_distance_m)
 
 

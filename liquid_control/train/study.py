@@ -247,8 +247,7 @@ def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evalu
     from liquid_control.train.evaluate import ModelDriver
 
     torch.set_num_threads(1)
-    task = load_task(world)
-    rate = condition["camera_rate_hz"] or task.camera.rate_hz or task.control_rate_hz
+    rate = condition["camera_rate_hz"] or load_task(world).camera_rate_hz
     if world == "lane":
         from liquid_control.sim.lane.drive import drive
         from liquid_control.sim.lane.world import LaneWorld, WorldConfig
