@@ -334,7 +334,7 @@ def dry_run_commands(text: str) -> list:
 
 def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer', backend='auto',
                           controller_input='preprocessed', camera_topic='camera/image_raw', twist_stamped='false',
-                          compressed='false'):
+                          compressed='false', shadow='false'):
     model = model or f'{SHARE}/models/ncp19_lane'
     common = ['-r', f'__ns:={namespace}', '--params-file', str(params), '-p', f'model_path:={model}',
               '-p', f'use_sim_time:={use_sim_time}']
@@ -342,7 +342,7 @@ def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=Non
         node_command('perception_node', '-r', '__node:=perception_node', *common, '-p', f'use_compressed:={compressed}',
                      '-r', f'image_raw:={camera_topic}', '-r', f'image_raw/compressed:={camera_topic}/compressed'),
         node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}', '-p', f'backend:={backend}',
-                     '-p', f'input:={controller_input}', '-p', f'twist_stamped:={twist_stamped}',
+                     '-p', f'input:={controller_input}', '-p', f'twist_stamped:={twist_stamped}', '-p', f'shadow:={shadow}',
                      '-r', f'image_raw:={camera_topic}'),
     ]
 
@@ -363,9 +363,9 @@ def test_lane_keeping_dry_run(params):
     # A robot's JPEG camera: perception_node subscribes to CAMERA_TOPIC/compressed.
     plan = plan_launch(SHARE / 'launch' / 'lane_keeping.launch.xml', {
         'params_file': str(params), 'camera_topic': '/front_cam/color/image_raw', 'compressed': 'true',
-        'twist_stamped': 'true'})
+        'twist_stamped': 'true', 'shadow': 'true'})
     expected = lane_keeping_commands(params, camera_topic='/front_cam/color/image_raw', compressed='true',
-                                     twist_stamped='true')
+                                     twist_stamped='true', shadow='true')
     assert [readable(n.command, f'/{n.name}') for n in plan.nodes] == expected
 
 

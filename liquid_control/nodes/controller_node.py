@@ -10,6 +10,11 @@ publishes   cmd_vel             geometry_msgs/Twist (TwistStamped with twist_sta
                                 latency, input age, frame counters, model, backend
 service     ~/reset             std_srvs/Trigger: clear the network's hidden state
 
+Shadow mode (``shadow:=true``), the safe first step on a robot: the policy runs on the live camera
+but publishes on ``~/shadow/cmd_vel``, never ``cmd_vel``; it subscribes to ``cmd_vel`` (the command
+a person or another controller drives with, of the type ``twist_stamped`` says) and reports on
+/diagnostics how well it agrees (``liquid_control.runtime.shadow``).
+
 Lifecycle: configure loads the model (``model_path``; its card gives the architecture and output
 meaning) on ``device`` and ``backend`` (``liquid_control.runtime.engine``); activate starts the control timer; deactivate publishes a stop and pauses;
 cleanup frees the model. A plain ``ros2 run`` goes straight to active (``autostart``).
@@ -69,6 +74,7 @@ from liquid_control.runtime.control import (
     choose_device,
 )
 from liquid_control.runtime.engine import BACKENDS, BackendUnavailable
+from liquid_control.runtime.shadow import ShadowAgreement, twist_values
 
 NODE_NAME = "controller_node"
 WARN_THROTTLE_S = 2.0
@@ -130,6 +136,10 @@ SETTINGS = (
     Setting("publish_saliency", False, "Publish ~/saliency (VisualBackProp of the conv head).", read_only=False),
     Setting("saliency_rate_hz", 2.0, "Rate of ~/saliency.", 0.1, 100.0, read_only=False),
     Setting("diagnostics_rate_hz", 1.0, "Rate of /diagnostics.", 0.1, 100.0),
+    Setting("shadow", False, "Shadow mode: publish the policy's commands on ~/shadow/cmd_vel (never cmd_vel), listen "
+            "to cmd_vel, which something else drives the robot with, and report the agreement on /diagnostics."),
+    Setting("shadow_tolerance", 0.1, "Shadow mode: an error within this (m/s or rad/s) counts as agreeing.",
+            0.0001, 100.0),
 )
 CONTROL_FIELDS = ("output_mode", "output_kind", "speed", "wheelbase", "steering_gain", "velocity_outputs",
                   "velocity_gains", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel",
@@ -202,6 +212,7 @@ class ControllerNode(LifecycleNode):
         self._head_latency = RollingStats()
         self._pipeline_latency = RollingStats()
         self._tick_times = RollingStats(size=200)
+        self._shadow: ShadowAgreement | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -228,7 +239,15 @@ class ControllerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.loop, self.card, self._spec = loop, card, spec
         stamped = self.values["twist_stamped"]
-        self._cmd_publisher = self.create_lifecycle_publisher(TwistStamped if stamped else TwistMessage, "cmd_vel", 10)
+        command_type = TwistStamped if stamped else TwistMessage
+        if self.values["shadow"]:
+            config = self.loop.config
+            fields = ("angular.z",) if config.output_mode == "steering" else tuple(config.velocity_outputs)
+            self._shadow = ShadowAgreement(fields, self.values["shadow_tolerance"], self.values["input_timeout_s"])
+            self._cmd_publisher = self.create_lifecycle_publisher(command_type, "~/shadow/cmd_vel", 10)
+            self._driving_subscription = self.create_subscription(command_type, "cmd_vel", self._on_driving_command, 10)
+        else:
+            self._cmd_publisher = self.create_lifecycle_publisher(command_type, "cmd_vel", 10)
         self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
         self._saliency_publisher = self.create_lifecycle_publisher(Image, "~/saliency", qos_profile_sensor_data)
         group = None
@@ -292,6 +311,9 @@ class ControllerNode(LifecycleNode):
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
+        if getattr(self, "_driving_subscription", None) is not None:
+            self.destroy_subscription(self._driving_subscription)
+            self._driving_subscription = self._shadow = None
         for publisher in ("_cmd_publisher", "_output_publisher", "_saliency_publisher"):
             if hasattr(self, publisher):
                 self.destroy_lifecycle_publisher(getattr(self, publisher))
@@ -495,6 +517,8 @@ class ControllerNode(LifecycleNode):
                 result = TickResult(Twist(), "fault", message=f"the control loop failed ({_reason(error)}): "
                                                                  "commanded a stop")
         self._report(result)
+        if self._shadow is not None and result.status == "ok":  # counted before anyone can see it published
+            self._shadow.shadow(now, twist_values(result.twist, self._shadow.fields))
         self._publish_command(result.twist)
         if result.outputs is not None:
             self._output_publisher.publish(Float32MultiArray(data=[float(v) for v in result.outputs]))
@@ -531,6 +555,24 @@ class ControllerNode(LifecycleNode):
             message = stamped
         self._cmd_publisher.publish(message)
         self._counts["commands"] += 1
+
+    def _on_driving_command(self, message) -> None:
+        """Shadow mode: the command that drives the robot, timed on the node clock as it arrives."""
+        twist = getattr(message, "twist", message)
+        values = {"linear.x": twist.linear.x, "linear.y": twist.linear.y, "linear.z": twist.linear.z,
+                  "angular.z": twist.angular.z}
+        self._shadow.driving(self.get_clock().now().nanoseconds * 1e-9, [values[name] for name in self._shadow.fields])
+
+    def _shadow_values(self) -> dict[str, str]:
+        if self._shadow is None:
+            return {}
+        values = {"shadow": "true", "shadow_pairs": str(self._shadow.pairs),
+                  "shadow_driving_commands": str(self._shadow.driving_commands),
+                  "shadow_unpaired": str(self._shadow.unpaired)}
+        for name, figures in self._shadow.summary().items():
+            for key, value in figures.items():
+                values[f"shadow_{name}_{key}"] = "n/a" if value is None else f"{value:.4f}"
+        return values
 
     def _publish_saliency(self) -> None:
         import torch
@@ -608,6 +650,7 @@ class ControllerNode(LifecycleNode):
             "last_invalid_frame": self._last_problem or "none",
             "future_frames": str(self.loop.future_frames if self.loop else 0),
             **{key: str(value) for key, value in self._counts.items()},
+            **self._shadow_values(),
         }
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: control loop", message=message,
                                   hardware_id=str(self.card.get("name")),
