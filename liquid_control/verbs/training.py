@@ -75,9 +75,28 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   threads=args.threads, augment=not args.no_augment, head_precision=args.head_precision,
                                   head_activation=args.head_activation, channels_last=not args.no_channels_last)
     folder = train(episodes, args.out, config, resume=args.resume, data_description=description)
-    if folder is not None and os.environ.get("RANK", "0") == "0":  # under torchrun: one report, from rank 0
+    main_process = os.environ.get("RANK", "0") == "0"  # under torchrun: one report, from rank 0
+    if folder is not None and main_process:
         print(f"wrote {folder} (training curve: {folder / 'training_curve.png'})")
+    if folder is not None and args.baseline:
+        from dataclasses import replace
+
+        # The same data, split and recipe for the other architecture: what the liquid core buys is the difference.
+        baseline = train(episodes, f"{args.out}-{args.baseline}", replace(config, arch=args.baseline),
+                         data_description=description)
+        if baseline is not None and main_process:
+            from liquid_control.nets.model_file import read_card
+
+            losses = [read_card(path)["metrics"]["val_loss"] for path in (folder, baseline)]
+            print(f"wrote {baseline}; validation loss {args.arch} {_loss(losses[0])}, {args.baseline} {_loss(losses[1])}; "
+                  f"compare on held-out drives with: python -m liquid_control eval --task {args.task} "
+                  f"--model {folder} {baseline} --bags HELD_OUT")
     return 0
+
+
+def _loss(value) -> str:
+    return "n/a (no validation episodes)" if value is None else f"{value:.4g}"
+
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -86,19 +105,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     task = task_from_args(args)
     episodes, _ = _recorded_episodes(args, task)
-    result = open_loop(args.model, episodes, nominal_dt=task.nominal_dt)
-    predictions = result.pop("predictions")
-    if args.plot:
-        _plot_open_loop(episodes, predictions, args.plot)
-        result["plot"] = args.plot
+    results = []
+    for number, model in enumerate(args.model):
+        result = open_loop(model, episodes, nominal_dt=task.nominal_dt)
+        predictions = result.pop("predictions")
+        if args.plot and number == 0:
+            _plot_open_loop(episodes, predictions, args.plot)
+            result["plot"] = args.plot
+        results.append(result)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(results[0] if len(results) == 1 else {"models": results}))
         return 0
-    print(f"{result['frames']} frames in {len(episodes)} episode(s):")
-    for name, figures in result["outputs"].items():
-        r2 = "n/a (the labels do not vary)" if figures["r2"] is None else f"{figures['r2']:.3f}"
-        print(f"  {name}: RMSE {figures['rmse']:.4g} (predicting the training mean: {figures['rmse_of_training_mean']:.4g}), "
-              f"MAE {figures['mae']:.4g}, R2 {r2}")
+    print(f"{results[0]['frames']} frames in {len(episodes)} episode(s):")
+    for result in results:
+        if len(results) > 1:
+            print(f"{result['model']}:")
+        for name, figures in result["outputs"].items():
+            r2 = "n/a (the labels do not vary)" if figures["r2"] is None else f"{figures['r2']:.3f}"
+            print(f"  {name}: RMSE {figures['rmse']:.4g} (predicting the training mean: "
+                  f"{figures['rmse_of_training_mean']:.4g}), MAE {figures['mae']:.4g}, R2 {r2}")
     return 0
 
 
@@ -175,11 +200,14 @@ def add_parsers(verbs) -> None:
                           "default: unbounded features")
     trn.add_argument("--no-channels-last", action="store_true", help="keep the conv head's default memory layout")
     trn.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    trn.add_argument("--baseline", choices=_PolicyPresets(), metavar="ARCH",
+                     help="also train ARCH (e.g. cnn, the memoryless baseline) on the same data and recipe, into OUT-ARCH")
     trn.add_argument("--out", required=True, help="model folder to write")
     trn.set_defaults(func=cmd_train)
 
     evl = verbs.add_parser("eval", help="open-loop replay of bags through a model: error against the recorded commands")
-    evl.add_argument("--model", required=True)
+    evl.add_argument("--model", nargs="+", required=True, help="model folder(s): several are compared on the same "
+                     "frames (e.g. the policy and its --baseline)")
     evl.add_argument("--bags", nargs="+", required=True)
     add_task_options(evl)
     evl.add_argument("--jobs", type=int, default=0, help="processes that decode recordings (default: one per core)")

@@ -36,15 +36,18 @@ def test_a_policy_trained_on_a_robots_recordings_beats_the_mean_on_a_held_out_dr
 
     model = recordings / "model"
     assert main(["train", "--task", str(task_file), "--bags", str(recordings / "train"), "--epochs", "6",
-                 "--seq-len", "16", "--threads", "2", "--out", str(model)]) == 0
+                 "--seq-len", "16", "--threads", "2", "--baseline", "cnn", "--out", str(model)]) == 0
     card = yaml.safe_load((model / "card.yaml").read_text())
     assert card["training"]["data"]["task"]["camera"]["topic"].endswith("/compressed")
     assert card["training"]["label_statistics"]["names"] == ["angular.z"]
     capsys.readouterr()
 
-    assert main(["eval", "--task", str(task_file), "--model", str(model), "--bags", str(recordings / "held_out"),
-                 "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    steering = result["outputs"]["angular.z"]
+    baseline = recordings / "model-cnn"
+    assert yaml.safe_load((baseline / "card.yaml").read_text())["training"]["config"]["arch"] == "cnn"
+    assert main(["eval", "--task", str(task_file), "--model", str(model), str(baseline), "--bags",
+                 str(recordings / "held_out"), "--json"]) == 0
+    policy_result, baseline_result = json.loads(capsys.readouterr().out)["models"]
+    assert baseline_result["frames"] == policy_result["frames"] and "angular.z" in baseline_result["outputs"]
+    steering = policy_result["outputs"]["angular.z"]
     assert steering["r2"] >= 0.5, steering
     assert steering["rmse"] < 0.6 * steering["rmse_of_training_mean"], steering
