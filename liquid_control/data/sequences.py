@@ -91,7 +91,7 @@ class SequenceDataset(torch.utils.data.Dataset):
     def __getitem__(self, item: int):
         index, start = self.windows[item]
         stop = start + self.seq_len
-        frames = self.frames[index][start:stop]
+        frames = self.frames[index][start:stop].contiguous()  # a memory-mapped view: (C, H, W) order, as the others
         frames = frames.float() * self._gain - self._offset if frames.dtype == torch.uint8 else frames.float()
         elapsed = self.elapsed[index][start:stop].clone()
         elapsed[0] = self.nominal_dt  # a window starts from a fresh state, like deployment's first step
