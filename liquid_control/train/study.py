@@ -5,7 +5,8 @@ lists with every seed on the same expert data and the same recipe, then evaluate
 closed loop under every condition, and writes a report with bootstrap confidence intervals over
 seeds x tracks (or scenes), and the parameter and synapse counts of the recurrent part.
 
-Two worlds (``world:`` in the config):
+Two worlds (``world:`` in the config, a simulated task; what differs between them lives in
+``liquid_control.train.study_worlds``):
 
 - ``lane``: drives on held-out tracks; lane departures per km, |lateral error|, off-road.
   Conditions: camera perturbations (noise, blur, brightness, occlusion, dropped frames) and a
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import shutil
 import time
@@ -47,36 +47,16 @@ import numpy as np
 import yaml
 
 from liquid_control.nets.policy import PRESETS, preset_head_activation
-from liquid_control.tasks import load_task
+from liquid_control.tasks import TaskError, load_task
+from liquid_control.train.study_worlds import STUDY_WORLDS, bootstrap_ci, study_world
+from liquid_control.train.study_worlds import seed_list as _seed_list
 
-WORLDS = ("lane", "drone")
-HEAD_PRECISIONS = ("fp32", "bf16")  # a study's conv-head precision: named, never "auto"
-
-# Per world: the settings of each config section and their defaults (a config overrides them; a
-# key not listed here is refused, so a typo fails at once instead of an hour into the run). The
-# defaults are the recipes of the shipped models (models/ncp19_lane, models/ncp_drone), but for
-# the conv head's precision: a study names it (``head_precision``, fp32 by default, or bf16), never
+# A study names its conv head's precision (``head_precision``, fp32 by default, or bf16), never
 # ``auto``, which picks bf16 on a CPU with native bfloat16 and fp32 elsewhere, so a study resumed
 # on another machine would mix the two (it did: the drone study's seed 2, trained on a bf16 CPU
-# after seeds 0-1 on one without, learned differently; docs/study.md).
-DEFAULTS = {
-    "lane": {
-        "data": {"sim_seeds": "0-23", "distance_m": 120.0, "speed": 3.0, "recovery_rate_hz": 0.4,
-                 "perturbations": {"drop_probability": 0.05}},
-        "training": {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2, "head_precision": "fp32",
-                     "head_activation": None},
-        "evaluation": {"tracks": [1000, 1001, 1002], "distance_m": 1000.0, "speed": 3.0},
-        "attention": {"track": 1000, "frames": 200, "noise_std": 40.0},
-    },
-    "drone": {
-        "data": {"sim_seeds": "0-299", "recovery_rate_hz": 0.5, "perturbations": {}},
-        "training": {"epochs": 8, "batch_size": 16, "seq_len": 16, "lr": 2e-3, "threads": 2, "head_precision": "fp32",
-                     "head_activation": None},
-        "evaluation": {"scenes": "1000-1019"},
-        "attention": {"track": 1000, "frames": 80, "noise_std": 20.0},
-    },
-}
-
+# after seeds 0-1 on one without, learned differently; docs/study.md). The other defaults, per
+# world, are the recipes of the shipped models (train.study_worlds).
+HEAD_PRECISIONS = ("fp32", "bf16")  # a study's conv-head precision: named, never "auto"
 
 @dataclass(frozen=True)
 class Architecture:
@@ -109,9 +89,10 @@ class StudyConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "StudyConfig":
         world = str(values.get("world", "lane"))
-        if world not in WORLDS:
-            raise ValueError(f"study config: world must be one of {WORLDS}, got {world!r}")
-        defaults = DEFAULTS[world]
+        try:
+            defaults = study_world(world).defaults
+        except TaskError:
+            raise ValueError(f"study config: world must be one of {', '.join(STUDY_WORLDS)}, got {world!r}") from None
 
         def section(name: str, part: dict | None = None) -> dict:
             part = dict((values.get(name) if part is None else part) or {})
@@ -154,7 +135,7 @@ class StudyConfig:
 
     def setting(self, section: str) -> dict:
         """A section's settings: the world's defaults, then the config's."""
-        return {**DEFAULTS[self.world][section], **getattr(self, section)}
+        return {**study_world(self.world).defaults[section], **getattr(self, section)}
 
     def only_seeds(self, seeds) -> "StudyConfig":
         """The same study restricted to some of its training seeds (``--seeds``): the cache is the
@@ -169,12 +150,7 @@ class StudyConfig:
 
     def quick(self) -> "StudyConfig":
         """The same study in miniature: two architectures, two seeds, two conditions, tiny data."""
-        if self.world == "lane":
-            data = {**self.data, "sim_seeds": "0-1", "distance_m": 25.0}
-            evaluation = {**self.evaluation, "tracks": list(self.setting("evaluation")["tracks"])[:1], "distance_m": 30.0}
-        else:
-            data = {**self.data, "sim_seeds": "0-1"}
-            evaluation = {**self.evaluation, "scenes": str(_seed_list(self.setting("evaluation")["scenes"])[0])}
+        data, evaluation = study_world(self.world).quick(self.data, self.evaluation, self.setting("evaluation"))
         return replace(self, name=f"{self.name} (quick)", architectures=self.architectures[:2], seeds=self.seeds[:2],
                        data=data, training={**self.training, "epochs": 1, "batch_size": 4, "seq_len": 8},
                        evaluation=evaluation, conditions=self.conditions[:2],
@@ -184,7 +160,7 @@ class StudyConfig:
 def _condition(values: dict, world: str) -> Condition:
     from liquid_control.sim.perturbations import PerturbationConfig
 
-    known = {"name", "perturbations", "camera_rate_hz"} | ({"domain", "start_distance_m"} if world == "drone" else set())
+    known = {"name", "perturbations", "camera_rate_hz"} | study_world(world).condition_keys
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"study config: condition {values.get('name')!r} has unknown settings {sorted(unknown)} for the "
@@ -218,18 +194,7 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
 
 
-def _seed_list(text) -> list[int]:
-    if isinstance(text, (list, tuple)):
-        return [int(s) for s in text]
-    seeds: list[int] = []
-    for part in str(text).split(","):
-        low, sep, high = part.partition("-")
-        seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
-    return seeds
-
-
 def _training_config(config: StudyConfig, architecture: Architecture, seed: int):
-    from liquid_control.tasks import load_task
     from liquid_control.train.trainer import TrainConfig
 
     training = {**config.setting("training"), **architecture.training}
@@ -243,38 +208,9 @@ def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evalu
     processes."""
     import torch
 
-    from liquid_control.sim.perturbations import PerturbationConfig
-    from liquid_control.train.evaluate import ModelDriver
-
     torch.set_num_threads(1)
     rate = condition["camera_rate_hz"] or load_task(world).camera_rate_hz
-    if world == "lane":
-        from liquid_control.sim.lane.drive import drive
-        from liquid_control.sim.lane.world import LaneWorld, WorldConfig
-
-        lane = LaneWorld(seed, WorldConfig(perturbations=PerturbationConfig.from_dict(condition["perturbations"]),
-                                           camera_rate_hz=rate))
-        try:
-            report = drive(lane, ModelDriver(model_dir, speed=evaluation["speed"], backend="torch"),
-                           evaluation["distance_m"]).report
-        finally:
-            lane.close()
-        keys = ("seed", "distance_m", "departures", "mean_abs_lateral_m", "max_abs_lateral_m", "offroad", "stop_reason",
-                "sim_time_s")
-    else:
-        from liquid_control.sim.drone.fly import fly
-        from liquid_control.sim.drone.world import DroneWorld
-        from liquid_control.train.simulate import drone_config
-
-        drone = DroneWorld(seed, drone_config(condition["domain"], condition["perturbations"], rate,
-                                              condition["start_distance_m"]))
-        try:
-            report = fly(drone, ModelDriver(model_dir, backend="torch")).report
-        finally:
-            drone.close()
-        keys = ("seed", "domain", "success", "collision", "reason", "time_to_target_s", "start_distance_m",
-                "final_distance_m", "target_in_view_fraction", "stop_reason", "sim_time_s")
-    return {key: report[key] for key in keys}
+    return study_world(world).evaluate(model_dir, seed, condition, evaluation, rate)
 
 
 def _architecture_facts(model_dir: Path) -> dict:
@@ -304,15 +240,6 @@ def _validation_loss(model_dir: Path) -> float | None:
 
 def _card_metrics(model_dir: Path) -> dict:
     return yaml.safe_load((model_dir / "card.yaml").read_text()).get("metrics") or {}
-
-
-def bootstrap_ci(values: list[float], rounds: int = 2000, seed: int = 0) -> list[float]:
-    """95 % percentile bootstrap interval of the mean (resampling the values: seeds x tracks)."""
-    if not values:
-        return [math.nan, math.nan]
-    array = np.asarray(values, dtype=np.float64)
-    means = np.random.default_rng(seed).choice(array, size=(rounds, len(array)), replace=True).mean(axis=1)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
 
 
 def model_plan(config: StudyConfig, out: str | Path) -> dict:
@@ -346,7 +273,7 @@ def expert_episodes(config: StudyConfig, jobs: int = 1) -> list:
 
 def _episode_seeds(config: StudyConfig) -> list[int]:
     evaluation = config.setting("evaluation")
-    return [int(t) for t in evaluation["tracks"]] if config.world == "lane" else _seed_list(evaluation["scenes"])
+    return study_world(config.world).episode_seeds(evaluation)
 
 
 def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict:
@@ -442,11 +369,11 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
     episode_seeds = _episode_seeds(config)
     analyses = _analyses(config, models, out / "analyses", say)
     runs = {key: json.loads(path.read_text()) for key, (path, _) in tasks.items()}
-    aggregate = _aggregate_lane if config.world == "lane" else _aggregate_drone
+    world = study_world(config.world)
     table = {}
     for architecture in config.architectures:
         facts = _architecture_facts(models[architecture.name, config.seeds[0]])
-        rows = {condition.name: aggregate([runs[(architecture.name, seed, condition.name, episode_seed)]
+        rows = {condition.name: world.aggregate([runs[(architecture.name, seed, condition.name, episode_seed)]
                                            for seed in config.seeds for episode_seed in episode_seeds])
                 for condition in config.conditions}
         table[architecture.name] = {"arch": architecture.arch, **facts, "training": architecture.training,
@@ -456,7 +383,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1, progress: Cal
                                     "loss": _card_metrics(models[architecture.name, config.seeds[0]]).get("loss"),
                                     "attention": _summarise_analyses([analyses[architecture.name, s] for s in config.seeds]),
                                     "conditions": rows,
-                                    "per_seed": {condition.name: [_per_seed(config.world, [
+                                    "per_seed": {condition.name: [world.per_seed([
                                         runs[(architecture.name, seed, condition.name, episode_seed)]
                                         for episode_seed in episode_seeds]) for seed in config.seeds]
                                         for condition in config.conditions}}
@@ -480,37 +407,6 @@ def saliency_picture(results: dict, path: str | Path, frame_index: int = -1) -> 
                               results["data"].get("speed", 3.0))
     saliency_panel({name: row["models"][0] for name, row in results["results"].items()}, frames[frame_index],
                    settings["noise_std"], path)
-
-
-def _aggregate_lane(drives: list[dict]) -> dict:
-    per_km = [d["departures"] / max(d["distance_m"] / 1000.0, 1e-3) for d in drives]
-    lateral = [d["mean_abs_lateral_m"] for d in drives]
-    return {"departures_per_km": round(float(np.mean(per_km)), 4), "departures_per_km_ci95": bootstrap_ci(per_km),
-            "mean_abs_lateral_m": round(float(np.mean(lateral)), 4), "mean_abs_lateral_m_ci95": bootstrap_ci(lateral),
-            "max_abs_lateral_m": round(float(max(d["max_abs_lateral_m"] for d in drives)), 4),
-            "offroad_fraction": round(float(np.mean([bool(d["offroad"]) for d in drives])), 3),
-            "drives": len(drives), "distance_m": round(float(sum(d["distance_m"] for d in drives)), 1)}
-
-
-def _per_seed(world: str, episodes: list[dict]) -> dict:
-    """One model's episodes of one condition, summed: what a reader checks a mean against."""
-    if world == "lane":
-        return {"departures": int(sum(d["departures"] for d in episodes)),
-                "distance_m": round(float(sum(d["distance_m"] for d in episodes)), 1), "drives": len(episodes)}
-    return {"successes": int(sum(bool(f["success"]) for f in episodes)), "flights": len(episodes)}
-
-
-def _aggregate_drone(flights: list[dict]) -> dict:
-    successes = [float(bool(f["success"])) for f in flights]
-    times = [f["time_to_target_s"] for f in flights if f["success"]]
-    reasons: dict[str, int] = {}
-    for flight in flights:
-        reasons[flight["stop_reason"]] = reasons.get(flight["stop_reason"], 0) + 1
-    return {"success_rate": round(float(np.mean(successes)), 4), "success_rate_ci95": bootstrap_ci(successes),
-            "collision_rate": round(float(np.mean([bool(f["collision"]) for f in flights])), 4),
-            "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
-            "mean_final_distance_m": round(float(np.mean([f["final_distance_m"] for f in flights])), 3),
-            "stop_reasons": dict(sorted(reasons.items())), "flights": len(flights)}
 
 
 def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[str], None]) -> dict:
@@ -563,11 +459,6 @@ def flat_seeds(results: dict) -> dict[str, list]:
     return flat
 
 
-# What each world's report leads with: (key in a condition's row, what it is, format of a cell).
-HEADLINE = {"lane": ("departures_per_km", "Lane departures per km", "{:.3g}"),
-            "drone": ("success_rate", "Success rate, % of flights", "{:.0%}")}
-
-
 def _cell(row: dict, key: str, form: str) -> str:
     low, high = row[f"{key}_ci95"]
     return f"{form.format(row[key])} [{form.format(low)}, {form.format(high)}]"
@@ -575,15 +466,15 @@ def _cell(row: dict, key: str, form: str) -> str:
 
 def report_markdown(results: dict, command: str) -> str:
     """The tables of a study's results as Markdown (what docs/study.md is made from)."""
-    world = results.get("world", "lane")
+    world_name = results.get("world", "lane")
+    world = study_world(world_name)
     conditions = [c["name"] for c in results["conditions"]]
-    where = (f"each model driven {results['evaluation']['distance_m']:g} m on held-out tracks {results['evaluation']['tracks']}"
-             if world == "lane" else f"each model flown once in each held-out scene {results['evaluation']['scenes']}")
+    where = world.where(results["evaluation"])
     lines = [f"# {results['study']}", "", f"Made by `{command}` in {results['wall_time_s']:g} s "
              f"({results['work']['models_trained']} models trained, {results['work']['evaluations_run']} closed-loop "
              f"episodes run, the rest cached).", "",
-             f"World `{world}`; training seeds {results['seeds']}; expert data from seeds {results['data']['sim_seeds']}; "
-             f"{where}. Intervals: 95 % bootstrap over seeds x {'tracks' if world == 'lane' else 'scenes'}.", "",
+             f"World `{world_name}`; training seeds {results['seeds']}; expert data from seeds "
+             f"{results['data']['sim_seeds']}; {where}. Intervals: 95 % bootstrap over seeds x {world.episode_noun}.", "",
              "| architecture | preset | parameters | recurrent parameters | synapses | own training settings |",
              "|---|---|---:|---:|---:|---|"]
     for name, row in results["results"].items():
@@ -610,7 +501,7 @@ def report_markdown(results: dict, command: str) -> str:
         spreads = row["attention"].get("output_spread") or [None] * len(seeds)
         lines.append(f"| {name} | " + " | ".join(
             "—" if v is None else (f"**{v:.3f} flat**" if v < FLAT_OUTPUT_SPREAD else f"{v:.3f}") for v in spreads) + " |")
-    key, title, form = HEADLINE[world]
+    key, title, form = world.headline
     lines += ["", f"{title} (mean [95 % CI]):", "",
               "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
@@ -622,37 +513,11 @@ def report_markdown(results: dict, command: str) -> str:
                       "trained seed's do: a failure to train is part of an architecture's record."]
     per_seed = [row.get("per_seed") for row in results["results"].values()]
     if all(per_seed):
-        if world == "lane":
-            planned = results["evaluation"]["distance_m"] * len(results["evaluation"]["tracks"])
-            what = (f"Per seed ({' / '.join(str(s) for s in seeds)}): lane departures over the {len(results['evaluation']['tracks'])} "
-                    f"tracks together; where a drive left the road (it ends there), the metres driven of {planned:g} in brackets:")
-
-            def cell(runs):
-                return " / ".join(f"{r['departures']}" + (f" ({r['distance_m']:.0f} m)" if r["distance_m"] < planned - 1 else "")
-                                  for r in runs)
-        else:
-            what = f"Per seed ({' / '.join(str(s) for s in seeds)}): flights that reached the target, of those flown:"
-
-            def cell(runs):
-                return " / ".join(f"{r['successes']}/{r['flights']}" for r in runs)
+        what, cell = world.per_seed_table(results["evaluation"], seeds)
         lines += ["", what, "", "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
         for name, row in results["results"].items():
             lines.append(f"| {name} | " + " | ".join(cell(row["per_seed"][c]) for c in conditions) + " |")
-    if world == "lane":
-        lines += ["", "Mean |lateral error|, cm (max over all drives):", "",
-                  "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
-        for name, row in results["results"].items():
-            cells = [f"{100 * row['conditions'][c]['mean_abs_lateral_m']:.1f} ({100 * row['conditions'][c]['max_abs_lateral_m']:.0f})"
-                     for c in conditions]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    else:
-        lines += ["", "Collisions, % of flights / mean time to target of the successful flights, s:", "",
-                  "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
-        for name, row in results["results"].items():
-            cells = [f"{row['conditions'][c]['collision_rate']:.0%} / "
-                     + ("—" if row['conditions'][c]['mean_time_to_target_s'] is None
-                        else f"{row['conditions'][c]['mean_time_to_target_s']:.1f}") for c in conditions]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += world.detail_table(results, conditions)
     lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "
                   f"{settings.get('track')} (mean over seeds [95 % CI]): SSIM between the VisualBackProp saliency of "
                   f"each frame clean and with pixel noise σ {settings.get('noise_std')} (1: the attention did not move); "
@@ -672,7 +537,7 @@ def plot_study(results: dict, path: str | Path) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    key, title, _ = HEADLINE[results.get("world", "lane")]
+    key, title, _ = study_world(results.get("world", "lane")).headline
     conditions = [c["name"] for c in results["conditions"]]
     names = list(results["results"])
     width = 0.8 / max(len(names), 1)

@@ -1,0 +1,223 @@
+"""What the study does differently in each simulated world, found by the task's simulator name.
+
+A ``StudyWorld`` holds a world's study defaults (the recipes of the shipped models), the
+condition settings it knows, how one closed-loop episode runs and what it reports, how episodes
+are summed per condition and per seed, the report's headline and its world-specific tables, and
+the study's miniature (``quick``). ``train.study`` looks the world up and never branches on its
+name: a third simulated world is one more ``StudyWorld`` here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+def bootstrap_ci(values: list[float], rounds: int = 2000, seed: int = 0) -> list[float]:
+    """95 % percentile bootstrap interval of the mean (resampling the values: seeds x tracks)."""
+    if not values:
+        return [math.nan, math.nan]
+    array = np.asarray(values, dtype=np.float64)
+    means = np.random.default_rng(seed).choice(array, size=(rounds, len(array)), replace=True).mean(axis=1)
+    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+
+
+def seed_list(text) -> list[int]:
+    """'0-3,7' (or a list) -> [0, 1, 2, 3, 7]."""
+    if isinstance(text, (list, tuple)):
+        return [int(s) for s in text]
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        low, sep, high = part.partition("-")
+        seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
+    return seeds
+
+
+@dataclass(frozen=True)
+class StudyWorld:
+    defaults: dict  # per config section, its settings and their defaults
+    condition_keys: frozenset  # condition settings besides name, perturbations and camera_rate_hz
+    headline: tuple[str, str, str]  # (key in a condition's row, what it is, format of a cell)
+    episode_noun: str  # "tracks" or "scenes": what the intervals resample
+    episode_seeds: Callable[[dict], list[int]]  # evaluation settings -> the held-out tracks or scenes
+    quick: Callable[[dict, dict, dict], tuple[dict, dict]]  # (data, evaluation, evaluation settings) -> miniature
+    evaluate: Callable[[str, int, dict, dict, float], dict]  # (model, seed, condition, evaluation, rate) -> report
+    aggregate: Callable[[list[dict]], dict]  # one condition's episodes over seeds -> its row
+    per_seed: Callable[[list[dict]], dict]  # one model's episodes of one condition, summed
+    where: Callable[[dict], str]  # evaluation settings -> how each model is evaluated, in words
+    per_seed_table: Callable[[dict, list], tuple[str, Callable]]  # (evaluation, seeds) -> (caption, cell of runs)
+    detail_table: Callable[[dict, list], list[str]]  # (results, conditions) -> the world's own Markdown table
+
+
+# ---------------------------------------------------------------------------------------------- lane
+
+
+def _lane_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict, rate: float) -> dict:
+    from liquid_control.sim.lane.drive import drive
+    from liquid_control.sim.lane.world import LaneWorld, WorldConfig
+    from liquid_control.sim.perturbations import PerturbationConfig
+    from liquid_control.train.evaluate import ModelDriver
+
+    lane = LaneWorld(seed, WorldConfig(perturbations=PerturbationConfig.from_dict(condition["perturbations"]),
+                                       camera_rate_hz=rate))
+    try:
+        report = drive(lane, ModelDriver(model_dir, speed=evaluation["speed"], backend="torch"),
+                       evaluation["distance_m"]).report
+    finally:
+        lane.close()
+    keys = ("seed", "distance_m", "departures", "mean_abs_lateral_m", "max_abs_lateral_m", "offroad", "stop_reason",
+            "sim_time_s")
+    return {key: report[key] for key in keys}
+
+
+def _lane_aggregate(drives: list[dict]) -> dict:
+    per_km = [d["departures"] / max(d["distance_m"] / 1000.0, 1e-3) for d in drives]
+    lateral = [d["mean_abs_lateral_m"] for d in drives]
+    return {"departures_per_km": round(float(np.mean(per_km)), 4), "departures_per_km_ci95": bootstrap_ci(per_km),
+            "mean_abs_lateral_m": round(float(np.mean(lateral)), 4), "mean_abs_lateral_m_ci95": bootstrap_ci(lateral),
+            "max_abs_lateral_m": round(float(max(d["max_abs_lateral_m"] for d in drives)), 4),
+            "offroad_fraction": round(float(np.mean([bool(d["offroad"]) for d in drives])), 3),
+            "drives": len(drives), "distance_m": round(float(sum(d["distance_m"] for d in drives)), 1)}
+
+
+def _lane_per_seed(episodes: list[dict]) -> dict:
+    return {"departures": int(sum(d["departures"] for d in episodes)),
+            "distance_m": round(float(sum(d["distance_m"] for d in episodes)), 1), "drives": len(episodes)}
+
+
+def _lane_per_seed_table(evaluation: dict, seeds: list) -> tuple[str, Callable]:
+    planned = evaluation["distance_m"] * len(evaluation["tracks"])
+    caption = (f"Per seed ({' / '.join(str(s) for s in seeds)}): lane departures over the {len(evaluation['tracks'])} "
+               f"tracks together; where a drive left the road (it ends there), the metres driven of {planned:g} in brackets:")
+
+    def cell(runs):
+        return " / ".join(f"{r['departures']}" + (f" ({r['distance_m']:.0f} m)" if r["distance_m"] < planned - 1 else "")
+                          for r in runs)
+    return caption, cell
+
+
+def _lane_detail_table(results: dict, conditions: list) -> list[str]:
+    lines = ["", "Mean |lateral error|, cm (max over all drives):", "",
+             "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+    for name, row in results["results"].items():
+        cells = [f"{100 * row['conditions'][c]['mean_abs_lateral_m']:.1f} ({100 * row['conditions'][c]['max_abs_lateral_m']:.0f})"
+                 for c in conditions]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _lane_quick(data: dict, evaluation: dict, evaluation_settings: dict) -> tuple[dict, dict]:
+    return ({**data, "sim_seeds": "0-1", "distance_m": 25.0},
+            {**evaluation, "tracks": list(evaluation_settings["tracks"])[:1], "distance_m": 30.0})
+
+
+LANE = StudyWorld(
+    defaults={
+        "data": {"sim_seeds": "0-23", "distance_m": 120.0, "speed": 3.0, "recovery_rate_hz": 0.4,
+                 "perturbations": {"drop_probability": 0.05}},
+        "training": {"epochs": 6, "batch_size": 16, "seq_len": 24, "lr": 2e-3, "threads": 2, "head_precision": "fp32",
+                     "head_activation": None},
+        "evaluation": {"tracks": [1000, 1001, 1002], "distance_m": 1000.0, "speed": 3.0},
+        "attention": {"track": 1000, "frames": 200, "noise_std": 40.0},
+    },
+    condition_keys=frozenset(),
+    headline=("departures_per_km", "Lane departures per km", "{:.3g}"),
+    episode_noun="tracks",
+    episode_seeds=lambda evaluation: [int(t) for t in evaluation["tracks"]],
+    quick=_lane_quick,
+    evaluate=_lane_evaluate,
+    aggregate=_lane_aggregate,
+    per_seed=_lane_per_seed,
+    where=lambda evaluation: f"each model driven {evaluation['distance_m']:g} m on held-out tracks {evaluation['tracks']}",
+    per_seed_table=_lane_per_seed_table,
+    detail_table=_lane_detail_table,
+)
+
+
+# ---------------------------------------------------------------------------------------------- drone
+
+
+def _drone_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict, rate: float) -> dict:
+    from liquid_control.sim.drone.fly import fly
+    from liquid_control.sim.drone.world import DroneWorld
+    from liquid_control.train.evaluate import ModelDriver
+    from liquid_control.train.simulate import drone_config
+
+    drone = DroneWorld(seed, drone_config(condition["domain"], condition["perturbations"], rate,
+                                          condition["start_distance_m"]))
+    try:
+        report = fly(drone, ModelDriver(model_dir, backend="torch")).report
+    finally:
+        drone.close()
+    keys = ("seed", "domain", "success", "collision", "reason", "time_to_target_s", "start_distance_m",
+            "final_distance_m", "target_in_view_fraction", "stop_reason", "sim_time_s")
+    return {key: report[key] for key in keys}
+
+
+def _drone_aggregate(flights: list[dict]) -> dict:
+    successes = [float(bool(f["success"])) for f in flights]
+    times = [f["time_to_target_s"] for f in flights if f["success"]]
+    reasons: dict[str, int] = {}
+    for flight in flights:
+        reasons[flight["stop_reason"]] = reasons.get(flight["stop_reason"], 0) + 1
+    return {"success_rate": round(float(np.mean(successes)), 4), "success_rate_ci95": bootstrap_ci(successes),
+            "collision_rate": round(float(np.mean([bool(f["collision"]) for f in flights])), 4),
+            "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
+            "mean_final_distance_m": round(float(np.mean([f["final_distance_m"] for f in flights])), 3),
+            "stop_reasons": dict(sorted(reasons.items())), "flights": len(flights)}
+
+
+def _drone_per_seed_table(evaluation: dict, seeds: list) -> tuple[str, Callable]:
+    def cell(runs):
+        return " / ".join(f"{r['successes']}/{r['flights']}" for r in runs)
+    return f"Per seed ({' / '.join(str(s) for s in seeds)}): flights that reached the target, of those flown:", cell
+
+
+def _drone_detail_table(results: dict, conditions: list) -> list[str]:
+    lines = ["", "Collisions, % of flights / mean time to target of the successful flights, s:", "",
+             "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+    for name, row in results["results"].items():
+        cells = [f"{row['conditions'][c]['collision_rate']:.0%} / "
+                 + ("—" if row['conditions'][c]['mean_time_to_target_s'] is None
+                    else f"{row['conditions'][c]['mean_time_to_target_s']:.1f}") for c in conditions]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+DRONE = StudyWorld(
+    defaults={
+        "data": {"sim_seeds": "0-299", "recovery_rate_hz": 0.5, "perturbations": {}},
+        "training": {"epochs": 8, "batch_size": 16, "seq_len": 16, "lr": 2e-3, "threads": 2, "head_precision": "fp32",
+                     "head_activation": None},
+        "evaluation": {"scenes": "1000-1019"},
+        "attention": {"track": 1000, "frames": 80, "noise_std": 20.0},
+    },
+    condition_keys=frozenset({"domain", "start_distance_m"}),
+    headline=("success_rate", "Success rate, % of flights", "{:.0%}"),
+    episode_noun="scenes",
+    episode_seeds=lambda evaluation: seed_list(evaluation["scenes"]),
+    quick=lambda data, evaluation, settings: ({**data, "sim_seeds": "0-1"},
+                                              {**evaluation, "scenes": str(seed_list(settings["scenes"])[0])}),
+    evaluate=_drone_evaluate,
+    aggregate=_drone_aggregate,
+    per_seed=lambda flights: {"successes": int(sum(bool(f["success"]) for f in flights)), "flights": len(flights)},
+    where=lambda evaluation: f"each model flown once in each held-out scene {evaluation['scenes']}",
+    per_seed_table=_drone_per_seed_table,
+    detail_table=_drone_detail_table,
+)
+
+STUDY_WORLDS = {"lane": LANE, "drone": DRONE}  # by the task's simulator name
+
+
+def study_world(task_name: str) -> StudyWorld:
+    """The study's side of a simulated task (``lane``, ``drone``)."""
+    from liquid_control.tasks import load_task
+
+    simulator = load_task(task_name).simulator
+    if simulator not in STUDY_WORLDS:
+        raise ValueError(f"study config: world {task_name!r} has no simulator the study knows; studies run in "
+                         f"{', '.join(STUDY_WORLDS)}")
+    return STUDY_WORLDS[simulator]
