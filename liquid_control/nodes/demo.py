@@ -39,6 +39,19 @@ from liquid_control.distro import local_discovery_environment
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def local_ros_environment() -> dict:
+    """The environment for nodes this process starts and talks to: a domain of its own unless one
+    is set, discovery on this machine only, logs in a temporary folder (applied here too)."""
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
+    discovery = local_discovery_environment()  # Humble also needs ROS_LOCALHOST_ONLY=1
+    for name, value in discovery.items():
+        env.setdefault(name, value)
+    env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="liquid_control-demo-logs-"))
+    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_LOG_DIR", *discovery)})
+    return env
+
+
 class _Monitor:
     def __init__(self, frame_every: int, metrics_topic: str = "lane_metrics", key: str = "lateral_error_m"):
         self.context = Context()
@@ -80,13 +93,7 @@ class _Monitor:
 def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: float, done) -> tuple[str, float, dict, "_Monitor"]:
     """Run ``launch ARGUMENTS`` until ``done(metrics)`` gives a reason (or the nodes exit, or the
     time runs out); returns (stop reason, wall time, the last metrics, the monitor)."""
-    env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(1 + os.getpid() % 100))
-    discovery = local_discovery_environment()  # Humble also needs ROS_LOCALHOST_ONLY=1
-    for name, value in discovery.items():
-        env.setdefault(name, value)
-    env.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="liquid_control-demo-logs-"))
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_LOG_DIR", *discovery)})
+    env = local_ros_environment()
     log_path = out / "nodes.log"
     command = [sys.executable, "-m", "liquid_control", "launch", *arguments]
     with open(log_path, "w") as log:

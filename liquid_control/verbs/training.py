@@ -104,6 +104,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from liquid_control.verbs.task_options import task_from_args
 
     task = task_from_args(args)
+    if args.closed_replay:
+        return _closed_replay(args, task)
     episodes, _ = _recorded_episodes(args, task)
     results = []
     for number, model in enumerate(args.model):
@@ -124,6 +126,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
             r2 = "n/a (the labels do not vary)" if figures["r2"] is None else f"{figures['r2']:.3f}"
             print(f"  {name}: RMSE {figures['rmse']:.4g} (predicting the training mean: "
                   f"{figures['rmse_of_training_mean']:.4g}), MAE {figures['mae']:.4g}, R2 {r2}")
+    return 0
+
+
+def _closed_replay(args: argparse.Namespace, task) -> int:
+    """Each bag played into the policy launch in shadow mode (real nodes, sim time): the agreement."""
+    from liquid_control.data.episodes import find_bags
+    from liquid_control.nodes.shadow_replay import shadow_replay
+
+    if len(args.model) != 1:
+        raise SystemExit("error: --closed-replay runs one model through the nodes; give one --model")
+    reports = {}
+    for bag in find_bags(args.bags):
+        print(f"... playing {bag} into the policy launch in shadow mode", file=sys.stderr, flush=True)
+        reports[str(bag)] = shadow_replay(args.model[0], bag, task)
+    if args.json:
+        print(json.dumps({"model": args.model[0], "closed_replay": reports}))
+        return 0
+    for bag, report in reports.items():
+        print(f"{bag}: {report.get('shadow_pairs')} steps paired with the recorded command "
+              f"({report.get('shadow_unpaired')} without one)")
+        fields = sorted({key.split("_")[1] for key in report if key.endswith("_error_p50")})
+        for name in fields:
+            print(f"  {name}: error p50 {report[f'shadow_{name}_error_p50']}, p95 {report[f'shadow_{name}_error_p95']}, "
+                  f"within tolerance {report[f'shadow_{name}_within_tolerance']}, "
+                  f"sign agreement {report[f'shadow_{name}_sign_agreement']}")
     return 0
 
 
@@ -212,5 +239,8 @@ def add_parsers(verbs) -> None:
     add_task_options(evl)
     evl.add_argument("--jobs", type=int, default=0, help="processes that decode recordings (default: one per core)")
     evl.add_argument("--plot", metavar="PATH.png", help="plot the network's outputs against the recorded commands")
+    evl.add_argument("--closed-replay", action="store_true",
+                     help="play each bag into the policy launch in shadow mode (perception_node and controller_node "
+                          "as on the robot, on the bag's clock) and report the agreement with the recorded commands")
     evl.add_argument("--json", action="store_true")
     evl.set_defaults(func=cmd_eval)

@@ -103,3 +103,17 @@ def test_a_recording_played_into_the_shadow_controller_agrees_with_its_teleop(tr
         os.killpg(runner.pid, signal.SIGINT)
         code = runner.wait(60)
     assert code == 0, log_path.read_text()[-3000:]
+
+
+def test_eval_closed_replay_is_the_same_check_in_one_command(trained, capsys):
+    import json
+
+    model, held_out = trained
+    task = model.parent / "line.yaml"
+    capsys.readouterr()
+    assert main(["eval", "--closed-replay", "--task", str(task), "--model", str(model), "--bags", str(held_out),
+                 "--json"]) == 0
+    (report,) = json.loads(capsys.readouterr().out)["closed_replay"].values()
+    assert int(report["shadow_pairs"]) >= 200 and report["shadow"] == "true", report
+    assert float(report["shadow_angular.z_error_p50"]) < 0.1, report
+    assert float(report["shadow_angular.z_sign_agreement"]) > 0.8, report
