@@ -26,62 +26,10 @@ def _parse_wiring(text: str):
         raise SystemExit(f"error: bad parameters for wiring {kind}: {exc}") from exc
 
 
-def _print_files(report: dict, keys: tuple[str, ...]) -> None:
-    for key in keys:
-        if key in report:
-            print(f"  {key.replace('_', ' ')}: {report[key]}")
-
-
-def _cmd_drone_demo(args: argparse.Namespace) -> int:
-    model = Path(args.model or REPO_MODELS / "ncp_drone")
-    if not (model / "card.yaml").is_file():
-        print(f"error: no model at {model}. The package ships models/ncp_drone; its card has the command that "
-              "retrains it", file=sys.stderr)
-        return 2
-    from .nodes.demo import run_drone_demo
-
-    seed = args.seed
-    print(f"demo: {model.name} flies to the target in scene {seed} ({args.domain}) through the ROS nodes "
-          f"(drone_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
-    report = run_drone_demo(str(model.resolve()), seed=seed, domain=args.domain,
-                            out_dir=args.out if args.out != "out/demo" else "out/drone_demo", timeout_s=args.timeout)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"scene {seed} ({args.domain}): {'reached the target' if report['success'] else 'did not reach the target'} "
-              f"from {report['start_distance_m']:.1f} m in {report['flight_time_s']:.1f} s of flight "
-              f"(final distance {report['final_distance_m']:.2f} m, target in view {report['target_in_view_fraction']:.0%}); "
-              f"{report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
-        _print_files(report, ("flight_png", "frames_png", "video"))
-    return 0 if report["success"] else 3
-
-
-REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    if args.world == "drone":
-        return _cmd_drone_demo(args)
-    model = Path(args.model or REPO_MODELS / "ncp19_lane")
-    if not (model / "card.yaml").is_file():
-        print(f"error: no model at {model}. The package ships models/ncp19_lane; retrain it with\n"
-              "  python -m liquid_control train --sim-seeds 0-23 --arch ncp-cfc --out models/ncp19_lane", file=sys.stderr)
-        return 2
-    from .nodes.demo import run_demo
+    from .verbs.simulated import world_verbs
 
-    print(f"demo: {model.name} drives {args.distance:g} m on track {args.seed} through the ROS nodes "
-          f"(lane_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
-    report = run_demo(str(model.resolve()), seed=args.seed, distance_m=args.distance, out_dir=args.out,
-                      timeout_s=args.timeout)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"track {report['seed']} ({report['track_family']}): {report['distance_m']:.0f} m driven, mean |lateral error| "
-              f"{report['mean_abs_lateral_m'] * 100:.1f} cm (max {report['max_abs_lateral_m'] * 100:.1f} cm), "
-              f"{report['departures']} lane departure(s); {report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
-        _print_files(report, ("trajectory_png", "frames_png", "video"))
-    succeeded = report["stop_reason"] == "distance reached" and report["departures"] == 0
-    return 0 if succeeded else 3
+    return world_verbs(args.world).demo(args)
 
 
 def cmd_wiring(args: argparse.Namespace) -> int:
@@ -172,194 +120,10 @@ def cmd_import_ncps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _drive_fleet(args: argparse.Namespace, config) -> int:
-    import numpy as np
-
-    from .sim.lane.drive import drive_fleet
-    from .sim.lane.world import LaneWorld
-    from .train.evaluate import FleetModelDriver
-
-    if args.driver != "model":
-        print("error: --fleet drives a model (--driver model --model DIR); the expert has no batched form", file=sys.stderr)
-        return 2
-    if args.frames or args.video or args.plot:
-        print("error: --frames, --video and --plot record one car; drive it without --fleet", file=sys.stderr)
-        return 2
-    driver = FleetModelDriver(args.model, speed=args.speed, backend=args.backend)
-    worlds = [LaneWorld(args.seed + i, config) for i in range(args.fleet)]
-    try:
-        results = drive_fleet(worlds, driver, args.distance, args.max_time)
-    finally:
-        for world in worlds:
-            world.close()
-    reports = [r.report for r in results]
-    steps = np.asarray(driver.step_seconds) * 1e3
-    heads = np.asarray(driver.head_seconds) * 1e3
-    summary = {"fleet": args.fleet, "backend": driver.engine.backend, "seeds": [r["seed"] for r in reports],
-               "distance_m": round(sum(r["distance_m"] for r in reports), 1),
-               "departures": sum(r["departures"] for r in reports),
-               "mean_abs_lateral_m": round(float(np.mean([r["mean_abs_lateral_m"] for r in reports])), 4),
-               "wall_time_s": reports[0]["wall_time_s"],
-               "batched_core_step_ms": {"median": round(float(np.median(steps)), 3), "p99": round(float(np.percentile(steps, 99)), 3),
-                                        "calls": int(steps.size)} if steps.size else {},
-               "conv_head_ms_per_frame": {"median": round(float(np.median(heads)), 3), "p99": round(float(np.percentile(heads, 99)), 3),
-                                          "frames": int(heads.size)} if heads.size else {},
-               "tracks": reports}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for r in reports:
-            print(f"track {r['seed']} ({r['family']}): {r['distance_m']:.0f} m, mean |lateral error| "
-                  f"{r['mean_abs_lateral_m'] * 100:.1f} cm, max {r['max_abs_lateral_m'] * 100:.1f} cm, "
-                  f"{r['departures']} departure(s); {r['stop_reason']}")
-        print(f"fleet of {args.fleet} on {summary['backend']}: {summary['distance_m']:.0f} m, {summary['departures']} departure(s), "
-              f"{summary['wall_time_s']:.0f} s wall time; conv head per frame median "
-              f"{summary['conv_head_ms_per_frame'].get('median', float('nan')):.2f} ms, one batched liquid-core call per "
-              f"control period, median {summary['batched_core_step_ms'].get('median', float('nan')):.3f} ms")
-    ok = all(r["stop_reason"] == "distance reached" and r["departures"] == 0 for r in reports)
-    return 0 if ok else 3
-
-
-def _fly(args: argparse.Namespace) -> int:
-    """``drive --world drone``: episodes of fly-to-target in scenes SEED .. SEED+N-1."""
-    import numpy as np
-
-    from .sim.drone.expert import DroneExpert, RecoveryConfig
-    from .sim.drone.fly import fly
-    from .sim.drone.world import DroneWorld
-    from .train.simulate import drone_config
-
-    if args.fleet > 1 or args.open_road or args.no_render and args.driver == "model":
-        print("error: --fleet, --open-road and (for a model) --no-render are lane-world options", file=sys.stderr)
-        return 2
-    config = drone_config(args.domain, _parse_assignments(args.perturb, "perturbation"),
-                          args.camera_rate,
-                          _range(args.start_distance) if args.start_distance else None, args.wind, args.distractors)
-    if args.no_render:
-        from dataclasses import replace
-
-        config = replace(config, render=False)
-    if args.driver == "model":
-        from .train.evaluate import ModelDriver
-
-        pilot = ModelDriver(args.model, backend=args.backend)
-    else:
-        pilot = DroneExpert(recovery=RecoveryConfig(rate_hz=args.recovery_rate))
-    world = DroneWorld(args.seed, config)
-    frames = _FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
-    reports = []
-    try:
-        for seed in range(args.seed, args.seed + args.episodes):
-            world.reset(seed)
-            result = fly(world, pilot, on_step=frames.add if frames.active else None)
-            reports.append(result.report)
-            if args.plot and seed == args.seed:
-                from .sim.drone.plot import plot_flight
-
-                plot_flight(world.scene, result.trajectory, args.plot, title=f"{pilot.name}, scene {seed} ({config.domain})",
-                            success_radius_m=config.success_radius_m)
-    finally:
-        frames.close()
-        world.close()
-    times = [r["time_to_target_s"] for r in reports if r["success"]]
-    sim_time, wall = sum(r["sim_time_s"] for r in reports), sum(r["wall_time_s"] for r in reports)
-    summary = {
-        "world": "drone", "domain": config.domain, "driver": pilot.name, "seeds": [args.seed, args.seed + args.episodes - 1],
-        "start_distance_m": list(config.scene.start_distance_m), "perturbations": _parse_assignments(args.perturb, "perturbation"),
-        "wind_gust_n": config.wind_gust_n, "episodes": len(reports), "successes": sum(r["success"] for r in reports),
-        "success_rate": round(sum(r["success"] for r in reports) / len(reports), 4),
-        "collisions": sum(bool(r["collision"]) for r in reports),
-        "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
-        "mean_final_distance_m": round(float(np.mean([r["final_distance_m"] for r in reports])), 3),
-        "mean_target_in_view_fraction": round(float(np.mean([r["target_in_view_fraction"] or 0 for r in reports])), 4),
-        "realtime_factor": round(sim_time / wall, 2) if wall > 0 else None,
-        "wall_time_s": round(wall, 2),
-    }
-    if args.plot:
-        summary["plot"] = args.plot
-    summary.update(frames.outputs())
-    if args.driver == "model":
-        summary["backend"] = pilot.loop.engine.backend
-        summary["network_step_ms"] = pilot.loop_step_stats()
-    summary["flights"] = reports
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for r in reports:
-            print(f"scene {r['seed']} ({r['domain']}): {r['stop_reason']} from {r['start_distance_m']:.1f} m, "
-                  f"final distance {r['final_distance_m']:.2f} m, {r['sim_time_s']:.1f} s")
-        print(f"{pilot.name} in {config.domain}: {summary['successes']}/{summary['episodes']} reached the target "
-              f"({summary['success_rate']:.0%}), {summary['collisions']} collision(s), {summary['realtime_factor']}x real time")
-    return 0 if summary["successes"] == summary["episodes"] else 3
-
-
-def _range(text: str) -> tuple[float, float]:
-    """'5,20' or '30' -> (low, high)."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise SystemExit(f"error: bad range {text!r}; write LOW,HIGH or one number") from None
-    if len(values) not in (1, 2):
-        raise SystemExit(f"error: bad range {text!r}; write LOW,HIGH or one number")
-    return values[0], values[-1]
-
-
 def cmd_drive(args: argparse.Namespace) -> int:
-    if args.world == "drone":
-        if args.driver == "model" and not args.model:
-            print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
-            return 2
-        return _fly(args)
-    from .sim.lane.drive import drive
-    from .sim.lane.expert import ExpertDriver, RecoveryConfig
-    from .sim.perturbations import PerturbationConfig
-    from .sim.lane.track import TrackSpec
-    from .sim.lane.world import LaneWorld, WorldConfig
+    from .verbs.simulated import world_verbs
 
-    if args.driver == "model" and not args.model:
-        print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
-        return 2
-    config = WorldConfig(
-        track=TrackSpec(closed=not args.open_road),
-        perturbations=PerturbationConfig.from_dict(_parse_assignments(args.perturb, "perturbation")),
-        camera_rate_hz=args.camera_rate or 20.0,
-        render=not args.no_render,
-    )
-    if args.fleet > 1:
-        return _drive_fleet(args, config)
-    if args.driver == "model":
-        from .train.evaluate import ModelDriver
-
-        driver = ModelDriver(args.model, speed=args.speed, backend=args.backend)
-    else:
-        driver = ExpertDriver(config.car, speed=args.speed, recovery=RecoveryConfig(rate_hz=args.recovery_rate))
-    world = LaneWorld(args.seed, config)
-    frames = _FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
-    try:
-        result = drive(world, driver, args.distance, args.max_time, on_step=frames.add if frames.active else None)
-    finally:
-        frames.close()
-        world.close()
-    report = result.report
-    if args.plot:
-        from .sim.lane.plot import plot_drive
-
-        plot_drive(world.track, result.trajectory, args.plot)
-        report["plot"] = args.plot
-    report.update(frames.outputs())
-    if args.driver == "model":
-        report["backend"] = driver.loop.engine.backend
-        step = driver.loop_step_stats()
-        if step:
-            report["network_step_ms"] = step
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(f"{report['driver']} on track {report['seed']} ({report['family']}): {report['distance_m']:.0f} m in "
-              f"{report['sim_time_s']:.0f} s sim time ({report['realtime_factor']}x real time); mean |lateral error| "
-              f"{report['mean_abs_lateral_m'] * 100:.1f} cm, max {report['max_abs_lateral_m'] * 100:.1f} cm, "
-              f"{report['departures']} lane departure(s); stopped: {report['stop_reason']}")
-    return 0 if report["stop_reason"] == "distance reached" else 3
+    return world_verbs(args.world).drive(args)
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
@@ -422,68 +186,20 @@ def cmd_bag_recover(args: argparse.Namespace) -> int:
     return 0
 
 
-class _FrameSink:
-    """Saves camera frames as PNGs (every Nth) and/or an MP4 video while driving."""
-
-    def __init__(self, folder: str | None, every: int, video: str | None, fps: float):
-        self.folder = Path(folder) if folder else None
-        self.every = max(1, every)
-        self.video_path = video
-        self.count = 0
-        self.saved = 0
-        self._video = None
-        if self.folder:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        if video:
-            import imageio.v2 as imageio
-
-            self._video = imageio.get_writer(video, fps=fps, macro_block_size=1)
-
-    @property
-    def active(self) -> bool:
-        return bool(self.folder or self._video)
-
-    def add(self, observation, command) -> None:
-        if observation.frame is None:
-            return
-        if self._video is not None:
-            self._video.append_data(observation.frame)
-        if self.folder and self.count % self.every == 0:
-            import imageio.v2 as imageio
-
-            imageio.imwrite(self.folder / f"frame_{self.count:06d}.png", observation.frame)
-            self.saved += 1
-        self.count += 1
-
-    def close(self) -> None:
-        if self._video is not None:
-            self._video.close()
-
-    def outputs(self) -> dict:
-        result = {}
-        if self.folder:
-            result["frames_saved"] = self.saved
-            result["frames_folder"] = str(self.folder)
-        if self.video_path:
-            result["video"] = self.video_path
-        return result
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     from .data.episodes import write_episode_bag
     from .train.simulate import simulate_episodes
+    from .verbs.simulated import world_verbs
 
     out = Path(args.out)
     perturbations = _parse_assignments(args.perturb, "perturbation")
     episodes = simulate_episodes(_seed_list(args.seeds), args.world, args.distance, args.speed, args.recovery_rate,
                                  perturbations, args.domain, args.jobs)
+    describe = world_verbs(args.world).describe
     for episode in episodes:
         path = out / f"sim_{episode.meta['seed']:05d}"
         write_episode_bag(episode, path, args.speed, storage=args.storage)
-        report = episode.meta["report"]
-        where = (f"{report['stop_reason']} in scene {episode.meta['seed']} ({episode.meta['domain']})" if args.world == "drone"
-                 else f"{report['distance_m']:.0f} m on track {episode.meta['seed']} ({episode.meta['family']})")
-        print(f"{path}: {len(episode)} frames, {where}")
+        print(f"{path}: {len(episode)} frames, {describe(episode)}")
     return 0
 
 
@@ -565,7 +281,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-WORLD_CHOICES = ("lane", "drone")  # the simulated tasks that drive, fly, demo and generate know
+class _SimulatedTasks:
+    """The registered tasks with a simulator, as the choices of demo, drive and generate (read when
+    first needed, like the presets)."""
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    @staticmethod
+    def _names() -> tuple[str, ...]:
+        from .tasks import simulated
+
+        return simulated()
+
+
+WORLD_CHOICES = _SimulatedTasks()
 
 
 def build_parser() -> argparse.ArgumentParser:

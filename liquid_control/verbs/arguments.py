@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
+
+REPO_MODELS = Path(__file__).resolve().parents[2] / "models"  # the shipped models
 
 
 def parse_assignments(pairs: Sequence[str], what: str) -> dict[str, Any]:
@@ -28,3 +31,14 @@ def seed_list(text: str) -> list[int]:
         except ValueError:
             raise SystemExit(f"error: bad seed list {text!r}; write e.g. 0-23 or 0,3,5") from None
     return seeds
+
+
+def value_range(text: str) -> tuple[float, float]:
+    """'5,20' or '30' -> (low, high)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"error: bad range {text!r}; write LOW,HIGH or one number") from None
+    if len(values) not in (1, 2):
+        raise SystemExit(f"error: bad range {text!r}; write LOW,HIGH or one number")
+    return values[0], values[-1]

@@ -1,0 +1,142 @@
+"""The lane world's verbs: ``demo``, ``drive`` and what ``generate`` says of an episode."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from liquid_control.verbs.arguments import REPO_MODELS, parse_assignments
+from liquid_control.verbs.frames import FrameSink, print_files
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``demo --task lane``: the lane keeper drives a held-out track through the ROS nodes."""
+    model = Path(args.model or REPO_MODELS / "ncp19_lane")
+    if not (model / "card.yaml").is_file():
+        print(f"error: no model at {model}. The package ships models/ncp19_lane; retrain it with\n"
+              "  python -m liquid_control train --sim-seeds 0-23 --arch ncp-cfc --out models/ncp19_lane", file=sys.stderr)
+        return 2
+    from liquid_control.nodes.demo import run_demo
+
+    print(f"demo: {model.name} drives {args.distance:g} m on track {args.seed} through the ROS nodes "
+          f"(lane_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
+    report = run_demo(str(model.resolve()), seed=args.seed, distance_m=args.distance, out_dir=args.out,
+                      timeout_s=args.timeout)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"track {report['seed']} ({report['track_family']}): {report['distance_m']:.0f} m driven, mean |lateral error| "
+              f"{report['mean_abs_lateral_m'] * 100:.1f} cm (max {report['max_abs_lateral_m'] * 100:.1f} cm), "
+              f"{report['departures']} lane departure(s); {report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
+        print_files(report, ("trajectory_png", "frames_png", "video"))
+    succeeded = report["stop_reason"] == "distance reached" and report["departures"] == 0
+    return 0 if succeeded else 3
+
+
+def drive(args: argparse.Namespace) -> int:
+    """``drive --task lane``: the expert or a model drives a track (or a fleet of cars)."""
+    from liquid_control.sim.lane.drive import drive
+    from liquid_control.sim.lane.expert import ExpertDriver, RecoveryConfig
+    from liquid_control.sim.perturbations import PerturbationConfig
+    from liquid_control.sim.lane.track import TrackSpec
+    from liquid_control.sim.lane.world import LaneWorld, WorldConfig
+
+    if args.driver == "model" and not args.model:
+        print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
+        return 2
+    config = WorldConfig(
+        track=TrackSpec(closed=not args.open_road),
+        perturbations=PerturbationConfig.from_dict(parse_assignments(args.perturb, "perturbation")),
+        camera_rate_hz=args.camera_rate or 20.0,
+        render=not args.no_render,
+    )
+    if args.fleet > 1:
+        return _fleet(args, config)
+    if args.driver == "model":
+        from liquid_control.train.evaluate import ModelDriver
+
+        driver = ModelDriver(args.model, speed=args.speed, backend=args.backend)
+    else:
+        driver = ExpertDriver(config.car, speed=args.speed, recovery=RecoveryConfig(rate_hz=args.recovery_rate))
+    world = LaneWorld(args.seed, config)
+    frames = FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
+    try:
+        result = drive(world, driver, args.distance, args.max_time, on_step=frames.add if frames.active else None)
+    finally:
+        frames.close()
+        world.close()
+    report = result.report
+    if args.plot:
+        from liquid_control.sim.lane.plot import plot_drive
+
+        plot_drive(world.track, result.trajectory, args.plot)
+        report["plot"] = args.plot
+    report.update(frames.outputs())
+    if args.driver == "model":
+        report["backend"] = driver.loop.engine.backend
+        step = driver.loop_step_stats()
+        if step:
+            report["network_step_ms"] = step
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report['driver']} on track {report['seed']} ({report['family']}): {report['distance_m']:.0f} m in "
+              f"{report['sim_time_s']:.0f} s sim time ({report['realtime_factor']}x real time); mean |lateral error| "
+              f"{report['mean_abs_lateral_m'] * 100:.1f} cm, max {report['max_abs_lateral_m'] * 100:.1f} cm, "
+              f"{report['departures']} lane departure(s); stopped: {report['stop_reason']}")
+    return 0 if report["stop_reason"] == "distance reached" else 3
+
+
+def _fleet(args: argparse.Namespace, config) -> int:
+    import numpy as np
+
+    from liquid_control.sim.lane.drive import drive_fleet
+    from liquid_control.sim.lane.world import LaneWorld
+    from liquid_control.train.evaluate import FleetModelDriver
+
+    if args.driver != "model":
+        print("error: --fleet drives a model (--driver model --model DIR); the expert has no batched form", file=sys.stderr)
+        return 2
+    if args.frames or args.video or args.plot:
+        print("error: --frames, --video and --plot record one car; drive it without --fleet", file=sys.stderr)
+        return 2
+    driver = FleetModelDriver(args.model, speed=args.speed, backend=args.backend)
+    worlds = [LaneWorld(args.seed + i, config) for i in range(args.fleet)]
+    try:
+        results = drive_fleet(worlds, driver, args.distance, args.max_time)
+    finally:
+        for world in worlds:
+            world.close()
+    reports = [r.report for r in results]
+    steps = np.asarray(driver.step_seconds) * 1e3
+    heads = np.asarray(driver.head_seconds) * 1e3
+    summary = {"fleet": args.fleet, "backend": driver.engine.backend, "seeds": [r["seed"] for r in reports],
+               "distance_m": round(sum(r["distance_m"] for r in reports), 1),
+               "departures": sum(r["departures"] for r in reports),
+               "mean_abs_lateral_m": round(float(np.mean([r["mean_abs_lateral_m"] for r in reports])), 4),
+               "wall_time_s": reports[0]["wall_time_s"],
+               "batched_core_step_ms": {"median": round(float(np.median(steps)), 3), "p99": round(float(np.percentile(steps, 99)), 3),
+                                        "calls": int(steps.size)} if steps.size else {},
+               "conv_head_ms_per_frame": {"median": round(float(np.median(heads)), 3), "p99": round(float(np.percentile(heads, 99)), 3),
+                                          "frames": int(heads.size)} if heads.size else {},
+               "tracks": reports}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for r in reports:
+            print(f"track {r['seed']} ({r['family']}): {r['distance_m']:.0f} m, mean |lateral error| "
+                  f"{r['mean_abs_lateral_m'] * 100:.1f} cm, max {r['max_abs_lateral_m'] * 100:.1f} cm, "
+                  f"{r['departures']} departure(s); {r['stop_reason']}")
+        print(f"fleet of {args.fleet} on {summary['backend']}: {summary['distance_m']:.0f} m, {summary['departures']} departure(s), "
+              f"{summary['wall_time_s']:.0f} s wall time; conv head per frame median "
+              f"{summary['conv_head_ms_per_frame'].get('median', float('nan')):.2f} ms, one batched liquid-core call per "
+              f"control period, median {summary['batched_core_step_ms'].get('median', float('nan')):.3f} ms")
+    ok = all(r["stop_reason"] == "distance reached" and r["departures"] == 0 for r in reports)
+    return 0 if ok else 3
+
+
+def describe(episode) -> str:
+    """What ``generate`` prints of an expert episode."""
+    return f"{episode.meta['report']['distance_m']:.0f} m on track {episode.meta['seed']} ({episode.meta['family']})"
