@@ -297,7 +297,10 @@ class TestController:
         before = len(controller.commands)
         code = controller.node_process.interrupt()
         assert code == 0
-        controller.spin_until(lambda: len(controller.commands) > before, "the final stop", timeout=5.0, node_must_live=False)
+        # A tick's command published just before the signal may still be in flight: the robot is
+        # stopped when the last command heard from the dead node is a stop.
+        stopped = lambda: len(controller.commands) > before and controller.commands[-1].linear.x == 0.0  # noqa: E731
+        controller.spin_until(stopped, "the final stop as the last command", timeout=5.0, node_must_live=False)
         assert controller.commands[-1].linear.x == 0.0
 
 
