@@ -120,6 +120,8 @@ setup(
             'hypothesis',
             # The attention measures' tests (as in the 'study' extra).
             'scikit-image',
+            # The lint check (test/test_lint.py; configured in ruff.toml).
+            'ruff',
         ],
     },
     zip_safe=False,
