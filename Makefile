@@ -11,7 +11,7 @@ VENV ?= .venv
 # of Kilted's, for the tests that talk to ROS (nodes, launch runner, bag tools, compatibility, the
 # demo). A sourced ROS host's ROS_DISTRO is dropped: the lanes run the wheels' rclpy, not the host's.
 JAZZY_VENV ?= .venv-jazzy
-JAZZY_TESTS ?= test/nodes test/test_launch_runner.py test/test_ros_environment.py test/test_distro.py test/data \
+JAZZY_TESTS ?= test/nodes test/launching test/test_ros_environment.py test/test_distro.py test/data \
 	test/compat test/train/test_shipped_model.py::test_demo_through_the_ros_nodes \
 	test/train/test_shipped_drone_model.py::test_drone_demo_through_the_ros_nodes
 PYTEST_ARGS ?=

@@ -127,7 +127,7 @@ def cmd_drive(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from .launch_runner import launch, parse_launch_arguments
+    from .launching import launch, parse_launch_arguments
 
     words, arguments = parse_launch_arguments([args.file, *args.arguments])
     if len(words) == 2:  # `ros2 launch` order: PACKAGE FILE

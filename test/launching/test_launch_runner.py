@@ -21,11 +21,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from liquid_control.launch_runner import (
-    LaunchError, LaunchRunner, SOURCE_ROOT, find_package_share, format_plan, plan_launch, resolve_launch_file,
+from liquid_control.launching import (
+    SOURCE_ROOT,
+    LaunchError,
+    LaunchRunner,
+    find_package_share,
+    format_plan,
+    plan_launch,
+    resolve_launch_file,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNNER = [sys.executable, '-m', 'liquid_control', 'launch']
 PYTHON_NODE = [sys.executable, '-m']
 SHARE = find_package_share('liquid_control')
@@ -69,7 +75,8 @@ def readable(command: list, key: str) -> list:
         content = yaml.safe_load(path.read_text())
         assert list(content) == [key], f'{path}: node key {list(content)}, expected {key}'
         ((name, value),) = content[key]['ros__parameters'].items()
-        shown += ['-p', f'{name}:={yaml.safe_dump(value, default_flow_style=True).removesuffix(chr(10)).removesuffix("...").strip()}']
+        flow = yaml.safe_dump(value, default_flow_style=True).removesuffix(chr(10)).removesuffix("...").strip()
+        shown += ['-p', f'{name}:={flow}']
     return shown
 
 
@@ -341,8 +348,9 @@ def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=Non
     return [
         node_command('perception_node', '-r', '__node:=perception_node', *common, '-p', f'use_compressed:={compressed}',
                      '-r', f'image_raw:={camera_topic}', '-r', f'image_raw/compressed:={camera_topic}/compressed'),
-        node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}', '-p', f'backend:={backend}',
-                     '-p', f'input:={controller_input}', '-p', f'twist_stamped:={twist_stamped}', '-p', f'shadow:={shadow}',
+        node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}',
+                     '-p', f'backend:={backend}', '-p', f'input:={controller_input}',
+                     '-p', f'twist_stamped:={twist_stamped}', '-p', f'shadow:={shadow}',
                      '-r', f'image_raw:={camera_topic}'),
     ]
 
@@ -404,7 +412,8 @@ FAKE_NODES = {
               'while :; do sleep 0.05; done\n',
     # Prints its command line and exits 0 at once.
     # Prints its argv, then the params files it was given (the runner removes them at the end).
-    'oneshot': 'echo "oneshot ran: $*"\nfor a; do case "$a" in */launch_params_*) echo "file $a:"; cat "$a";; esac; done\n',
+    'oneshot': 'echo "oneshot ran: $*"\n'
+               'for a; do case "$a" in */launch_params_*) echo "file $a:"; cat "$a";; esac; done\n',
     # Fails on its own.
     'crasher': 'echo "crasher failing" >&2\nexit 3\n',
     # Ignores SIGINT (its sleeps inherit that), so only SIGTERM stops it.
