@@ -15,8 +15,8 @@ the physics rate:
 4. the mixer inverts the rotor allocation; when a rotor would leave 0..max thrust, yaw authority
    is given up first, then the thrusts are clipped.
 
-Plain Python floats throughout: one update costs a few microseconds, where numpy's per-call
-overhead on 3-vectors would cost more than the physics step.
+Plain Python floats throughout: on 3-vectors, numpy's per-call overhead would cost more than the
+physics step.
 """
 
 from __future__ import annotations

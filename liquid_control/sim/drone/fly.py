@@ -26,7 +26,8 @@ class FlightResult:
     trajectory: np.ndarray  # (observations, 6): TRAJECTORY_COLUMNS
 
 
-def fly(world: DroneWorld, pilot, on_step: Callable[[Observation, VelocityCommand], None] | None = None) -> FlightResult:
+def fly(world: DroneWorld, pilot,
+        on_step: Callable[[Observation, VelocityCommand], None] | None = None) -> FlightResult:
     """Reset the world and ``pilot`` and fly until the world terminates the episode."""
     run = run_episode(world, pilot, _stop_reason, _row, on_step)
     report = {

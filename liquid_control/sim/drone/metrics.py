@@ -19,7 +19,8 @@ class FlightMetrics:
         self.scene = scene
         self.drone_radius = float(drone_radius)
         obstacles = [*scene.obstacles, scene.target_obstacle()]
-        self._obstacles = np.array([(o.position[0], o.position[1], o.radius, o.top) for o in obstacles], dtype=float).reshape(-1, 4)
+        self._obstacles = np.array([(o.position[0], o.position[1], o.radius, o.top) for o in obstacles],
+                                   dtype=float).reshape(-1, 4)
         self.reset(scene.start_distance)
 
     def reset(self, start_distance: float) -> None:

@@ -37,8 +37,8 @@ def plot_flight(scene: Scene, trajectory: np.ndarray, path: str | os.PathLike, t
     altitude = trajectory[:, 3]
     if len(xy) > 1:
         segments = np.stack((xy[:-1], xy[1:]), axis=1)
-        collection = LineCollection(segments, cmap="viridis", norm=plt.Normalize(float(altitude.min()), float(altitude.max()) + 1e-3),
-                                    lw=1.8, zorder=4)
+        norm = plt.Normalize(float(altitude.min()), float(altitude.max()) + 1e-3)
+        collection = LineCollection(segments, cmap="viridis", norm=norm, lw=1.8, zorder=4)
         collection.set_array(altitude[1:])
         ax.add_collection(collection)
         fig.colorbar(collection, ax=ax, shrink=0.7, label="altitude (m)")

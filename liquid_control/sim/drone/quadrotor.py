@@ -56,7 +56,8 @@ class QuadSpec:
         if ixx + iyy < izz or ixx + izz < iyy or iyy + izz < ixx:
             raise ValueError(f"quad.inertia {self.inertia} violates the triangle inequality of a rigid body")
         if 4 * self.max_thrust_n < 1.2 * self.mass * GRAVITY:
-            raise ValueError(f"quad: 4 x max_thrust_n = {4 * self.max_thrust_n} N cannot lift {self.mass} kg with a 20 % margin")
+            raise ValueError(f"quad: 4 x max_thrust_n = {4 * self.max_thrust_n} N cannot lift {self.mass} kg "
+                             "with a 20 % margin")
         if self.camera_x < 0:
             raise ValueError(f"quad.camera_x must be >= 0, got {self.camera_x}")
 
@@ -93,24 +94,27 @@ def quad_mjcf(quad: QuadSpec, x: float, y: float, z: float, yaw: float, camera_f
     # The camera looks along body +x: image x axis = -y (right), image y axis = up tilted forward by the pitch.
     cam_axes = f"0 -1 0 {math.sin(pitch):.6f} 0 {math.cos(pitch):.6f}"
     arm = quad.arm_length
+    looks_only = 'contype="0" conaffinity="0" group="2"'  # drawn, never colliding
     looks = [
-        '<geom type="box" size="0.07 0.05 0.025" rgba="0.15 0.15 0.17 1" contype="0" conaffinity="0" group="2"/>',
-        f'<geom type="box" size="{arm:.4f} 0.012 0.008" euler="0 0 0.785398" rgba="0.2 0.2 0.22 1" contype="0" conaffinity="0" group="2"/>',
-        f'<geom type="box" size="{arm:.4f} 0.012 0.008" euler="0 0 -0.785398" rgba="0.2 0.2 0.22 1" contype="0" conaffinity="0" group="2"/>',
+        f'<geom type="box" size="0.07 0.05 0.025" rgba="0.15 0.15 0.17 1" {looks_only}/>',
+        f'<geom type="box" size="{arm:.4f} 0.012 0.008" euler="0 0 0.785398" rgba="0.2 0.2 0.22 1" {looks_only}/>',
+        f'<geom type="box" size="{arm:.4f} 0.012 0.008" euler="0 0 -0.785398" rgba="0.2 0.2 0.22 1" {looks_only}/>',
     ]
     sites, actuators = [], []
     for i, ((px, py), spin) in enumerate(zip(quad.rotor_positions(), quad.rotor_spins())):
         colour = "0.9 0.9 0.9 1" if px > 0 else "0.9 0.3 0.1 1"  # light front rotors, orange rear ones
-        looks.append(f'<geom type="cylinder" size="0.065 0.004" pos="{px:.4f} {py:.4f} 0.02" rgba="{colour}" contype="0" conaffinity="0" group="2"/>')
+        looks.append(f'<geom type="cylinder" size="0.065 0.004" pos="{px:.4f} {py:.4f} 0.02" rgba="{colour}" '
+                     f'{looks_only}/>')
         sites.append(f'<site name="rotor{i}" pos="{px:.4f} {py:.4f} 0.02" size="0.01" group="4"/>')
         actuators.append(
-            f'<general name="rotor{i}" site="rotor{i}" gear="0 0 1 0 0 {spin * quad.yaw_torque_m:.6f}" dyntype="filter" '
-            f'dynprm="{quad.motor_tau_s}" ctrllimited="true" ctrlrange="0 {quad.max_thrust_n}"/>')
+            f'<general name="rotor{i}" site="rotor{i}" gear="0 0 1 0 0 {spin * quad.yaw_torque_m:.6f}" '
+            f'dyntype="filter" dynprm="{quad.motor_tau_s}" ctrllimited="true" ctrlrange="0 {quad.max_thrust_n}"/>')
     body = f"""
     <body name="drone" pos="{x:.4f} {y:.4f} {z:.4f}" euler="0 0 {yaw:.6f}">
       <freejoint name="drone"/>
       <inertial pos="0 0 0" mass="{quad.mass}" diaginertia="{ixx} {iyy} {izz}"/>
-      <geom name="drone_hull" type="sphere" size="{quad.collision_radius}" group="3" rgba="0 0 0 0" contype="1" conaffinity="1"/>
+      <geom name="drone_hull" type="sphere" size="{quad.collision_radius}" group="3" rgba="0 0 0 0"
+            contype="1" conaffinity="1"/>
       {"".join(looks)}
       {"".join(sites)}
       <camera name="front" pos="{quad.camera_x} 0 {quad.camera_z}" xyaxes="{cam_axes}" fovy="{camera_fovy_deg:.4f}"/>

@@ -70,12 +70,14 @@ class SceneSpec:
         if self.start_altitude_m[1] > 8.0 or self.target_height_m[1] > 8.0 or self.start_altitude_m[0] < 0.6:
             raise ValueError("scene: start altitudes must lie within [0.6, 8] m and target heights below 8 m")
         if not 0 <= self.max_yaw_offset_deg <= 45:
-            raise ValueError(f"scene.max_yaw_offset_deg must be in [0, 45] (the target must be in view), got {self.max_yaw_offset_deg}")
+            raise ValueError("scene.max_yaw_offset_deg must be in [0, 45] (the target must be in view), "
+                             f"got {self.max_yaw_offset_deg}")
         for name in ("corridor_half_width_m", "clearing_radius_m", "start_clearance_m", "band_m"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"scene.{name} must be >= 0, got {getattr(self, name)}")
         if self.clearing_radius_m < 2.0:
-            raise ValueError(f"scene.clearing_radius_m must be >= 2 m (the target needs its clearing), got {self.clearing_radius_m}")
+            raise ValueError("scene.clearing_radius_m must be >= 2 m (the target needs its clearing), "
+                             f"got {self.clearing_radius_m}")
         for name in ("max_intruders", "distractors"):
             value = getattr(self, name)
             if not (isinstance(value, int) and 0 <= value <= 20):
@@ -216,8 +218,9 @@ def make_scene(seed: int, domain: str = TRAINING_DOMAIN, spec: SceneSpec | None 
                     or math.hypot(x, y) < spec.clearing_radius_m + footprint
                     or math.hypot(x - sx, y - sy) < spec.start_clearance_m + footprint):
                 continue
-            if kind == "tree" and any(s[0] == "tree" and 0 < math.hypot(s[1] - x, s[2] - y) - (s[3] + r) * FOOTPRINT_FACTOR < MIN_GAP_M
-                                      for s in slots):
+            if kind == "tree" and any(
+                    s[0] == "tree" and 0 < math.hypot(s[1] - x, s[2] - y) - (s[3] + r) * FOOTPRINT_FACTOR < MIN_GAP_M
+                    for s in slots):
                 continue  # no slits a drone would squeeze into: trees either touch or leave a real gap
             slots.append([kind, x, y, r, height, trunk_unit, yaw_unit])
 
@@ -251,7 +254,8 @@ def make_scene(seed: int, domain: str = TRAINING_DOMAIN, spec: SceneSpec | None 
                     and math.hypot(x - sx, y - sy) > spec.start_clearance_m + 1.0
                     and all(math.hypot(x - d[0], y - d[1]) > 1.5 for d in distractors)):
                 slots = [s for s in slots if math.hypot(s[1] - x, s[2] - y) > s[3] * FOOTPRINT_FACTOR + 0.6]
-                distractors.append((x, y, float(spec.target_height_m[0] + height_unit * (spec.target_height_m[1] - spec.target_height_m[0])), i))
+                low, high = spec.target_height_m
+                distractors.append((x, y, float(low + height_unit * (high - low)), i))
                 break
 
     obstacles = [_obstacle(domain, kind, *(float(v) for v in rest)) for kind, *rest in slots]
@@ -259,11 +263,12 @@ def make_scene(seed: int, domain: str = TRAINING_DOMAIN, spec: SceneSpec | None 
     obstacles += [Obstacle("distractor", (float(x), float(y), z), (r,), r + 0.01, z + r) for x, y, z, _ in distractors]
     margin = spec.band_m + 3.0
     bounds = (min(sx, 0.0) - margin, max(sx, 0.0) + margin, min(sy, 0.0) - margin, max(sy, 0.0) + margin)
-    return Scene(seed, domain, family, target, start, tuple(obstacles), tuple(float(b) for b in bounds), PALETTES[domain],
-                 seed if colour_seed is None else int(colour_seed))
+    return Scene(seed, domain, family, target, start, tuple(obstacles), tuple(float(b) for b in bounds),
+                 PALETTES[domain], seed if colour_seed is None else int(colour_seed))
 
 
-def _obstacle(domain: str, kind: str, x: float, y: float, r: float, height: float, trunk_unit: float, yaw_unit: float) -> Obstacle:
+def _obstacle(domain: str, kind: str, x: float, y: float, r: float, height: float, trunk_unit: float,
+              yaw_unit: float) -> Obstacle:
     footprint = r * FOOTPRINT_FACTOR
     if domain == "urban":
         half = r * URBAN_BOX_FRACTION
@@ -302,8 +307,10 @@ def _assets_mjcf(scene: Scene) -> str:
     _, _, half_x, half_y = scene.ground_extent()
     texrepeat = f"{half_x / p.tile_m:.3f} {half_y / p.tile_m:.3f}"  # the builtin checker is 2 x 2 tiles
     return f"""
-    <texture name="sky" type="skybox" builtin="gradient" rgb1="{_rgb(p.sky_top)}" rgb2="{_rgb(p.sky_horizon)}" width="64" height="64"/>
-    <texture name="ground" type="2d" builtin="checker" rgb1="{_rgb(p.ground)}" rgb2="{_rgb(p.ground_alt)}" mark="random" random="0.08" markrgb="{_rgb(p.ground_mark)}" width="128" height="128"/>
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="{_rgb(p.sky_top)}" rgb2="{_rgb(p.sky_horizon)}"
+             width="64" height="64"/>
+    <texture name="ground" type="2d" builtin="checker" rgb1="{_rgb(p.ground)}" rgb2="{_rgb(p.ground_alt)}"
+             mark="random" random="0.08" markrgb="{_rgb(p.ground_mark)}" width="128" height="128"/>
     <material name="ground" texture="ground" texrepeat="{texrepeat}" texuniform="false" specular="0" shininess="0"/>
     <material name="beacon" emission="{BALL_EMISSION}" specular="0.3" shininess="0.3"/>"""
 
@@ -321,6 +328,7 @@ def _geoms_mjcf(scene: Scene) -> str:
     obstacle_geom = 'contype="0" conaffinity="1"'
     for i, o in enumerate(scene.obstacles):
         x, y, z = o.position
+        at = f'pos="{x:.3f} {y:.3f} {z:.3f}"'
         name = f'name="obstacle{i}"'
         ball_name = f"obstacle{i}"
         if o.kind == "tree":
@@ -328,15 +336,21 @@ def _geoms_mjcf(scene: Scene) -> str:
             trunk_top = z - 0.6 * o.size[2]
             trunk_r = min(0.08 + 0.08 * r, 0.25)
             colour = p.canopies[int(rng.integers(len(p.canopies)))]
-            geoms.append(f'<geom {name} type="cylinder" pos="{x:.3f} {y:.3f} {trunk_top / 2:.3f}" size="{trunk_r:.3f} {trunk_top / 2:.3f}" rgba="{_rgb(p.trunk, jitter())} 1" {obstacle_geom}/>')
-            geoms.append(f'<geom name="obstacle{i}_canopy" type="ellipsoid" pos="{x:.3f} {y:.3f} {z:.3f}" size="{o.size[0]:.3f} {o.size[1]:.3f} {o.size[2]:.3f}" rgba="{_rgb(colour, jitter())} 1" {obstacle_geom}/>')
+            geoms.append(f'<geom {name} type="cylinder" pos="{x:.3f} {y:.3f} {trunk_top / 2:.3f}" '
+                         f'size="{trunk_r:.3f} {trunk_top / 2:.3f}" rgba="{_rgb(p.trunk, jitter())} 1" '
+                         f'{obstacle_geom}/>')
+            geoms.append(f'<geom name="obstacle{i}_canopy" type="ellipsoid" {at} {_size(o)} '
+                         f'rgba="{_rgb(colour, jitter())} 1" {obstacle_geom}/>')
         elif o.kind in ("bush", "rock"):
             colour = p.bush if o.kind == "bush" else p.rock
-            geoms.append(f'<geom {name} type="ellipsoid" pos="{x:.3f} {y:.3f} {z:.3f}" size="{o.size[0]:.3f} {o.size[1]:.3f} {o.size[2]:.3f}" rgba="{_rgb(colour, jitter())} 1" {obstacle_geom}/>')
+            geoms.append(f'<geom {name} type="ellipsoid" {at} {_size(o)} '
+                         f'rgba="{_rgb(colour, jitter())} 1" {obstacle_geom}/>')
         elif o.kind in ("building", "hedge", "block"):
-            colour = {"building": p.canopies[int(rng.integers(len(p.canopies)))], "hedge": p.bush, "block": p.rock}[o.kind]
+            colour = {"building": p.canopies[int(rng.integers(len(p.canopies)))],
+                      "hedge": p.bush, "block": p.rock}[o.kind]
             yaw = rng.uniform(0, math.pi / 2)
-            geoms.append(f'<geom {name} type="box" pos="{x:.3f} {y:.3f} {z:.3f}" size="{o.size[0]:.3f} {o.size[1]:.3f} {o.size[2]:.3f}" euler="0 0 {yaw:.3f}" rgba="{_rgb(colour, jitter())} 1" {obstacle_geom}/>')
+            geoms.append(f'<geom {name} type="box" {at} {_size(o)} euler="0 0 {yaw:.3f}" '
+                         f'rgba="{_rgb(colour, jitter())} 1" {obstacle_geom}/>')
         elif o.kind == "distractor":
             colour = DISTRACTOR_RGBA[i % len(DISTRACTOR_RGBA)]
             geoms += _ball(ball_name, x, y, z, o.size[0], colour, obstacle_geom)
@@ -345,13 +359,20 @@ def _geoms_mjcf(scene: Scene) -> str:
     return "\n    ".join(geoms)
 
 
+def _size(obstacle: Obstacle) -> str:
+    return 'size="' + " ".join(f"{s:.3f}" for s in obstacle.size) + '"'
+
+
 def _ball(name: str, x: float, y: float, z: float, r: float, rgba, contact: str) -> list[str]:
     """A ball with a white band on a thin grey post: the target's shape."""
     post = (z - r) / 2
     colour = " ".join(f"{c:.3f}" for c in rgba)
     band = " ".join(f"{c:.3f}" for c in TARGET_BAND_RGBA)
     return [
-        f'<geom name="{name}" type="sphere" pos="{x:.3f} {y:.3f} {z:.3f}" size="{r:.3f}" rgba="{colour}" material="beacon" {contact}/>',
-        f'<geom type="cylinder" pos="{x:.3f} {y:.3f} {z:.3f}" size="{r * 1.03:.3f} {r * 0.12:.3f}" rgba="{band}" contype="0" conaffinity="0"/>',
-        f'<geom name="{name}_post" type="cylinder" pos="{x:.3f} {y:.3f} {post:.3f}" size="0.04 {post:.3f}" rgba="0.55 0.55 0.55 1" {contact}/>',
+        f'<geom name="{name}" type="sphere" pos="{x:.3f} {y:.3f} {z:.3f}" size="{r:.3f}" rgba="{colour}" '
+        f'material="beacon" {contact}/>',
+        f'<geom type="cylinder" pos="{x:.3f} {y:.3f} {z:.3f}" size="{r * 1.03:.3f} {r * 0.12:.3f}" rgba="{band}" '
+        'contype="0" conaffinity="0"/>',
+        f'<geom name="{name}_post" type="cylinder" pos="{x:.3f} {y:.3f} {post:.3f}" size="0.04 {post:.3f}" '
+        f'rgba="0.55 0.55 0.55 1" {contact}/>',
     ]

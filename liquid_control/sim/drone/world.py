@@ -71,7 +71,8 @@ class DroneWorldConfig:
         self.autopilot.validate()
         self.perturbations.validate()
         if not (16 <= self.camera_width <= 2048 and 16 <= self.camera_height <= 2048):
-            raise ValueError(f"camera size must be within 16..2048 pixels, got {self.camera_width}x{self.camera_height}")
+            raise ValueError("camera size must be within 16..2048 pixels, "
+                             f"got {self.camera_width}x{self.camera_height}")
         if not 1.0 <= self.camera_rate_hz <= 100.0:
             raise ValueError(f"camera_rate_hz must be in [1, 100], got {self.camera_rate_hz}")
         if not 30.0 <= self.camera_hfov_deg <= 150.0:
@@ -79,15 +80,18 @@ class DroneWorldConfig:
         if not -30.0 <= self.camera_pitch_deg <= 60.0:
             raise ValueError(f"camera_pitch_deg must be in [-30, 60], got {self.camera_pitch_deg}")
         if not 0.0005 <= self.physics_dt <= 0.01:
-            raise ValueError(f"physics_dt must be in [0.0005, 0.01] s (the autopilot needs >= 100 Hz), got {self.physics_dt}")
+            raise ValueError("physics_dt must be in [0.0005, 0.01] s (the autopilot needs >= 100 Hz), "
+                             f"got {self.physics_dt}")
         steps = (1.0 / self.camera_rate_hz) / self.physics_dt
         if abs(steps - round(steps)) > 1e-6:
-            raise ValueError(f"the camera period 1/{self.camera_rate_hz} s must be a whole number of physics steps of {self.physics_dt} s")
+            raise ValueError(f"the camera period 1/{self.camera_rate_hz} s must be a whole number of physics steps "
+                             f"of {self.physics_dt} s")
         for name in ("success_radius_m", "success_heading_deg", "time_limit_speed_mps", "view_range_m", "wind_tau_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.time_limit_base_s < 0 or self.wind_gust_n < 0:
-            raise ValueError(f"time_limit_base_s and wind_gust_n must be >= 0, got {self.time_limit_base_s}, {self.wind_gust_n}")
+            raise ValueError("time_limit_base_s and wind_gust_n must be >= 0, "
+                             f"got {self.time_limit_base_s}, {self.wind_gust_n}")
         if self.max_altitude_m <= self.scene.start_altitude_m[1] + 1.0:
             raise ValueError(f"max_altitude_m={self.max_altitude_m} must be over 1 m above the highest start altitude")
 
@@ -152,7 +156,8 @@ def build_mjcf(scene: Scene, config: DroneWorldConfig) -> str:
     cx, cy, half_x, half_y = scene.ground_extent()
     if p.fog is not None:
         fog_start, fog_end, *fog_rgb = p.fog
-        fog = (f'<map znear="0.005" zfar="30" fogstart="{fog_start / VISUAL_EXTENT_M:.3f}" fogend="{fog_end / VISUAL_EXTENT_M:.3f}"/>'
+        fog = (f'<map znear="0.005" zfar="30" fogstart="{fog_start / VISUAL_EXTENT_M:.3f}" '
+               f'fogend="{fog_end / VISUAL_EXTENT_M:.3f}"/>'
                f'<rgba fog="{" ".join(f"{c:.3f}" for c in fog_rgb)} 1"/>')
     else:
         fog = '<map znear="0.005" zfar="30"/>'
@@ -163,7 +168,7 @@ def build_mjcf(scene: Scene, config: DroneWorldConfig) -> str:
   <statistic extent="{VISUAL_EXTENT_M}" center="0 0 1"/>
   <visual>
     <global offwidth="{max(config.camera_width, 640)}" offheight="{max(config.camera_height, 480)}"/>
-    <!-- No shadows, no multisampling, low-poly round shapes: on a CPU renderer each costs more than the rest of a frame. -->
+    <!-- No shadows, no multisampling, low-poly round shapes: each costs a CPU renderer more than the rest. -->
     <quality shadowsize="0" offsamples="0" numslices="12" numstacks="8"/>
     <headlight ambient="{ambient}" diffuse="0 0 0" specular="0 0 0"/>
     {fog}
@@ -171,8 +176,10 @@ def build_mjcf(scene: Scene, config: DroneWorldConfig) -> str:
   <asset>{scene.mjcf_assets()}
   </asset>
   <worldbody>
-    <light name="sun" pos="0 0 50" dir="{" ".join(map(str, p.light_dir))}" directional="true" castshadow="false" diffuse="{diffuse}" specular="0 0 0"/>
-    <geom name="ground" type="plane" pos="{cx:.3f} {cy:.3f} 0" size="{half_x:.3f} {half_y:.3f} 5" material="ground" contype="0" conaffinity="1"/>
+    <light name="sun" pos="0 0 50" dir="{" ".join(map(str, p.light_dir))}" directional="true" castshadow="false"
+           diffuse="{diffuse}" specular="0 0 0"/>
+    <geom name="ground" type="plane" pos="{cx:.3f} {cy:.3f} 0" size="{half_x:.3f} {half_y:.3f} 5" material="ground"
+          contype="0" conaffinity="1"/>
     {scene.mjcf_geoms()}
     {body}
   </worldbody>
@@ -317,7 +324,8 @@ class DroneWorld(MujocoWorld):
         pitch = math.asin(max(-1.0, min(1.0, -r20)))
         roll = math.atan2(r21, r22)
         c, s = math.cos(yaw), math.sin(yaw)
-        return DroneState(x, y, z, yaw, roll, pitch, c * vx + s * vy, -s * vx + c * vy, vz, r20 * wx + r21 * wy + r22 * wz)
+        return DroneState(x, y, z, yaw, roll, pitch, c * vx + s * vy, -s * vx + c * vy, vz,
+                          r20 * wx + r21 * wy + r22 * wz)
 
     def target_info(self, state: DroneState) -> TargetInfo:
         tx, ty, tz = self.scene.target
@@ -344,7 +352,8 @@ class DroneWorld(MujocoWorld):
             x_min, x_max, y_min, y_max = self.scene.bounds
             if self._contact:
                 reason = f"collision with {self._contact}"
-            elif target.distance <= cfg.success_radius_m and abs(target.bearing) <= math.radians(cfg.success_heading_deg):
+            elif (target.distance <= cfg.success_radius_m
+                  and abs(target.bearing) <= math.radians(cfg.success_heading_deg)):
                 reason, success = "reached the target", True
             elif not (x_min <= state.x <= x_max and y_min <= state.y <= y_max and state.z <= cfg.max_altitude_m):
                 reason = "left the flight area"

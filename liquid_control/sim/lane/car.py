@@ -31,7 +31,8 @@ class CarSpec:
     camera_fovy_deg: float = 36.0  # vertical field of view (66x200 gives ~90 deg horizontal)
 
     def validate(self) -> None:
-        for name in ("wheelbase", "track_width", "wheel_radius", "wheel_width", "mass", "max_speed", "max_steer", "camera_height", "camera_fovy_deg"):
+        for name in ("wheelbase", "track_width", "wheel_radius", "wheel_width", "mass", "max_speed", "max_steer",
+                     "camera_height", "camera_fovy_deg"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"car.{name} must be > 0, got {getattr(self, name)}")
         if not self.max_steer < 1.2:
@@ -104,9 +105,11 @@ def car_mjcf(car: CarSpec, x: float, y: float, yaw: float) -> tuple[str, str]:
     wheel_z = r - chassis_z
 
     def wheel(name: str, steered: bool, px: float, py: float) -> str:
-        looks = f'<geom type="cylinder" size="{r} {hw}" euler="1.5708 0 0" contype="0" conaffinity="0" rgba="0.1 0.1 0.1 1" mass="0"/>'
+        looks = (f'<geom type="cylinder" size="{r} {hw}" euler="1.5708 0 0" contype="0" conaffinity="0" '
+                 'rgba="0.1 0.1 0.1 1" mass="0"/>')
         tyre = f'<geom type="sphere" size="{r}" mass="0.3" friction="1.2 0.01 0.001" rgba="0 0 0 0"/>'
-        spin = f'<body name="{name}_wheel"><joint name="spin_{name}" axis="0 1 0" damping="0.001" armature="0.001"/>{tyre}{looks}</body>'
+        spin = (f'<body name="{name}_wheel"><joint name="spin_{name}" axis="0 1 0" damping="0.001" armature="0.001"/>'
+                f'{tyre}{looks}</body>')
         if not steered:
             return f'<body name="{name}" pos="{px} {py} {wheel_z}">{spin}</body>'
         return (
@@ -118,8 +121,10 @@ def car_mjcf(car: CarSpec, x: float, y: float, yaw: float) -> tuple[str, str]:
     body = f"""
     <body name="car" pos="{x} {y} {chassis_z}" euler="0 0 {yaw}">
       <freejoint name="car"/>
-      <geom name="chassis" type="box" size="{half_l + 0.08} {half_w - 0.04} 0.04" mass="{car.mass}" contype="0" conaffinity="0" rgba="0.75 0.12 0.1 1"/>
-      <camera name="front" pos="{car.camera_x} 0 {car.camera_height - chassis_z}" xyaxes="{cam_axes}" fovy="{car.camera_fovy_deg}"/>
+      <geom name="chassis" type="box" size="{half_l + 0.08} {half_w - 0.04} 0.04" mass="{car.mass}"
+            contype="0" conaffinity="0" rgba="0.75 0.12 0.1 1"/>
+      <camera name="front" pos="{car.camera_x} 0 {car.camera_height - chassis_z}" xyaxes="{cam_axes}"
+              fovy="{car.camera_fovy_deg}"/>
       {wheel("fl", True, half_l, half_w)}
       {wheel("fr", True, half_l, -half_w)}
       {wheel("rl", False, -half_l, half_w)}

@@ -34,7 +34,8 @@ def drive(world: LaneWorld, driver: Driver, distance_m: float, max_sim_time_s: f
     return DriveResult(_report(world, driver.name, run.wall_time_s, run.stop_reason), run.rows)
 
 
-def drive_fleet(worlds: list[LaneWorld], driver, distance_m: float, max_sim_time_s: float | None = None) -> list[DriveResult]:
+def drive_fleet(worlds: list[LaneWorld], driver, distance_m: float,
+                max_sim_time_s: float | None = None) -> list[DriveResult]:
     """``drive`` for many worlds at once, with a fleet driver (``act_all(observations, active)``)
     that decides every car's command in one call. Each world stops on its own conditions; the
     reports carry the fleet's wall time."""
@@ -57,7 +58,8 @@ def drive_fleet(worlds: list[LaneWorld], driver, distance_m: float, max_sim_time
                 observations[i] = world.step(commands[i])
                 rows[i].append(_row(observations[i]))
     wall = time.perf_counter() - started
-    return [DriveResult({**_report(world, driver.name, wall, reason), "fleet": len(worlds)}, np.asarray(track, dtype=np.float64))
+    return [DriveResult({**_report(world, driver.name, wall, reason), "fleet": len(worlds)},
+                        np.asarray(track, dtype=np.float64))
             for world, reason, track in zip(worlds, reasons, rows)]
 
 

@@ -28,7 +28,8 @@ class LaneCheck:
     offroad: bool  # the car centre is off the asphalt by more than the margin
 
 
-def check_lane(track: Track, car: CarSpec, x: float, y: float, yaw: float, lane: LanePosition, offroad_margin: float) -> LaneCheck:
+def check_lane(track: Track, car: CarSpec, x: float, y: float, yaw: float, lane: LanePosition,
+               offroad_margin: float) -> LaneCheck:
     cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
     # Lateral positions of the wheels from the road centre line, along the local normal
     # (plain floats: four wheels do not pay for numpy's per-call overhead).

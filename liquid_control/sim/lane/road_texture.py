@@ -56,7 +56,8 @@ def palette_for(seed: int, family: str, texture_seed: int | None = None) -> tupl
     return palettes[int(np.random.default_rng([choice, 0x9A1]).integers(len(palettes)))]
 
 
-def paint_track(track: Track, texture_seed: int | None = None, max_pixels: int = 4096, margin_m: float = 12.0) -> GroundTexture:
+def paint_track(track: Track, texture_seed: int | None = None, max_pixels: int = 4096,
+                margin_m: float = 12.0) -> GroundTexture:
     """Render ``track`` into a ground texture (about 2-4 cm per pixel)."""
     x_min, y_min, x_max, y_max = track.bounds(margin_m)
     metres_per_pixel = max((x_max - x_min), (y_max - y_min)) / max_pixels

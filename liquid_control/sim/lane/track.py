@@ -42,13 +42,15 @@ class TrackSpec:
 
     def validate(self) -> None:
         if not 20.0 <= self.min_length_m <= self.max_length_m <= 2000.0:
-            raise ValueError(f"track lengths must satisfy 20 <= min_length_m <= max_length_m <= 2000, got {self.min_length_m}, {self.max_length_m}")
+            raise ValueError("track lengths must satisfy 20 <= min_length_m <= max_length_m <= 2000, "
+                             f"got {self.min_length_m}, {self.max_length_m}")
         if not 0.3 <= self.lane_width_m <= 5.0:
             raise ValueError(f"lane_width_m must be in [0.3, 5], got {self.lane_width_m}")
         if not 0.0 <= self.lane_width_jitter < 0.5:
             raise ValueError(f"lane_width_jitter must be in [0, 0.5), got {self.lane_width_jitter}")
         if self.min_radius_m < 2.5 * self.lane_width_m:
-            raise ValueError(f"min_radius_m={self.min_radius_m} is too tight for lane_width_m={self.lane_width_m} (needs >= 2.5 lane widths)")
+            raise ValueError(f"min_radius_m={self.min_radius_m} is too tight for lane_width_m={self.lane_width_m} "
+                             "(needs >= 2.5 lane widths)")
         if not 0.01 <= self.ds_m <= 1.0:
             raise ValueError(f"ds_m must be in [0.01, 1], got {self.ds_m}")
 
@@ -112,7 +114,8 @@ class Track:
         offsets = self.points[candidates] - (x, y)
         i = int(candidates[np.argmin(np.einsum("ij,ij->i", offsets, offsets))])
         road_lateral = float(np.dot((x, y) - self.points[i], self.normal[i]))
-        return LanePosition(i, float(self.s[i]), road_lateral + self.lane_width / 2, float(self.heading[i]), road_lateral)
+        return LanePosition(i, float(self.s[i]), road_lateral + self.lane_width / 2, float(self.heading[i]),
+                            road_lateral)
 
     def progress(self, previous_index: int, index: int) -> float:
         """Signed arc length from one sample to another, the short way round on a loop."""
@@ -201,7 +204,8 @@ def _heading_and_curvature(points: np.ndarray, ds: float, closed: bool) -> tuple
     width = max(1, int(round(1.0 / ds)))
     kernel = np.ones(width) / width
     if closed:
-        curvature = np.convolve(np.concatenate((curvature[-width:], curvature, curvature[:width])), kernel, "same")[width:-width]
+        wrapped = np.concatenate((curvature[-width:], curvature, curvature[:width]))
+        curvature = np.convolve(wrapped, kernel, "same")[width:-width]
     else:
         curvature = np.convolve(curvature, kernel, "same")
     return heading, curvature

@@ -22,10 +22,10 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402  (must follow MUJOCO_GL)
 
-from .car import CarSpec, Command, ackermann_angles, car_mjcf  # noqa: E402
-from .metrics import LaneCheck, LaneMetrics, check_lane  # noqa: E402
 from ..base import MujocoWorld  # noqa: E402
 from ..perturbations import FramePerturber, PerturbationConfig  # noqa: E402
+from .car import CarSpec, Command, ackermann_angles, car_mjcf  # noqa: E402
+from .metrics import LaneCheck, LaneMetrics, check_lane  # noqa: E402
 from .road_texture import GroundTexture, paint_track  # noqa: E402
 from .track import LanePosition, Track, TrackSpec, make_track  # noqa: E402
 
@@ -38,7 +38,7 @@ class WorldConfig:
     camera_width: int = 200
     camera_height: int = 66
     camera_rate_hz: float = 20.0
-    physics_dt: float = 0.005  # 200 Hz: stable with implicitfast and point-contact wheels, and half the cost of 500 Hz
+    physics_dt: float = 0.005  # 200 Hz: stable with implicitfast and point-contact wheels
     offroad_margin_m: float = 0.3
     render: bool = True  # False: no camera (fast expert runs, metrics only)
 
@@ -47,14 +47,16 @@ class WorldConfig:
         self.car.validate()
         self.perturbations.validate()
         if not (16 <= self.camera_width <= 2048 and 16 <= self.camera_height <= 2048):
-            raise ValueError(f"camera size must be within 16..2048 pixels, got {self.camera_width}x{self.camera_height}")
+            raise ValueError("camera size must be within 16..2048 pixels, "
+                             f"got {self.camera_width}x{self.camera_height}")
         if not 1.0 <= self.camera_rate_hz <= 200.0:
             raise ValueError(f"camera_rate_hz must be in [1, 200], got {self.camera_rate_hz}")
         if not 0.0002 <= self.physics_dt <= 0.01:
             raise ValueError(f"physics_dt must be in [0.0002, 0.01] s, got {self.physics_dt}")
         steps = (1.0 / self.camera_rate_hz) / self.physics_dt
         if abs(steps - round(steps)) > 1e-6:
-            raise ValueError(f"the camera period 1/{self.camera_rate_hz} s must be a whole number of physics steps of {self.physics_dt} s")
+            raise ValueError(f"the camera period 1/{self.camera_rate_hz} s must be a whole number of physics steps "
+                             f"of {self.physics_dt} s")
         if self.offroad_margin_m < 0:
             raise ValueError(f"offroad_margin_m must be >= 0, got {self.offroad_margin_m}")
 
@@ -111,13 +113,16 @@ def build_mjcf(track: Track, texture: GroundTexture, config: WorldConfig, light_
     <headlight ambient="{ambient}" diffuse="0 0 0" specular="0 0 0"/>
   </visual>
   <asset>
-    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.55 0.7 0.9" rgb2="0.9 0.93 0.97" width="64" height="64"/>
+    <texture name="sky" type="skybox" builtin="gradient" rgb1="0.55 0.7 0.9" rgb2="0.9 0.93 0.97"
+             width="64" height="64"/>
     <texture name="ground" type="2d" builtin="flat" width="{width}" height="{height}" rgb1="0.3 0.3 0.3"/>
     <material name="ground" texture="ground" texrepeat="1 1" texuniform="false" specular="0" shininess="0"/>
   </asset>
   <worldbody>
-    <light name="sun" pos="0 0 50" dir="0.3 0.2 -1" directional="true" castshadow="false" diffuse="{diffuse}" specular="0 0 0"/>
-    <geom name="ground" type="plane" pos="{centre_x} {centre_y} 0" size="{half_x} {half_y} 5" material="ground" friction="1.0 0.005 0.0001"/>
+    <light name="sun" pos="0 0 50" dir="0.3 0.2 -1" directional="true" castshadow="false" diffuse="{diffuse}"
+           specular="0 0 0"/>
+    <geom name="ground" type="plane" pos="{centre_x} {centre_y} 0" size="{half_x} {half_y} 5" material="ground"
+          friction="1.0 0.005 0.0001"/>
     {car_body}
   </worldbody>
   <actuator>{car_actuators}
@@ -150,7 +155,8 @@ class LaneWorld(MujocoWorld):
         self.seed = seed
         self.track = make_track(seed, cfg.track)
         self.texture = paint_track(self.track, cfg.perturbations.texture_seed)
-        self.model = mujoco.MjModel.from_xml_string(build_mjcf(self.track, self.texture, cfg, cfg.perturbations.light_intensity))
+        xml = build_mjcf(self.track, self.texture, cfg, cfg.perturbations.light_intensity)
+        self.model = mujoco.MjModel.from_xml_string(xml)
         texture_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_TEXTURE, "ground")
         start = self.model.tex_adr[texture_id]
         self.model.tex_data[start : start + self.texture.image.size] = self.texture.image.reshape(-1)
@@ -173,7 +179,8 @@ class LaneWorld(MujocoWorld):
         self.time += steps * self.config.physics_dt
         return self._observe(new_frame=True)
 
-    def command_from_twist(self, linear_x: float, linear_y: float = 0.0, linear_z: float = 0.0, angular_z: float = 0.0) -> Command:
+    def command_from_twist(self, linear_x: float, linear_y: float = 0.0, linear_z: float = 0.0,
+                           angular_z: float = 0.0) -> Command:
         """A body-frame velocity command as the car's (speed, steering angle): the bicycle relation
         (the car cannot move sideways or up: those fields are ignored)."""
         return Command.from_twist(linear_x, angular_z, self.config.car)
@@ -190,7 +197,7 @@ class LaneWorld(MujocoWorld):
         linear = self.data.qvel[0:3]  # free joint: world-frame linear velocity
         forward = linear[0] * math.cos(yaw) + linear[1] * math.sin(yaw)
         sideways = -linear[0] * math.sin(yaw) + linear[1] * math.cos(yaw)
-        yaw_rate = float(self.data.qvel[5])  # free joint angular velocity is in the body frame; z ~ world z on flat ground
+        yaw_rate = float(self.data.qvel[5])  # free joint: body-frame angular velocity; z ~ world z on flat ground
         steering = float(np.mean(self.data.qpos[self._steer]))
         return CarState(x, y, yaw, float(forward), float(sideways), yaw_rate, steering)
 
