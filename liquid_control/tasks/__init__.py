@@ -9,8 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from liquid_control.tasks.task import (COMMAND_TYPES, CAMERA_TYPES, OUTPUT_UNITS, Camera, Command, Pairing, Task,
-                                       TaskError, load_task_file, save_task_file, task_from_dict)
+from liquid_control.tasks.task import (
+    CAMERA_TYPES,
+    COMMAND_TYPES,
+    OUTPUT_UNITS,
+    Camera,
+    Command,
+    Pairing,
+    Task,
+    TaskError,
+    load_task_file,
+    save_task_file,
+    task_from_dict,
+)
 
 _REGISTRY: dict[str, Task] = {}
 
@@ -43,7 +54,8 @@ def load_task(name_or_path: str | Path) -> Task:
     path = Path(text)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise TaskError(f"{path}: no such task file (write one with `python -m liquid_control task init BAG --out {path}`)")
+            raise TaskError(f"{path}: no such task file "
+                            f"(write one with `python -m liquid_control task init BAG --out {path}`)")
         return load_task_file(path)
     raise TaskError(f"no task {text!r}: give a registered task ({', '.join(_REGISTRY)}) or a task YAML file")
 

@@ -31,7 +31,8 @@ DRONE = {
                 "outputs": ["linear.x", "linear.y", "linear.z", "angular.z"], "expert_topic": "/expert/cmd_vel"},
     "control_rate_hz": 10.0,
     "preprocessing": {**_NORMALISED_RGB, "size": [72, 128]},
-    "training": {"head_channels": [24, 36, 48, 64, 16], "features": 128, "augmentation": {"grayscale_probability": 0.0}},
+    "training": {"head_channels": [24, 36, 48, 64, 16], "features": 128,
+                 "augmentation": {"grayscale_probability": 0.0}},
     "simulator": "drone",
 }
 

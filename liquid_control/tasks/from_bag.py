@@ -73,7 +73,8 @@ def starter_task(bag_path, name: str | None = None, camera_topic: str | None = N
         for message in bag.messages([command]):
             twist = bag.deserialize(message.raw, message.msgtype)
             twist = getattr(twist, "twist", twist)
-            twists.append([twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.x, twist.angular.y, twist.angular.z])
+            twists.append([twist.linear.x, twist.linear.y, twist.linear.z,
+                           twist.angular.x, twist.angular.y, twist.angular.z])
         size = _first_frame_size(bag, camera)
         camera_type, command_type = bag.topics[camera].msgtype, bag.topics[command].msgtype
     twists = np.asarray(twists, np.float64).reshape(-1, 6)

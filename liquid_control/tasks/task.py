@@ -217,8 +217,9 @@ def task_from_dict(data: Any, source: str = "<task>") -> Task:
     if command_type not in COMMAND_TYPES:
         raise _error(source, "command.type", f"must be one of {', '.join(COMMAND_TYPES)}, got {command.get('type')!r}")
     if "outputs" not in command:
-        raise _error(source, "command.outputs", f"missing; the fields the policy outputs, from {', '.join(OUTPUT_UNITS)} "
-                                                "(e.g. [angular.z] to steer, [linear.x, angular.z] to drive)")
+        raise _error(source, "command.outputs",
+                     f"missing; the fields the policy outputs, from {', '.join(OUTPUT_UNITS)} "
+                     "(e.g. [angular.z] to steer, [linear.x, angular.z] to drive)")
     expert = command.get("expert_topic")
     command_spec = Command(_topic(command["topic"], source, "command.topic"), command_type,
                            _outputs(command["outputs"], source), str(command.get("frame", "base_link")),
