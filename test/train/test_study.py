@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from liquid_control.train.study import StudyConfig, bootstrap_ci, digest, flat_seeds, report_markdown
+from liquid_control.train.study import StudyConfig, bootstrap_ci, digest, report_markdown, seeds_that_did_not_learn
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config" / "study_lane.yaml"
@@ -29,7 +29,8 @@ def study(*args, config=CONFIG):
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tmp_path):
-    out, report, plot, saliency = tmp_path / "study", tmp_path / "study.md", tmp_path / "study.png", tmp_path / "saliency.png"
+    out, report = tmp_path / "study", tmp_path / "study.md"
+    plot, saliency = tmp_path / "study.png", tmp_path / "saliency.png"
     config = StudyConfig.load(CONFIG).quick()
     # The first seed alone (as a session that can finish only part of a study reports on it).
     first = study("--out", str(out), "--seeds", str(config.seeds[0]), "--report", str(tmp_path / "first.md"))
@@ -39,7 +40,8 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
     assert all(len(row["validation_loss"]) == 1 for row in partial["results"].values())
     assert f"--seeds {config.seeds[0]}" in (tmp_path / "first.md").read_text()
     # The whole study: the first seed's work is reused; it trains and drives the second seed.
-    full = study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot), "--saliency", str(saliency))
+    full = study("--out", str(out), "--jobs", "2", "--report", str(report), "--plot", str(plot),
+                 "--saliency", str(saliency))
     results = json.loads((out / "results.json").read_text())
     assert list(results["results"]) == [a.name for a in config.architectures] and len(results["results"]) == 2
     assert results["work"] == {"models_trained": 2, "models_cached": 2, "evaluations_run": 2 * len(config.conditions),
@@ -77,7 +79,7 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
     for row in marked["results"].values():
         if row is not marked["results"][name]:
             row["attention"]["output_spread"] = [0.5, 0.5]
-    assert flat_seeds(marked) == {name: [config.seeds[1]]}
+    assert seeds_that_did_not_learn(marked) == {name: [config.seeds[1]]}
     flagged = report_markdown(marked, "study")
     assert f"| {name} (flat: seed {config.seeds[1]}) |" in flagged and "**0.020 flat**" in flagged
     assert "Flat models did not learn" in flagged and "Flat models did not learn" not in report_markdown(
@@ -151,7 +153,8 @@ def test_bad_configs_are_refused_with_the_reason():
         StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "lstm"}, {"name": "NT", "arch": "ncp-ltc-tanh"}],
                                "training": {"head_activation": "layernorm"}})
     with pytest.raises(ValueError, match="head_activation must be one of"):
-        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "lstm", "training": {"head_activation": "relu"}}]})
+        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "lstm",
+                                                  "training": {"head_activation": "relu"}}]})
 
 
 def test_a_cached_model_trained_in_another_precision_is_refused_before_anything_runs(tmp_path):
@@ -178,7 +181,8 @@ def test_cache_keys_and_intervals():
 
 
 # The study caches kept in the repository, by the config whose --out they are.
-CACHES = {"study_lane.yaml": "study/lane", "study_drone.yaml": "study/drone", "study_drone_norm.yaml": "study/drone_norm"}
+CACHES = {"study_lane.yaml": "study/lane", "study_drone.yaml": "study/drone",
+          "study_drone_norm.yaml": "study/drone_norm"}
 
 
 @pytest.mark.parametrize("name", sorted(CACHES))
@@ -212,8 +216,8 @@ def test_a_model_stopped_part_way_resumes_after_its_last_finished_epoch_and_drop
     from liquid_control.train.trainer import train
 
     quick = StudyConfig.load(CONFIG).quick()
-    config = replace(quick, architectures=quick.architectures[:1], seeds=quick.seeds[:1], conditions=quick.conditions[:1],
-                     training={**quick.training, "epochs": 2})
+    config = replace(quick, architectures=quick.architectures[:1], seeds=quick.seeds[:1],
+                     conditions=quick.conditions[:1], training={**quick.training, "epochs": 2})
     [(folder, training)] = model_plan(config, tmp_path).values()
     # The first epoch, then a stop (as when a session ends part way through a model).
     assert train(expert_episodes(config), folder, training, progress=False, stop_after_epochs=1) is None

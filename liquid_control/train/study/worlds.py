@@ -3,37 +3,18 @@
 A ``StudyWorld`` holds a world's study defaults (the recipes of the shipped models), the
 condition settings it knows, how one closed-loop episode runs and what it reports, how episodes
 are summed per condition and per seed, the report's headline and its world-specific tables, and
-the study's miniature (``quick``). ``train.study`` looks the world up and never branches on its
+the study's miniature (``quick``). The rest of the study looks the world up and never branches on its
 name: a third simulated world is one more ``StudyWorld`` here.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-
-def bootstrap_ci(values: list[float], rounds: int = 2000, seed: int = 0) -> list[float]:
-    """95 % percentile bootstrap interval of the mean (resampling the values: seeds x tracks)."""
-    if not values:
-        return [math.nan, math.nan]
-    array = np.asarray(values, dtype=np.float64)
-    means = np.random.default_rng(seed).choice(array, size=(rounds, len(array)), replace=True).mean(axis=1)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
-
-
-def seed_list(text) -> list[int]:
-    """'0-3,7' (or a list) -> [0, 1, 2, 3, 7]."""
-    if isinstance(text, (list, tuple)):
-        return [int(s) for s in text]
-    seeds: list[int] = []
-    for part in str(text).split(","):
-        low, sep, high = part.partition("-")
-        seeds.extend(range(int(low), int(high) + 1) if sep else [int(low)])
-    return seeds
+from liquid_control.train.study.stats import bootstrap_ci, seed_list
 
 
 @dataclass(frozen=True)
@@ -90,12 +71,13 @@ def _lane_per_seed(episodes: list[dict]) -> dict:
 
 def _lane_per_seed_table(evaluation: dict, seeds: list) -> tuple[str, Callable]:
     planned = evaluation["distance_m"] * len(evaluation["tracks"])
-    caption = (f"Per seed ({' / '.join(str(s) for s in seeds)}): lane departures over the {len(evaluation['tracks'])} "
-               f"tracks together; where a drive left the road (it ends there), the metres driven of {planned:g} in brackets:")
+    caption = (f"Per seed ({' / '.join(str(s) for s in seeds)}): lane departures over the "
+               f"{len(evaluation['tracks'])} tracks together; where a drive left the road (it ends there), the metres "
+               f"driven of {planned:g} in brackets:")
 
     def cell(runs):
-        return " / ".join(f"{r['departures']}" + (f" ({r['distance_m']:.0f} m)" if r["distance_m"] < planned - 1 else "")
-                          for r in runs)
+        return " / ".join(f"{r['departures']}"
+                          + (f" ({r['distance_m']:.0f} m)" if r["distance_m"] < planned - 1 else "") for r in runs)
     return caption, cell
 
 
@@ -103,8 +85,8 @@ def _lane_detail_table(results: dict, conditions: list) -> list[str]:
     lines = ["", "Mean |lateral error|, cm (max over all drives):", "",
              "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
-        cells = [f"{100 * row['conditions'][c]['mean_abs_lateral_m']:.1f} ({100 * row['conditions'][c]['max_abs_lateral_m']:.0f})"
-                 for c in conditions]
+        cells = [f"{100 * row['conditions'][c]['mean_abs_lateral_m']:.1f} "
+                 f"({100 * row['conditions'][c]['max_abs_lateral_m']:.0f})" for c in conditions]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -131,7 +113,8 @@ LANE = StudyWorld(
     evaluate=_lane_evaluate,
     aggregate=_lane_aggregate,
     per_seed=_lane_per_seed,
-    where=lambda evaluation: f"each model driven {evaluation['distance_m']:g} m on held-out tracks {evaluation['tracks']}",
+    where=lambda evaluation: (f"each model driven {evaluation['distance_m']:g} m on held-out tracks "
+                              f"{evaluation['tracks']}"),
     per_seed_table=_lane_per_seed_table,
     detail_table=_lane_detail_table,
 )

@@ -1,0 +1,103 @@
+"""Where the study keeps what it computed: a model by (architecture, seed, data, training settings),
+an evaluation by (model, condition, track or scene, evaluation settings), each under a hash of
+its inputs in the output folder, so that a stopped run resumes and a changed config recomputes
+only what it changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from liquid_control.tasks import load_task
+from liquid_control.train.study.config import Architecture, StudyConfig
+from liquid_control.train.study.worlds import study_world
+
+
+def digest(value: Any) -> str:
+    """A short stable hash of a JSON-able value: the cache key of what it describes."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def slug(name: str) -> str:
+    """A file-name form of a report name: 'CNN (no memory)' -> 'cnn-no-memory'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+
+
+def training_config(config: StudyConfig, architecture: Architecture, seed: int):
+    from liquid_control.train.trainer import TrainConfig
+
+    training = {**config.setting("training"), **architecture.training}
+    return TrainConfig.for_task(load_task(config.world), arch=architecture.arch, seed=seed, stride=training["seq_len"],
+                                **training)
+
+
+def write_json(path: Path, value) -> None:
+    """Write a cache file whole or not at all (a run stopped while writing leaves no half file)."""
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(value))
+    partial.replace(path)
+
+
+
+def model_plan(config: StudyConfig, out: str | Path) -> dict:
+    """Every model the study trains: (architecture name, seed) -> (its folder under OUT/models,
+    its TrainConfig), seed by seed, so that a run stopped part way has every architecture's first
+    seeds rather than some architectures' all. The folder's name ends in a hash of the training
+    settings and the expert data's settings (not of the code)."""
+    data = config.setting("data")
+    plan = {}
+    for seed in config.seeds:
+        for architecture in config.architectures:
+            training = training_config(config, architecture, seed)
+            # The threads a model trains on change its numbers by rounding only: not part of its key.
+            settings = asdict(training) | {"threads": None}
+            if settings["head_activation"] is None:  # the default keeps the keys from before the setting existed
+                del settings["head_activation"]
+            key = digest([settings, config.world, data])
+            folder = Path(out) / "models" / f"{slug(architecture.name)}-s{seed}-{key}"
+            plan[architecture.name, seed] = (folder, training)
+    return plan
+
+
+
+def episode_seeds(config: StudyConfig) -> list[int]:
+    evaluation = config.setting("evaluation")
+    return study_world(config.world).episode_seeds(evaluation)
+
+
+def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict:
+    """Every closed-loop episode of the study's ``models`` ((architecture name, seed) -> folder):
+    (name, seed, condition name, track or scene) -> (its cache file under OUT/evaluations, the
+    arguments of ``evaluate_model``)."""
+    evaluation = config.setting("evaluation")
+    tasks = {}
+    for (name, seed), folder in models.items():
+        for condition in config.conditions:
+            for episode_seed in episode_seeds(config):
+                args = (str(folder), config.world, episode_seed, asdict(condition) | {"name": None}, evaluation)
+                path = Path(out) / "evaluations" / f"{folder.name}-{digest(args[1:])}.json"
+                tasks[(name, seed, condition.name, episode_seed)] = (path, args)
+    return tasks
+
+
+def check_cached_precision(plan: dict) -> None:
+    """Refuse a cached model whose card says its conv head trained in another precision than the
+    config's (one trained before the study named its precision, on a machine that chose otherwise)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for folder, training in plan.values():
+        card = folder / "card.yaml"
+        if not card.is_file():
+            continue
+        trained = (yaml.load(card.read_text(), Loader=loader).get("training") or {}).get("head_precision")
+        if trained is not None and trained != training.head_precision:
+            raise ValueError(f"study: the cached model {folder} trained its conv head in {trained}, but the config "
+                             f"says {training.head_precision}: set the config's training head_precision to {trained}, "
+                             "or move the model away so that the study trains it anew")
+

@@ -1,0 +1,152 @@
+"""A study's config file: which architectures, seeds, data, training, evaluation and conditions.
+
+``StudyConfig.load(path)`` reads the YAML and refuses, before anything runs, a setting the
+world does not know, a preset that does not exist, or a conv head the preset contradicts. The
+defaults of every section are the world's (``worlds``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from liquid_control.nets.policy import PRESETS, preset_head_activation
+from liquid_control.tasks import TaskError
+from liquid_control.train.study.stats import seed_list
+from liquid_control.train.study.worlds import STUDY_WORLDS, study_world
+
+# A study names its conv head's precision (``head_precision``, fp32 by default, or bf16), never
+# ``auto``, which picks bf16 on a CPU with native bfloat16 and fp32 elsewhere, so a study resumed
+# on another machine would mix the two (it did: the drone study's seed 2, trained on a bf16 CPU
+# after seeds 0-1 on one without, learned differently; docs/study.md). The other defaults, per
+# world, are the recipes of the shipped models (worlds).
+HEAD_PRECISIONS = ("fp32", "bf16")  # a study's conv-head precision: named, never "auto"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str  # as it appears in the report
+    arch: str  # a make_policy preset
+    training: dict = field(default_factory=dict)  # this architecture's own training settings, if any (reported)
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    perturbations: dict = field(default_factory=dict)  # camera perturbations (sim.perturbations)
+    camera_rate_hz: float | None = None  # the camera and control rate (None: the world's, as in training)
+    domain: str | None = None  # drone: the scene's domain (None: the training domain)
+    start_distance_m: tuple[float, float] | None = None  # drone: the range test (None: the world's 5-20 m)
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    architectures: tuple[Architecture, ...]
+    seeds: tuple[int, ...]
+    data: dict
+    training: dict
+    evaluation: dict
+    conditions: tuple[Condition, ...]
+    world: str = "lane"
+    attention: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "StudyConfig":
+        world = str(values.get("world", "lane"))
+        try:
+            defaults = study_world(world).defaults
+        except TaskError:
+            raise ValueError(f"study config: world must be one of {', '.join(STUDY_WORLDS)}, got {world!r}") from None
+
+        def section(name: str, part: dict | None = None) -> dict:
+            part = dict((values.get(name) if part is None else part) or {})
+            unknown = set(part) - set(defaults[name])
+            if unknown:
+                raise ValueError(f"study config: unknown {name} settings {sorted(unknown)} for the {world} world; "
+                                 f"known: {sorted(defaults[name])}")
+            if name == "training" and part.get("head_precision", "fp32") not in HEAD_PRECISIONS:
+                raise ValueError(f"study config: training head_precision must be one of {HEAD_PRECISIONS}, got "
+                                 f"{part['head_precision']!r} (a study names the precision its models train in, so "
+                                 "that every machine that adds to it trains them alike)")
+            return part
+
+        unknown = set(values) - {"name", "world", "architectures", "seeds", "conditions", *defaults}
+        if unknown:
+            raise ValueError(f"study config: unknown sections {sorted(unknown)}")
+        architectures = tuple(Architecture(str(a["name"]), str(a["arch"]), section("training", a.get("training") or {}))
+                              for a in values.get("architectures") or [])
+        bad = [a.arch for a in architectures if a.arch not in PRESETS]
+        if not architectures or bad:
+            raise ValueError(f"study config: architectures must name presets from {PRESETS}; got {bad or 'none'}")
+        for architecture in architectures:  # a head the preset contradicts fails now, not at its training
+            activation = {**section("training"), **architecture.training}.get("head_activation")
+            try:
+                preset_head_activation(architecture.arch, activation)
+            except ValueError as error:
+                raise ValueError(f"study config: {architecture.name}: {error}") from None
+        if len({a.name for a in architectures}) != len(architectures):
+            raise ValueError("study config: architecture names must be distinct")
+        conditions = tuple(_condition(c, world) for c in values.get("conditions") or [{"name": "clean"}])
+        if len({c.name for c in conditions}) != len(conditions):
+            raise ValueError("study config: condition names must be distinct")
+        seeds = tuple(int(s) for s in values.get("seeds") or [0])
+        return cls(str(values.get("name", "study")), architectures, seeds, section("data"), section("training"),
+                   section("evaluation"), conditions, world, section("attention"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "StudyConfig":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()))
+
+    def setting(self, section: str) -> dict:
+        """A section's settings: the world's defaults, then the config's."""
+        return {**study_world(self.world).defaults[section], **getattr(self, section)}
+
+    def only_seeds(self, seeds) -> "StudyConfig":
+        """The same study restricted to some of its training seeds (``--seeds``): the cache is the
+        same, so it reports the seeds finished so far, or runs them first; a later full run reuses
+        everything they did."""
+        chosen = tuple(seed_list(seeds)) if isinstance(seeds, str) else tuple(int(s) for s in seeds)
+        unknown = sorted(set(chosen) - set(self.seeds))
+        if not chosen or unknown:
+            raise ValueError(f"study: --seeds must name some of the config's training seeds {list(self.seeds)}; "
+                             f"got {list(chosen)}")
+        return replace(self, seeds=tuple(s for s in self.seeds if s in chosen))
+
+    def quick(self) -> "StudyConfig":
+        """The same study in miniature: two architectures, two seeds, two conditions, tiny data."""
+        data, evaluation = study_world(self.world).quick(self.data, self.evaluation, self.setting("evaluation"))
+        return replace(self, name=f"{self.name} (quick)", architectures=self.architectures[:2], seeds=self.seeds[:2],
+                       data=data, training={**self.training, "epochs": 1, "batch_size": 4, "seq_len": 8},
+                       evaluation=evaluation, conditions=self.conditions[:2],
+                       attention={**self.attention, "frames": 12})
+
+
+def _condition(values: dict, world: str) -> Condition:
+    from liquid_control.sim.perturbations import PerturbationConfig
+
+    known = {"name", "perturbations", "camera_rate_hz"} | study_world(world).condition_keys
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"study config: condition {values.get('name')!r} has unknown settings {sorted(unknown)} "
+                         f"for the {world} world; known: {sorted(known)}")
+    rate = values.get("camera_rate_hz")
+    distance = values.get("start_distance_m")
+    condition = Condition(str(values["name"]), dict(values.get("perturbations") or {}),
+                          None if rate is None else float(rate), values.get("domain"),
+                          None if distance is None else tuple(float(d) for d in distance))
+    PerturbationConfig.from_dict(condition.perturbations)  # refused here, not an hour into the run
+    if rate is not None and not 0 < condition.camera_rate_hz <= 200:
+        raise ValueError(f"study config: condition {condition.name!r}: camera_rate_hz must be in (0, 200], got {rate}")
+    if condition.domain is not None:
+        from liquid_control.sim.drone.scene import DOMAINS
+
+        if condition.domain not in DOMAINS:
+            raise ValueError(f"study config: condition {condition.name!r}: domain must be one of {DOMAINS}")
+    if distance is not None and not (len(condition.start_distance_m) == 2
+                                     and 0 < condition.start_distance_m[0] <= condition.start_distance_m[1]):
+        raise ValueError(f"study config: condition {condition.name!r}: start_distance_m is [low, high] in metres")
+    return condition
+

@@ -1,0 +1,129 @@
+"""A study's results as a Markdown report (what docs/study.md is made from), its bar plot with the
+95 % intervals, and the saliency picture of each architecture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from liquid_control.train.study.stats import seeds_that_did_not_learn
+from liquid_control.train.study.worlds import study_world
+
+
+def _cell(row: dict, key: str, form: str) -> str:
+    low, high = row[f"{key}_ci95"]
+    return f"{form.format(row[key])} [{form.format(low)}, {form.format(high)}]"
+
+
+def report_markdown(results: dict, command: str) -> str:
+    """The tables of a study's results as Markdown (what docs/study.md is made from)."""
+    world_name = results.get("world", "lane")
+    world = study_world(world_name)
+    conditions = [c["name"] for c in results["conditions"]]
+    where = world.where(results["evaluation"])
+    lines = [f"# {results['study']}", "", f"Made by `{command}` in {results['wall_time_s']:g} s "
+             f"({results['work']['models_trained']} models trained, {results['work']['evaluations_run']} closed-loop "
+             f"episodes run, the rest cached).", "",
+             f"World `{world_name}`; training seeds {results['seeds']}; expert data from seeds "
+             f"{results['data']['sim_seeds']}; {where}. Intervals: 95 % bootstrap over seeds x "
+             f"{world.episode_noun}.", "",
+             "| architecture | preset | parameters | recurrent parameters | synapses | own training settings |",
+             "|---|---|---:|---:|---:|---|"]
+    for name, row in results["results"].items():
+        own = ", ".join(f"{k} {v}" for k, v in (row.get("training") or {}).items()) or "—"
+        lines.append(f"| {name} | {row['arch']} | {row['parameters']:,} | {row['recurrent_parameters']:,} | "
+                     f"{row.get('synapses', '—')} | {own} |")
+    seeds = results["seeds"]
+    loss = next(iter(results["results"].values())).get("loss") or "as the cards define it"
+    lines += ["", f"Validation loss at the end of training, per seed (the expert's held-out episodes; the cards' "
+                  f"`metrics.val_loss`, {loss}):", "",
+              "| architecture | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---:|" * len(seeds)]
+    for name, row in results["results"].items():
+        losses = row.get("validation_loss") or [None] * len(seeds)
+        lines.append(f"| {name} | " + " | ".join("—" if v is None else f"{v:.3g}" for v in losses) + " |")
+    from liquid_control.train.trainer import FLAT_OUTPUT_SPREAD
+
+    settings = results.get("attention_settings") or {}
+    did_not_learn = seeds_that_did_not_learn(results)
+    lines += ["", f"Output spread per seed: the standard deviation of the model's outputs over the "
+                  f"{settings.get('frames')} clean frames of the expert's episode {settings.get('track')}, divided by "
+                  f"the expert's. Under {FLAT_OUTPUT_SPREAD:g} (**flat**) the model answers every frame alike: it did "
+                  "not learn to use its camera.", "",
+              "| architecture | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---:|" * len(seeds)]
+    for name, row in results["results"].items():
+        spreads = row["attention"].get("output_spread") or [None] * len(seeds)
+        cells = ("—" if v is None else (f"**{v:.3f} flat**" if v < FLAT_OUTPUT_SPREAD else f"{v:.3f}") for v in spreads)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    key, title, form = world.headline
+    lines += ["", f"{title} (mean [95 % CI]):", "",
+              "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+    for name, row in results["results"].items():
+        mark = (f" (flat: seed{'s' if len(did_not_learn[name]) > 1 else ''} {', '.join(map(str, did_not_learn[name]))})"
+                if name in did_not_learn else "")
+        cells = (_cell(row["conditions"][c], key, form) for c in conditions)
+        lines.append(f"| {name}{mark} | " + " | ".join(cells) + " |")
+    if did_not_learn:
+        lines += ["", "Flat models did not learn; their episodes count in these means and intervals, as every "
+                      "trained seed's do: a failure to train is part of an architecture's record."]
+    per_seed = [row.get("per_seed") for row in results["results"].values()]
+    if all(per_seed):
+        what, cell = world.per_seed_table(results["evaluation"], seeds)
+        lines += ["", what, "", "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+        for name, row in results["results"].items():
+            lines.append(f"| {name} | " + " | ".join(cell(row["per_seed"][c]) for c in conditions) + " |")
+    lines += world.detail_table(results, conditions)
+    lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "
+                  f"{settings.get('track')} (mean over seeds [95 % CI]): SSIM between the VisualBackProp saliency of "
+                  f"each frame clean and with pixel noise σ {settings.get('noise_std')} (1: the attention did not "
+                  "move); share of the neural activity's variance on its first principal component (high: compact "
+                  "dynamics).", "",
+              "| architecture | saliency SSIM, clean vs noisy | PC1 share of activity variance |", "|---|---|---|"]
+    for name, row in results["results"].items():
+        attention = row["attention"]
+        pc1 = ("— (no state)" if attention["pc1_variance_fraction"] is None
+               else _cell(attention, "pc1_variance_fraction", "{:.3f}"))
+        lines.append(f"| {name} | {_cell(attention, 'saliency_ssim', '{:.3f}')} | {pc1} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_study(results: dict, path: str | Path) -> None:
+    """The headline figure per condition, one bar group per architecture, with the 95 % intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    key, title, _ = study_world(results.get("world", "lane")).headline
+    conditions = [c["name"] for c in results["conditions"]]
+    names = list(results["results"])
+    width = 0.8 / max(len(names), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.0 * len(conditions) + 2), 3.8))
+    for i, name in enumerate(names):
+        rows = [results["results"][name]["conditions"][c] for c in conditions]
+        means = np.array([r[key] for r in rows])
+        # (clipped: the mean and its interval are rounded separately, so they may cross by a rounding step)
+        low = np.maximum(means - np.array([r[f"{key}_ci95"][0] for r in rows]), 0.0)
+        high = np.maximum(np.array([r[f"{key}_ci95"][1] for r in rows]) - means, 0.0)
+        ax.bar(np.arange(len(conditions)) + (i - (len(names) - 1) / 2) * width, means, width, yerr=[low, high],
+               capsize=2, label=name)
+    ax.set_xticks(np.arange(len(conditions)), conditions, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel(title.split(",")[0].lower())
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def saliency_picture(results: dict, path: str | Path, frame_index: int = -1) -> None:
+    """One row per architecture (its first seed's model): a frame of the attention episode, its
+    saliency, the frame with the study's attention noise and its saliency."""
+    from liquid_control.train.attention import expert_frames, saliency_panel
+
+    settings = results["attention_settings"]
+    frames, _ = expert_frames(results["world"], int(settings["track"]), int(settings["frames"]),
+                              results["data"].get("speed", 3.0))
+    saliency_panel({name: row["models"][0] for name, row in results["results"].items()}, frames[frame_index],
+                   settings["noise_std"], path)

@@ -1,0 +1,194 @@
+"""Running a study: train what is not cached, evaluate what is not cached, measure attention and
+compactness, aggregate into OUT/results.json.
+
+Seed by seed, so that a run stopped part way leaves whole seeds, trained and evaluated. Expert
+data and evaluations run in ``jobs`` processes; training runs one model at a time on the
+configured threads, so each model is finished and cached sooner.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from liquid_control.tasks import load_task
+from liquid_control.train.study.cache import (
+    check_cached_precision,
+    digest,
+    episode_seeds,
+    evaluation_tasks,
+    model_plan,
+    training_config,
+    write_json,
+)
+from liquid_control.train.study.config import Architecture, StudyConfig
+from liquid_control.train.study.stats import seed_list, summarise_analyses
+from liquid_control.train.study.worlds import study_world
+
+
+def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evaluation: dict) -> dict:
+    """One closed-loop episode of a model: a drive on lane track ``seed`` or a flight in drone scene
+    ``seed``, under ``condition`` (a Condition as a dict). A top-level function: it runs in worker
+    processes."""
+    import torch
+
+    torch.set_num_threads(1)
+    rate = condition["camera_rate_hz"] or load_task(world).camera_rate_hz
+    return study_world(world).evaluate(model_dir, seed, condition, evaluation, rate)
+
+
+def _architecture_facts(model_dir: Path) -> dict:
+    from liquid_control.nets import load_model
+
+    policy, card = load_model(model_dir)
+    facts = {"parameters": int(card["weights"]["parameters"]),
+             "recurrent_parameters": int(sum(p.numel() for p in policy.core.parameters()))}
+    wiring = getattr(policy.core, "wiring", None)
+    if wiring is not None and getattr(wiring, "kind", "") != "FullyConnected":
+        facts["synapses"] = int(wiring.synapse_count + wiring.sensory_synapse_count)
+    return facts
+
+
+def _validation_loss(model_dir: Path) -> float | None:
+    """The loss on the held-out expert episodes at the end of training, as the model's card states it."""
+    loss = _card_metrics(model_dir).get("val_loss")
+    return None if loss is None else round(float(loss), 4)
+
+
+def _card_metrics(model_dir: Path) -> dict:
+    return yaml.safe_load((model_dir / "card.yaml").read_text()).get("metrics") or {}
+
+
+def expert_episodes(config: StudyConfig, jobs: int = 1) -> list:
+    """The expert's episodes every model of the study trains on (the config's data section)."""
+    from liquid_control.train.simulate import simulate_episodes
+
+    data = config.setting("data")
+    return simulate_episodes(seed_list(data["sim_seeds"]), config.world, data.get("distance_m", 0.0),
+                             data.get("speed", 0.0), data["recovery_rate_hz"], data["perturbations"],
+                             jobs=jobs, progress=False)
+
+
+def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
+              progress: Callable[[str], None] | None = None) -> dict:
+    """Train what is not cached, evaluate what is not cached, aggregate; returns the results and
+    writes them to OUT/results.json."""
+    from liquid_control.train.trainer import train
+
+    say = progress or (lambda message: None)
+    out = Path(out)
+    for folder in ("models", "evaluations", "analyses"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    data = config.setting("data")
+    started = time.perf_counter()
+    counts = {"models_trained": 0, "models_cached": 0, "evaluations_run": 0, "evaluations_cached": 0}
+
+    plan = model_plan(config, out)
+    models = {key: folder for key, (folder, _) in plan.items()}
+    tasks = evaluation_tasks(config, models, out)
+    check_cached_precision(plan)
+    counts["models_cached"] = sum((folder / "card.yaml").is_file() for folder in models.values())
+    counts["evaluations_cached"] = sum(path.is_file() for path, _ in tasks.values())
+    description = {"study": config.name, "world": config.world, **data}
+    episodes = None
+    # Seed by seed: train the seed's models, then run its closed-loop episodes. A run stopped part
+    # way (the full studies take several sessions on two cores) leaves whole seeds, trained and
+    # evaluated, that `--seeds` can report on.
+    for seed in config.seeds:
+        to_train = [(f"{name} ({training.arch}), seed {seed}", folder, training)
+                    for (name, model_seed), (folder, training) in plan.items()
+                    if model_seed == seed and not (folder / "card.yaml").is_file()]
+        if to_train and episodes is None:
+            say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
+            episodes = expert_episodes(config, jobs)
+        # One model at a time on the configured threads: several single-threaded trainings side
+        # by side gained no throughput, and each model is finished and cached sooner.
+        for name, folder, training in to_train:
+            resumed = (folder / "checkpoint" / "card.yaml").is_file()
+            say(f"training {name}" + (" (resuming from its last epoch's checkpoint)" if resumed else ""))
+            # A model stopped part way resumes after its last finished epoch (the trainer's
+            # checkpoint); a finished one keeps only its model, not the optimiser state.
+            train(episodes, folder, training, resume=True, progress=False, data_description=description)
+            shutil.rmtree(folder / "checkpoint", ignore_errors=True)
+            counts["models_trained"] += 1
+
+        pending = {key: value for key, value in tasks.items() if key[1] == seed and not value[0].is_file()}
+        if pending:
+            done = sum(path.is_file() for path, _ in tasks.values())
+            say(f"seed {seed}: {len(pending)} closed-loop episodes to run ({done} of the study's {len(tasks)} "
+                f"cached), {jobs} process(es)")
+            if jobs > 1:
+                with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+                    futures = {pool.submit(evaluate_model, *args): path for path, args in pending.values()}
+                    for future in as_completed(futures):  # each cached as soon as it is done
+                        write_json(futures[future], future.result())
+            else:
+                for path, args in pending.values():
+                    write_json(path, evaluate_model(*args))
+            counts["evaluations_run"] += len(pending)
+
+    evaluation = config.setting("evaluation")
+    held_out = episode_seeds(config)
+    analyses = _analyses(config, models, out / "analyses", say)
+    runs = {key: json.loads(path.read_text()) for key, (path, _) in tasks.items()}
+    world = study_world(config.world)
+    table = {}
+    for architecture in config.architectures:
+        attention = summarise_analyses([analyses[architecture.name, s] for s in config.seeds])
+        facts = _architecture_facts(models[architecture.name, config.seeds[0]])
+        rows = {condition.name: world.aggregate([runs[(architecture.name, seed, condition.name, episode_seed)]
+                                           for seed in config.seeds for episode_seed in held_out])
+                for condition in config.conditions}
+        table[architecture.name] = {"arch": architecture.arch, **facts, "training": architecture.training,
+                                    "models": [str(models[architecture.name, seed]) for seed in config.seeds],
+                                    "validation_loss": [_validation_loss(models[architecture.name, seed])
+                                                        for seed in config.seeds],
+                                    "loss": _card_metrics(models[architecture.name, config.seeds[0]]).get("loss"),
+                                    "attention": attention,
+                                    "conditions": rows,
+                                    "per_seed": {condition.name: [world.per_seed([
+                                        runs[(architecture.name, seed, condition.name, episode_seed)]
+                                        for episode_seed in held_out]) for seed in config.seeds]
+                                        for condition in config.conditions}}
+    base_training = asdict(training_config(config, Architecture("*", config.architectures[0].arch), config.seeds[0]))
+    results = {"study": config.name, "world": config.world, "seeds": list(config.seeds), "data": data,
+               "training": base_training | {"arch": "*", "seed": "*"}, "evaluation": evaluation,
+               "attention_settings": config.setting("attention"),
+               "conditions": [asdict(c) for c in config.conditions], "results": table,
+               "work": counts, "wall_time_s": round(time.perf_counter() - started, 1)}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    return results
+
+
+def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[str], None]) -> dict:
+    """Attention stability, compactness and output spread of every model, over the frames of one
+    expert episode of a held-out track (scene), clean and with pixel noise; cached like the
+    evaluations. A cached analysis from before the output spread was measured is redone (same key:
+    the figures it had come out the same)."""
+    from liquid_control.train.attention import analyse_model, expert_sequence
+
+    settings = config.setting("attention")
+    sequence = None
+    results = {}
+    for (name, seed), model in models.items():
+        path = folder / f"{model.name}-{digest([config.world, settings])}.json"
+        cached = json.loads(path.read_text()) if path.is_file() else None
+        if cached is None or "output_spread" not in cached:
+            if sequence is None:
+                sequence = expert_sequence(config.world, int(settings["track"]), int(settings["frames"]),
+                                           config.setting("data").get("speed", 3.0))
+                say(f"attention, compactness and output spread over {len(sequence[0])} frames of expert episode "
+                    f"{settings['track']}")
+            frames, dts, labels = sequence
+            cached = analyse_model(str(model), frames, dts, noise_std=settings["noise_std"], seed=0, labels=labels)
+            write_json(path, cached)
+        results[name, seed] = cached
+    return results
