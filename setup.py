@@ -59,7 +59,7 @@ setup(
         'tqdm',
         'Pillow',
         # rosbag2 bags without ROS (liquid_control.data.bags): rosbags reads and writes them
-        # (pinned: bags.py flushes through its writer's storage objects); mcap's non-seeking reader
+        # (pinned: data/bags/writer.py flushes through its writer's storage objects); mcap's non-seeking reader
         # salvages the MCAP files of killed recordings.
         'rosbags==0.11.9',
         'mcap',

@@ -356,7 +356,8 @@ def test_writer_refuses_what_it_cannot_write(tmp_path):
     with pytest.raises(BagError, match=r"unknown QoS reliability 'sometimes'"):
         offered_qos('sometimes')
     with BagWriter(tmp_path / 'bag') as bag:
-        with pytest.raises(BagError, match=r"unknown message type 'my_pkg/msg/Thing' for topic /x: .*give its definition"):
+        with pytest.raises(BagError,
+                           match=r"unknown message type 'my_pkg/msg/Thing' for topic /x: .*give its definition"):
             bag.add_topic('/x', 'my_pkg/msg/Thing')
         bag.add_topic('/chatter', 'std_msgs/msg/String')
         with pytest.raises(BagError, match=r'topic /cmd_vel was not added to the bag .*added: /chatter'):
