@@ -2,11 +2,11 @@
 single-step stepping, ncps import and the model file format."""
 
 from .cfc import CfCCell, WiredCfCCell
-from .ltc import LTCCell
 from .lstm import LSTMCell
+from .ltc import LTCCell
 from .model_file import LoadedModel, ModelFileError, load_model, read_card, register_architecture, save_model
 from .ncps_import import from_ncps, from_ncps_state_dict, wiring_from_ncps
-from .sequence import CfC, LTC, LiquidSequence
+from .sequence import LTC, CfC, LiquidSequence
 from .stateful import Stepper
 from .weights import WeightsMismatchError
 from .wirings import NCP, AutoNCP, FullyConnected, Random, Wiring, make_wiring

@@ -69,9 +69,11 @@ class CfCCell(nn.Module):
         if mode not in MODES:
             raise ValueError(f"unknown CfC mode {mode!r}; choose one of {MODES}")
         if backbone_activation not in ACTIVATIONS:
-            raise ValueError(f"unknown backbone activation {backbone_activation!r}; choose one of {sorted(ACTIVATIONS)}")
+            raise ValueError(f"unknown backbone activation {backbone_activation!r}; "
+                             f"choose one of {sorted(ACTIVATIONS)}")
         if backbone_layers < 0 or (backbone_layers > 0 and backbone_units < 1):
-            raise ValueError(f"backbone needs layers >= 0 and units >= 1 (got {backbone_layers} layers of {backbone_units})")
+            raise ValueError("backbone needs layers >= 0 and units >= 1 "
+                             f"(got {backbone_layers} layers of {backbone_units})")
         if not 0.0 <= backbone_dropout < 1.0:
             raise ValueError(f"backbone_dropout must be in [0, 1), got {backbone_dropout}")
         self.input_size = int(input_size)
@@ -87,7 +89,8 @@ class CfCCell(nn.Module):
             mask = np.abs(np.asarray(sparsity_mask, dtype=np.float32))
             expected = (self.input_size + self.hidden_size, self.hidden_size)
             if mask.shape != expected:
-                raise ValueError(f"sparsity_mask has shape {mask.shape}, expected (inputs + hidden, hidden) = {expected}")
+                raise ValueError(f"sparsity_mask has shape {mask.shape}, "
+                                 f"expected (inputs + hidden, hidden) = {expected}")
             # Stored as (hidden, inputs + hidden), the layout of the Linear weights it masks.
             self.register_buffer("sparsity_mask", torch.from_numpy(np.ascontiguousarray(mask.T)))
 

@@ -85,7 +85,8 @@ class LTCCell(nn.Module):
         if in_features is not None:
             wiring.build(in_features)
         if not wiring.is_built():
-            raise ValueError("the wiring does not know its input size: pass in_features or call wiring.build(input_dim)")
+            raise ValueError("the wiring does not know its input size: "
+                             "pass in_features or call wiring.build(input_dim)")
         input_mapping = "none" if input_mapping is None else input_mapping
         output_mapping = "none" if output_mapping is None else output_mapping
         for name, value in (("input_mapping", input_mapping), ("output_mapping", output_mapping)):
@@ -119,7 +120,8 @@ class LTCCell(nn.Module):
         self.sensory_w = self._uniform_parameter((inputs, units), "sensory_w")
         self.sensory_erev = nn.Parameter(torch.tensor(wiring.sensory_erev_initializer(), dtype=torch.float32))
         self.register_buffer("sparsity_mask", torch.tensor(abs(wiring.adjacency_matrix), dtype=torch.float32))
-        self.register_buffer("sensory_sparsity_mask", torch.tensor(abs(wiring.sensory_adjacency_matrix), dtype=torch.float32))
+        self.register_buffer("sensory_sparsity_mask",
+                             torch.tensor(abs(wiring.sensory_adjacency_matrix), dtype=torch.float32))
         if input_mapping in ("affine", "linear"):
             self.input_w = nn.Parameter(torch.ones(inputs))
         if input_mapping == "affine":

@@ -22,7 +22,7 @@ import yaml
 from torch import nn
 
 from .policy import Policy
-from .sequence import CfC, LTC
+from .sequence import LTC, CfC
 from .weights import WeightsMismatchError, load_weights
 
 FORMAT = "liquid_control.model"
@@ -82,10 +82,12 @@ def save_model(
     from safetensors.torch import save_file
 
     if not hasattr(module, "architecture"):
-        raise TypeError(f"{type(module).__name__} cannot describe its architecture; save a CfC, LTC or a registered policy")
+        raise TypeError(f"{type(module).__name__} cannot describe its architecture; "
+                        "save a CfC, LTC or a registered policy")
     architecture = module.architecture()
     if architecture.get("kind") not in _ARCHITECTURES:
-        raise TypeError(f"architecture kind {architecture.get('kind')!r} is not registered, so it could not be loaded again")
+        raise TypeError(f"architecture kind {architecture.get('kind')!r} is not registered, "
+                        "so it could not be loaded again")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().to("cpu").contiguous().clone() for key, value in module.state_dict().items()}
@@ -136,13 +138,15 @@ def read_card(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(card, dict):
         raise ModelFileError(f"{card_path} does not hold a model card (expected a YAML mapping)")
     if card.get("format") != FORMAT:
-        raise ModelFileError(f"{card_path} is not a liquid_control model card (format is {card.get('format')!r}, expected {FORMAT!r})")
+        raise ModelFileError(f"{card_path} is not a liquid_control model card "
+                             f"(format is {card.get('format')!r}, expected {FORMAT!r})")
     version = card.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise ModelFileError(f"{card_path}: format_version must be a positive integer, got {version!r}")
     if version > FORMAT_VERSION:
         raise ModelFileError(
-            f"{card_path} uses model format version {version}, newer than this liquid_control reads ({FORMAT_VERSION}); upgrade liquid_control"
+            f"{card_path} uses model format version {version}, newer than this liquid_control reads "
+            f"({FORMAT_VERSION}); upgrade liquid_control"
         )
     for key in ("architecture", "weights"):
         if not isinstance(card.get(key), dict):
@@ -161,7 +165,8 @@ def update_card(path: str | os.PathLike, **sections: Any) -> dict[str, Any]:
     return card
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", verify_checksum: bool = True) -> LoadedModel:
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu",
+               verify_checksum: bool = True) -> LoadedModel:
     """Load a model folder: build the architecture from the card, then load and check the weights."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -181,7 +186,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu", veri
         state_dict = load_file(str(weights_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{weights_path} is corrupt or not a safetensors file: {exc}") from exc
-    nonfinite = [key for key, value in state_dict.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    nonfinite = [key for key, value in state_dict.items()
+                 if value.is_floating_point() and not bool(torch.isfinite(value).all())]
     if nonfinite:
         raise ModelFileError(f"{weights_path} holds non-finite values (NaN/Inf) in: {', '.join(nonfinite[:8])}")
     module = build_module(card["architecture"])
@@ -222,5 +228,6 @@ _CardDumper.add_representer(tuple, _represent_list)
 
 
 def _dump_card(card: dict[str, Any]) -> str:
-    header = "# liquid_control model card: the architecture, preprocessing and meaning of weights.safetensors beside it.\n"
+    header = ("# liquid_control model card: the architecture, preprocessing and meaning of "
+              "weights.safetensors beside it.\n")
     return header + yaml.dump(card, Dumper=_CardDumper, sort_keys=False, width=1000)

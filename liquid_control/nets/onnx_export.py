@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 
-
 def _state_tensors(state) -> list[torch.Tensor]:
     if state is None:
         return []

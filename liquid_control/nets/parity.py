@@ -18,7 +18,7 @@ import torch
 
 from . import wirings as our_wirings
 from .ncps_import import from_ncps
-from .sequence import CfC, LTC
+from .sequence import LTC, CfC
 
 TIMESPANS = ("none", "scalar", "per_sample")
 
@@ -52,16 +52,19 @@ def parity_cases() -> list[ParityCase]:
         cases.append(ParityCase(f"cfc-dense-{mode}-mixed", "cfc", 5, 8, {"mode": mode, "mixed_memory": True}))
         cases.append(ParityCase(f"cfc-autoncp-{mode}", "cfc", 5, auto, {"mode": mode}))
     for activation in ("silu", "relu", "tanh", "gelu"):
-        cases.append(ParityCase(f"cfc-dense-{activation}", "cfc", 5, 8, {"activation": activation, "backbone_units": 16}))
+        cases.append(ParityCase(f"cfc-dense-{activation}", "cfc", 5, 8,
+                                {"activation": activation, "backbone_units": 16}))
     cases += [
-        ParityCase("cfc-dense-dropout-eval", "cfc", 5, 8, {"backbone_layers": 2, "backbone_units": 16, "backbone_dropout": 0.3}),
+        ParityCase("cfc-dense-dropout-eval", "cfc", 5, 8,
+                   {"backbone_layers": 2, "backbone_units": 16, "backbone_dropout": 0.3}),
         ParityCase("cfc-dense-proj", "cfc", 5, 8, {"proj_size": 3}),
         ParityCase("cfc-dense-time-first", "cfc", 5, 8, {"batch_first": False}),
         ParityCase("cfc-dense-last-output", "cfc", 5, 8, {"return_sequences": False}),
         ParityCase("cfc-ncp-mixed-proj", "cfc", 5, ncp, {"mixed_memory": True, "proj_size": 1}),
         ParityCase("cfc-ncp19-lane", "cfc", 32, _wired("AutoNCP", units=19, output_size=1, seed=22222), {}),
         ParityCase("cfc-fullyconnected-wired", "cfc", 4, _wired("FullyConnected", units=6, erev_init_seed=3), {}),
-        ParityCase("cfc-random-wired", "cfc", 4, _wired("Random", units=6, output_dim=6, sparsity_level=0.5, random_seed=9), {}),
+        ParityCase("cfc-random-wired", "cfc", 4,
+                   _wired("Random", units=6, output_dim=6, sparsity_level=0.5, random_seed=9), {}),
         ParityCase("cfc-autoncp-time-first-last", "cfc", 5, auto, {"batch_first": False, "return_sequences": False}),
     ]
     for implicit in (True, False):
@@ -77,8 +80,10 @@ def parity_cases() -> list[ParityCase]:
         ParityCase("ltc-epsilon", "ltc", 5, auto, {"epsilon": 1e-3}),
         ParityCase("ltc-ncp-mixed", "ltc", 5, ncp, {"mixed_memory": True}),
         ParityCase("ltc-ncp19-lane", "ltc", 32, _wired("AutoNCP", units=19, output_size=1, seed=22222), {}),
-        ParityCase("ltc-random", "ltc", 4, _wired("Random", units=6, output_dim=2, sparsity_level=0.4, random_seed=3), {}),
-        ParityCase("ltc-fullyconnected-noself", "ltc", 4, _wired("FullyConnected", units=6, output_dim=2, self_connections=False), {}),
+        ParityCase("ltc-random", "ltc", 4,
+                   _wired("Random", units=6, output_dim=2, sparsity_level=0.4, random_seed=3), {}),
+        ParityCase("ltc-fullyconnected-noself", "ltc", 4,
+                   _wired("FullyConnected", units=6, output_dim=2, self_connections=False), {}),
         ParityCase("ltc-time-first-last", "ltc", 5, auto, {"batch_first": False, "return_sequences": False}),
     ]
     return cases
@@ -179,7 +184,8 @@ def measure_parity(case: ParityCase, seed: int = 0, timespans: str = "none", bat
         ref_grads = {name: p.grad for name, p in reference.named_parameters() if p.grad is not None}
         our_grads = {name: p.grad for name, p in ours.named_parameters() if p.grad is not None}
         if set(ref_grads) != set(our_grads):
-            raise AssertionError(f"{case}: different parameters receive gradients: {sorted(set(ref_grads) ^ set(our_grads))}")
+            raise AssertionError(f"{case}: different parameters receive gradients: "
+                                 f"{sorted(set(ref_grads) ^ set(our_grads))}")
         result["grad_params"] = max(_max_diff(ref_grads[k], our_grads[k]) for k in ref_grads)
         result["grad_input"] = _max_diff(x_ref.grad, x_ours.grad)
     return result

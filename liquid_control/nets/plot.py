@@ -30,7 +30,8 @@ def plot_wiring(wiring: Wiring, path: str | os.PathLike | None = None, title: st
     if not wiring.is_built():
         raise ValueError("the wiring is not built yet: call wiring.build(input_dim) before drawing it")
     shown_inputs = min(wiring.input_dim, max_inputs)
-    columns = [[("sensory", i) for i in range(shown_inputs)]] + [[("neuron", n) for n in layer] for layer in wiring.layers]
+    columns = [[("sensory", i) for i in range(shown_inputs)]]
+    columns += [[("neuron", n) for n in layer] for layer in wiring.layers]
     height = max(len(column) for column in columns)
     position = {}
     for x, column in enumerate(columns):
@@ -64,11 +65,14 @@ def plot_wiring(wiring: Wiring, path: str | os.PathLike | None = None, title: st
 
     counts = wiring.neuron_counts()
     handles = [Line2D([], [], marker="o", ls="", color=ROLE_COLOURS["sensory"], label=f"inputs ({wiring.input_dim})")]
-    handles += [Line2D([], [], marker="o", ls="", color=ROLE_COLOURS[r], label=f"{r} ({counts[r]})") for r in ("inter", "command", "motor") if r in counts]
-    handles += [Line2D([], [], color=POLARITY_COLOURS[1], label="excitatory"), Line2D([], [], color=POLARITY_COLOURS[-1], label="inhibitory")]
+    handles += [Line2D([], [], marker="o", ls="", color=ROLE_COLOURS[r], label=f"{r} ({counts[r]})")
+                for r in ("inter", "command", "motor") if r in counts]
+    handles += [Line2D([], [], color=POLARITY_COLOURS[1], label="excitatory"),
+                Line2D([], [], color=POLARITY_COLOURS[-1], label="inhibitory")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     hidden = wiring.input_dim - shown_inputs
-    default_title = f"{wiring.kind}: {wiring.units} neurons, {wiring.synapse_count} synapses, {wiring.sensory_synapse_count} sensory synapses"
+    default_title = (f"{wiring.kind}: {wiring.units} neurons, {wiring.synapse_count} synapses, "
+                     f"{wiring.sensory_synapse_count} sensory synapses")
     ax.set_title((title or default_title) + (f" ({hidden} inputs not drawn)" if hidden else ""), fontsize=9)
     ax.set_xlim(-0.5, len(columns) - 0.5)
     ax.set_ylim(-1, height)

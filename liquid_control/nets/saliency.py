@@ -25,7 +25,9 @@ def visual_backprop(head: ConvHead, images: torch.Tensor) -> torch.Tensor:
     mask = None
     for feature_map in reversed(maps):
         averaged = feature_map.mean(dim=1, keepdim=True)
-        mask = averaged if mask is None else averaged * F.interpolate(mask, size=averaged.shape[-2:], mode="bilinear", align_corners=False)
+        if mask is not None:
+            averaged = averaged * F.interpolate(mask, size=averaged.shape[-2:], mode="bilinear", align_corners=False)
+        mask = averaged
     mask = F.interpolate(mask, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     low = mask.flatten(1).min(dim=1).values[:, None, None]
     high = mask.flatten(1).max(dim=1).values[:, None, None]

@@ -9,7 +9,7 @@ def check_finite(tensor: torch.Tensor, what: str) -> None:
     """Raise if ``tensor`` holds NaN or Inf.
 
     One min/max reduction instead of an element-wise isfinite mask: NaN propagates into both and
-    an infinity shows in one of them, and on a training batch of frames it is ~15x cheaper.
+    an infinity shows in one of them, and on a training batch of frames it is much cheaper.
     """
     if tensor.numel() == 0:
         return
@@ -41,7 +41,8 @@ def elapsed_column(dt, batch: int, like: torch.Tensor, allow_zero: bool, check: 
         column = dt
     else:
         raise ValueError(
-            f"elapsed time has shape {tuple(dt.shape)}; expected a scalar, ({batch},) or ({batch}, 1) for a batch of {batch}"
+            f"elapsed time has shape {tuple(dt.shape)}; "
+            f"expected a scalar, ({batch},) or ({batch}, 1) for a batch of {batch}"
         )
     if check:
         _check_elapsed_tensor(column, allow_zero)
@@ -88,4 +89,5 @@ def _check_elapsed_tensor(ts: torch.Tensor, allow_zero: bool) -> None:
     positive = (ts >= 0).all() if allow_zero else (ts > 0).all()
     if not bool(finite & positive):
         rule = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"elapsed times must be finite and {rule} seconds; got min {float(ts.min())}, max {float(ts.max())}")
+        raise ValueError(f"elapsed times must be finite and {rule} seconds; "
+                         f"got min {float(ts.min())}, max {float(ts.max())}")

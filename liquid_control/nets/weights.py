@@ -24,14 +24,19 @@ def load_weights(module: nn.Module, state_dict: Mapping[str, torch.Tensor], sour
     ]
     problems = []
     if missing:
-        problems.append(f"missing {len(missing)} tensor(s): {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+        problems.append(f"missing {len(missing)} tensor(s): {_first(missing, ', ')}")
     if unexpected:
-        problems.append(f"unexpected {len(unexpected)} tensor(s): {', '.join(unexpected[:8])}{' ...' if len(unexpected) > 8 else ''}")
+        problems.append(f"unexpected {len(unexpected)} tensor(s): {_first(unexpected, ', ')}")
     if reshaped:
-        problems.append(f"shape mismatch: {'; '.join(reshaped[:8])}{' ...' if len(reshaped) > 8 else ''}")
+        problems.append(f"shape mismatch: {_first(reshaped, '; ')}")
     if problems:
         raise WeightsMismatchError(
             f"the weights from {source} do not fit this {type(module).__name__} ({'; '.join(problems)}); "
             "check that the architecture settings are the ones the weights were trained with"
         )
     module.load_state_dict(dict(state_dict), strict=True)
+
+
+def _first(items: list[str], separator: str) -> str:
+    """The first eight of ``items`` joined, with " ..." when there are more."""
+    return separator.join(items[:8]) + (" ..." if len(items) > 8 else "")
