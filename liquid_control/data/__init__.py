@@ -6,10 +6,10 @@ tools, training and the nodes share one implementation. The image API is re-expo
 """
 
 from .images import (
+    SUPPORTED_ENCODINGS,
     ImageDecodeError,
     PreprocessSpec,
     PreprocessSpecError,
-    SUPPORTED_ENCODINGS,
     decode_compressed,
     decode_float_image,
     decode_image,

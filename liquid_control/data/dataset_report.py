@@ -31,9 +31,10 @@ def _bag_summary(recording, episodes, report, task, seq_len: int) -> tuple[dict,
     period = float(np.median(gaps)) if len(gaps) else None
     labels = np.concatenate([e.labels for e in episodes]) if episodes else np.zeros((0, len(task.label_names)))
     # Still camera: mean absolute difference of consecutive decoded frames, on up to 200 pairs.
-    picks = np.unique(np.linspace(0, max(len(recording.frames) - 2, 0), min(200, max(len(recording.frames) - 1, 0))).astype(int))
-    change = (float(np.median([np.abs(recording.frames[i + 1].astype(np.int16) - recording.frames[i]).mean() for i in picks]))
-              if len(recording.frames) > 1 else None)
+    frames = recording.frames
+    picks = np.unique(np.linspace(0, max(len(frames) - 2, 0), min(200, max(len(frames) - 1, 0))).astype(int))
+    change = (float(np.median([np.abs(frames[i + 1].astype(np.int16) - frames[i]).mean() for i in picks]))
+              if len(frames) > 1 else None)
     summary = {
         "camera_messages": recording.camera_messages,
         "decoded": int(len(recording.frames)),
@@ -59,8 +60,9 @@ def _bag_summary(recording, episodes, report, task, seq_len: int) -> tuple[dict,
         later = "later" if offset > 0 else "earlier"
         warnings.append(f"{name}: measured against the times the recorder received them, the commands are stamped "
                         f"{abs(offset):.1f} s {later} than the frames: their clock is not the camera's, and each frame "
-                        f"would be paired with a command from {abs(offset):.1f} s away. Set pairing.command_clock_offset_s: "
-                        f"{-offset:.1f} in the task, or pairing.command_stamp: receive and pairing.frame_stamp: receive "
+                        f"would be paired with a command from {abs(offset):.1f} s away. "
+                        f"Set pairing.command_clock_offset_s: {-offset:.1f} in the task, "
+                        "or pairing.command_stamp: receive and pairing.frame_stamp: receive "
                         "to pair by the recorder's clock")
     if summary["paired_fraction"] < FEW_PAIRED:
         worst = max(report.dropped.items(), key=lambda item: item[1])[0] if report.dropped else None
@@ -68,11 +70,11 @@ def _bag_summary(recording, episodes, report, task, seq_len: int) -> tuple[dict,
         warnings.append(f"{name}: only {summary['paired_fraction']:.0%} of the frames are paired with a command{why}")
     for output, stats in summary["outputs"].items():
         if stats and stats["std"] < 1e-6:
-            warnings.append(f"{name}: {output} never varies (always {stats['mean']:.4g}): nothing to learn from it here; "
-                            "drop it from command.outputs or record while it changes")
+            warnings.append(f"{name}: {output} never varies (always {stats['mean']:.4g}): "
+                            "nothing to learn from it here; drop it from command.outputs or record while it changes")
     if change is not None and change < STILL_CAMERA:
-        warnings.append(f"{name}: consecutive frames differ by {change:.2f} grey levels on average: the camera shows the "
-                        "same image (frozen driver, lens cap, robot standing still)")
+        warnings.append(f"{name}: consecutive frames differ by {change:.2f} grey levels on average: "
+                        "the camera shows the same image (frozen driver, lens cap, robot standing still)")
     if summary["longest_episode_frames"] < seq_len:
         warnings.append(f"{name}: its longest stretch of paired frames has {summary['longest_episode_frames']} frames, "
                         f"fewer than one training sequence ({seq_len}); record longer drives or train with a smaller "
@@ -116,14 +118,15 @@ def dataset_report(bags, task, seq_len: int = 24, cache=True, jobs: int | None =
 
 
 def format_report(report: dict) -> str:
-    lines = [f"task {report['task']}: outputs {', '.join(f'{n} ({u})' for n, u in zip(report['outputs'], report['units']))}"]
+    outputs = ", ".join(f"{n} ({u})" for n, u in zip(report["outputs"], report["units"]))
+    lines = [f"task {report['task']}: outputs {outputs}"]
     for bag, s in report["bags"].items():
         age = s["command_age_s"]
         lines.append(f"{bag}: {s['camera_messages']} frames over {s['duration_s']:.1f} s "
                      f"({s['frame_rate_hz'] or 0:.1f} Hz, {s['gaps_over_twice_the_period']} gaps, largest "
                      f"{s['largest_gap_s'] or 0:.2f} s); {s['paired']} paired ({s['paired_fraction']:.0%}) with "
-                     f"{s['command_topic']}" + (f", command age p50 {age['p50'] * 1e3:.0f} ms, p95 {age['p95'] * 1e3:.0f} ms"
-                                               if age else ""))
+                     f"{s['command_topic']}"
+                     + (f", command age p50 {age['p50'] * 1e3:.0f} ms, p95 {age['p95'] * 1e3:.0f} ms" if age else ""))
         for reason, count in s["dropped"].items():
             lines.append(f"    dropped {count}: {reason}")
         for name, stats in s["outputs"].items():

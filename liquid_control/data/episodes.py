@@ -66,10 +66,12 @@ class Episode:
     def __post_init__(self):
         self.label_names = check_label_names(self.label_names)
         if self.labels.ndim != 2 or self.labels.shape[1] != len(self.label_names):
-            raise ValueError(f"episode {self.name}: labels of shape {self.labels.shape} do not match the label names {self.label_names}")
+            raise ValueError(f"episode {self.name}: labels of shape {self.labels.shape} "
+                             f"do not match the label names {self.label_names}")
         count = len(self.frames)
         if not (len(self.stamps) == len(self.labels) == count):
-            raise ValueError(f"episode {self.name}: {count} frames, {len(self.stamps)} stamps and {len(self.labels)} labels must match")
+            raise ValueError(f"episode {self.name}: {count} frames, {len(self.stamps)} stamps "
+                             f"and {len(self.labels)} labels must match")
         if count and np.any(np.diff(self.stamps) <= 0):
             raise ValueError(f"episode {self.name}: frame stamps must increase strictly")
 
@@ -121,7 +123,8 @@ def write_episode_bag(episode: Episode, path, speed: float | None = None, storag
     names = episode.label_names
     with BagWriter(path, storage=storage) as bag:
         types = bag.typestore.types
-        Image, Header, Time = types["sensor_msgs/msg/Image"], types["std_msgs/msg/Header"], types["builtin_interfaces/msg/Time"]
+        Image, Header = types["sensor_msgs/msg/Image"], types["std_msgs/msg/Header"]
+        Time = types["builtin_interfaces/msg/Time"]
         Twist, Vector3 = types["geometry_msgs/msg/Twist"], types["geometry_msgs/msg/Vector3"]
         bag.add_topic(CAMERA_TOPIC, "sensor_msgs/msg/Image", qos=[offered_qos("best_effort")])
         bag.add_topic(COMMAND_TOPIC, "geometry_msgs/msg/Twist", qos=[offered_qos("reliable")])
@@ -130,7 +133,8 @@ def write_episode_bag(episode: Episode, path, speed: float | None = None, storag
 
         def twist(values):
             fields = twist_fields_from_labels(values, names, speed)
-            vectors = [Vector3(**{axis: fields.get(f"{kind}.{axis}", 0.0) for axis in "xyz"}) for kind in ("linear", "angular")]
+            vectors = [Vector3(**{axis: fields.get(f"{kind}.{axis}", 0.0) for axis in "xyz"})
+                       for kind in ("linear", "angular")]
             return Twist(linear=vectors[0], angular=vectors[1])
 
         for frame, stamp, label, command in zip(episode.frames, episode.stamps, episode.labels, executed):
@@ -143,8 +147,9 @@ def write_episode_bag(episode: Episode, path, speed: float | None = None, storag
             bag.write_message(EXPERT_TOPIC, ns, twist(label))
 
 
-def episodes_from_bag(path, camera_topic: str = CAMERA_TOPIC, command_topic: str = "auto", max_command_age_s: float = 0.5,
-                      split_gap_s: float = 1.0, label_names: tuple[str, ...] = LABEL_NAMES) -> list[Episode]:
+def episodes_from_bag(path, camera_topic: str = CAMERA_TOPIC, command_topic: str = "auto",
+                      max_command_age_s: float = 0.5, split_gap_s: float = 1.0,
+                      label_names: tuple[str, ...] = LABEL_NAMES) -> list[Episode]:
     """Camera frames paired with the command in force at their stamp (newest command at or
     before it, at most ``max_command_age_s`` old); a gap of more than ``split_gap_s`` between
     frames (a restart, a pause) starts a new episode. ``command_topic='auto'`` takes
@@ -186,7 +191,8 @@ def episodes_from_bag(path, camera_topic: str = CAMERA_TOPIC, command_topic: str
     order = np.argsort(frame_stamps, kind="stable")
     stamps_ns = np.asarray(frame_stamps, dtype=np.int64)[order]
     labels, valid = pair_by_stamp(stamps_ns, np.asarray(command_stamps, dtype=np.int64),
-                                  np.asarray(commands, np.float32).reshape(-1, len(label_names)), round(max_command_age_s * 1e9))
+                                  np.asarray(commands, np.float32).reshape(-1, len(label_names)),
+                                  round(max_command_age_s * 1e9))
     keep = valid & np.concatenate(([True], np.diff(stamps_ns) > 0))
     stamps, labels = stamps_ns[keep] * 1e-9, labels[keep]
     images = np.stack([frames[i] for i in order[keep]])

@@ -17,8 +17,13 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from liquid_control.data.images import (MAX_COMPRESSED_PIXELS, ImageDecodeError, PreprocessSpec, decode_compressed,
-                                        decode_image)
+from liquid_control.data.images import (
+    MAX_COMPRESSED_PIXELS,
+    ImageDecodeError,
+    PreprocessSpec,
+    decode_compressed,
+    decode_image,
+)
 
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 

@@ -80,7 +80,8 @@ def pair_recording(recording: Recording, task) -> tuple[list[Episode], PairingRe
     order = np.argsort(command_ns, kind="stable")
     command_ns, values = command_ns[order], labels_of(commands.twist[order], task.label_names)
     index = np.searchsorted(command_ns, frame_ns, side="right") - 1
-    ages = (frame_ns - command_ns[np.clip(index, 0, None)]) * 1e-9 if len(command_ns) else np.full(len(frame_ns), np.inf)
+    ages = ((frame_ns - command_ns[np.clip(index, 0, None)]) * 1e-9 if len(command_ns)
+            else np.full(len(frame_ns), np.inf))
     increasing = np.concatenate(([True], np.diff(frame_ns) > 0))
     reasons = np.full(len(frame_ns), "", dtype=object)
     reasons[ages > pairing.max_command_age_s] = "command_too_old"

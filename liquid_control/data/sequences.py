@@ -38,7 +38,8 @@ class Augmentation:
     def from_dict(cls, values: dict) -> "Augmentation":
         unknown = set(values) - set(cls.__dataclass_fields__)
         if unknown:
-            raise ValueError(f"unknown augmentation settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+            raise ValueError(f"unknown augmentation settings {sorted(unknown)}; "
+                             f"known: {sorted(cls.__dataclass_fields__)}")
         return cls(**values)
 
 
