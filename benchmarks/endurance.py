@@ -23,24 +23,32 @@ kill      the same stream recorded by a recorder killed with SIGKILL after --eve
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ros_latency import DEFAULT_MODEL, DIAGNOSTICS, Process, load_average, node_command, ros_args  # noqa: E402
-
-from liquid_control.distro import local_discovery_environment  # noqa: E402
+from ros_frames import feeder_command, rgb8_image
+from ros_harness import (
+    DEFAULT_MODEL,
+    ProbeNode,
+    Process,
+    load_average,
+    node_command,
+    node_environment,
+    print_json,
+    private_ros_environment,
+    wait_until,
+)
 
 SAMPLE_S = 10.0
 WARM_UP_S = 60.0
+WAIT_S = 120.0  # the longest wait for a process to come up
+NAMESPACE = "/endurance_bench"
 STREAM_TOPIC = "/endurance/images"
 
 
@@ -55,34 +63,27 @@ def proc_figures(pid: int) -> dict:
             "threads": len(os.listdir(f"/proc/{pid}/task"))}
 
 
-class Listener:
+class Listener(ProbeNode):
     """An rclpy node in this process, spun in a thread: cmd_vel receive times and the newest diagnostics."""
 
     def __init__(self, command_topic: str | None = None, diagnostics: bool = True, images: str | None = None):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import Twist
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from rclpy.signals import SignalHandlerOptions
         from sensor_msgs.msg import Image
 
-        self.context = Context()
-        rclpy.init(args=[], context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("endurance_probe", context=self.context)
+        super().__init__("endurance_probe", args=[])
         self.command_times: list[float] = []
         self.counters: dict[str, str] = {}
         if command_topic:
-            self.node.create_subscription(Twist, command_topic, lambda m: self.command_times.append(time.monotonic()), 50)
+            self.node.create_subscription(Twist, command_topic, lambda m: self.command_times.append(time.monotonic()),
+                                          50)
         if diagnostics:
-            self.node.create_subscription(DiagnosticArray, DIAGNOSTICS, self._on_diagnostics, 10)
+            self.node.create_subscription(DiagnosticArray, f"{NAMESPACE}/diagnostics", self._on_diagnostics, 10)
         self.publisher = None
         if images:
             self.publisher = self.node.create_publisher(Image, images, QoSProfile(depth=100,
                                                         reliability=ReliabilityPolicy.RELIABLE))
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, daemon=True)
         self._thread.start()
@@ -98,34 +99,18 @@ class Listener:
                 self.counters["_received"] = str(time.monotonic())
 
     def close(self) -> None:
-        import rclpy
-
         self._stop.set()
         self._thread.join(5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        super().close()
 
 
 TEMPORARY: list[Path] = []  # removed at the end unless --keep
 
 
 def environment() -> dict:
-    temporary = Path(tempfile.mkdtemp(prefix="endurance-"))
+    temporary = private_ros_environment("endurance")
     TEMPORARY.append(temporary)
-    for folder in ("log", "home"):
-        (temporary / folder).mkdir()
-    os.environ.update({"ROS_DOMAIN_ID": str(1 + os.getpid() % 101), **local_discovery_environment(),
-                       "ROS_LOG_DIR": str(temporary / "log"), "ROS_HOME": str(temporary / "home")})
-    return {"env": dict(os.environ), "dir": temporary}
-
-
-def wait_for(condition, what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return {"env": node_environment(), "dir": temporary}
 
 
 # ------------------------------------------------------------------------------------------ soak
@@ -134,15 +119,15 @@ def soak(args) -> dict:
     env, logs = setup["env"], setup["dir"] / "log"
     parameters = [f"model_path:={args.model}", "trigger:=timer", f"control_rate_hz:={args.rate}",
                   "diagnostics_rate_hz:=1.0", "backend:=auto"]
-    controller = Process("controller_node", node_command("liquid_control.nodes.controller_node", parameters), env, logs)
-    feeder = Process("feeder", [sys.executable, str(Path(__file__).resolve().parent / "timer_jitter.py"), "--role",
-                                "feeder", "--frame-rate", str(args.frame_rate), "--model", str(args.model),
-                                *ros_args()], env, logs)
-    listener = Listener(command_topic="/ros_latency_bench/cmd_vel")
+    controller = Process("controller_node", node_command("liquid_control.nodes.controller_node", NAMESPACE,
+                                                         parameters), env, logs)
+    feeder = Process("feeder", feeder_command(args.model, args.frame_rate, NAMESPACE), env, logs)
+    listener = Listener(command_topic=f"{NAMESPACE}/cmd_vel")
     samples = []
     try:
-        wait_for(lambda: listener.counters.get("commands", "0") != "0" and listener.counters.get("frames", "0") != "0",
-                 "commands while frames flow")
+        flowing = ("commands", "frames")
+        wait_until(lambda: all(listener.counters.get(key, "0") != "0" for key in flowing), "commands while frames flow",
+                   WAIT_S)
         started = time.monotonic()
         while time.monotonic() - started < args.duration:
             controller.check_alive()
@@ -180,14 +165,6 @@ def soak(args) -> dict:
 
 
 # -------------------------------------------------------------------------------------- recorder
-def _image(height: int, width: int):
-    import numpy as np
-    from sensor_msgs.msg import Image
-
-    data = np.random.default_rng(0).integers(0, 256, height * width * 3, dtype=np.uint8).tobytes()
-    return Image(height=height, width=width, encoding="rgb8", step=width * 3, data=data)
-
-
 def _recorder(bag: Path, env: dict, logs: Path, name: str) -> Process:
     return Process(name, [sys.executable, "-m", "liquid_control", "bag", "record", "-o", str(bag), STREAM_TOPIC],
                    env, logs)
@@ -235,10 +212,10 @@ def recorder(args) -> dict:
     env, logs = setup["env"], setup["dir"] / "log"
     bag = setup["dir"] / "bag"
     listener = Listener(diagnostics=False, images=STREAM_TOPIC)
-    message = _image(*args.size)
+    message = rgb8_image(*args.size)
     process = _recorder(bag, env, logs, "recorder")
     try:
-        wait_for(lambda: listener.publisher.get_subscription_count() > 0, "the recorder's subscription")
+        wait_until(lambda: listener.publisher.get_subscription_count() > 0, "the recorder's subscription", WAIT_S)
         sent = _stream(listener, message, args.duration, args.frame_rate, process)
         # Reliable: wait until the recorder has acknowledged everything before stopping it.
         from rclpy.duration import Duration
@@ -262,17 +239,18 @@ def kill(args) -> dict:
     setup = environment()
     env, logs = setup["env"], setup["dir"] / "log"
     listener = Listener(diagnostics=False, images=STREAM_TOPIC)
-    message = _image(*args.size)
+    message = rgb8_image(*args.size)
     runs = []
     try:
         for index in range(args.kills):
             bag = setup["dir"] / f"bag{index}"
             process = _recorder(bag, env, logs, f"recorder{index}")
-            wait_for(lambda: listener.publisher.get_subscription_count() > 0, "the recorder's subscription")
+            wait_until(lambda: listener.publisher.get_subscription_count() > 0, "the recorder's subscription",
+                       WAIT_S)
             sent = _stream(listener, message, args.every, args.frame_rate, process)
             process.process.send_signal(signal.SIGKILL)
             process.process.wait()
-            wait_for(lambda: listener.publisher.get_subscription_count() == 0, "the killed recorder to vanish", 30)
+            wait_until(lambda: listener.publisher.get_subscription_count() == 0, "the killed recorder to vanish", 30)
             report = recover(bag)
             recorded = _numbers_in(bag)
             with BagReader(bag) as reader:
@@ -311,11 +289,7 @@ def main() -> None:
     if not args.keep:
         for folder in TEMPORARY:
             shutil.rmtree(folder, ignore_errors=True)
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    print(text)
+    print_json(result, args.out)
 
 
 if __name__ == "__main__":

@@ -5,63 +5,43 @@
 
 Prints one JSON object. Target (issue): control timer jitter at 50 Hz p99 <= 1 ms, no missed ticks.
 Jitter is |period - nominal| between consecutive ticks; a missed tick is a period > 1.5x nominal.
-
-Variants, each a separate process under a private ROS_DOMAIN_ID (this process is the probe):
-  idle                 a node with a timer on its clock (system time, as controller_node's) whose
-                       callback records time.perf_counter() and publishes a std_msgs/Header. Its own
-                       tick times (exact) come back in a file; the probe's receive times of the
-                       Headers calibrate the from-outside method used for the controller.
-  controller           controller_node (trigger:=timer, control_rate_hz:=50.0, the shipped model),
-                       fed 66x200 32FC3 image_preprocessed frames at --frame-rate by a feeder
-                       process (not the probe: its publishes would hold the probe's GIL while a
-                       command arrives), so every tick steps the network.
-  controller_no_input  the same without frames: every tick publishes a stop without a network step
-                       (the timer and executor alone).
-  controller_hosted    controller_node's own class, run as its main() runs it (rclpy.spin, same
-                       signal handling) in a process of this script, fed frames: the node records the
-                       start time of each tick for its achieved-rate diagnostic (last 200); that
-                       history is lengthened and written out at exit, giving the node's own timer
-                       tick times. The node's code is not changed.
-controller_node gives no tick times from outside (its /diagnostics have achieved_rate_hz over 200
-ticks, a tick counter and the step time), so its periods are those of the cmd_vel messages the
-probe receives (one per tick), taken by a thread of the probe's that waits on that subscription alone
-(--probe-realtime: under SCHED_FIFO): timer jitter + variation of the step before the publish +
-transport + the probe's own wake-up.
-Missed ticks are also counted exactly from the node's own tick counter: ticks counted over the
-measured window vs window x rate.
+Each variant runs in a separate process under a private ROS_DOMAIN_ID; this process is the probe.
+controller_node gives no tick times from outside, so its periods are those of the cmd_vel messages
+the probe receives (timer jitter + step variation + transport + the probe's wake-up); its missed
+ticks are also counted exactly from the node's own tick counter.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-from liquid_control.distro import local_discovery_environment
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ros_latency import (
+from ros_frames import feeder_command
+from ros_harness import (
     DEFAULT_MODEL,
+    STARTUP_S,
+    ProbeNode,
     Process,
-    _busy_fraction,
-    _cpu_times,
+    busy_fraction,
+    cpu_times,
     load_average,
-    preprocessed_image,
+    machine_facts,
+    node_command,
+    node_environment,
+    print_json,
+    private_ros_environment,
     served_subscription,
+    split_ros_arguments,
 )
+from timer_jitter_roles import role_command
 
 NAMESPACE = "/timer_jitter_bench"
 DIAGNOSTICS = f"{NAMESPACE}/diagnostics"
-STARTUP_S = 90.0
 MISSED_FACTOR = 1.5
 VARIANTS = ("idle", "controller", "controller_no_input", "controller_hosted")
 
@@ -91,93 +71,16 @@ def period_stats(times, rate: float) -> dict:
     }
 
 
-def ros_args(parameters=()) -> list[str]:
-    args = ["--ros-args", "-r", f"__ns:={NAMESPACE}", "-r", f"/diagnostics:={DIAGNOSTICS}"]
-    for parameter in parameters:
-        args += ["-p", parameter]
-    return args
+class Probe(ProbeNode):
+    """Receive times of one topic (ticks or cmd_vel) and controller_node's /diagnostics."""
 
-
-# --------------------------------------------------------------------------- the idle timer (child)
-def run_idle_timer(ros_arguments: list[str], rate: float, ticks_file: Path) -> None:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.qos import QoSProfile
-    from std_msgs.msg import Header
-
-    rclpy.init(args=ros_arguments)
-    node = rclpy.create_node("jitter_timer")
-    publisher = node.create_publisher(Header, "tick", QoSProfile(depth=10))
-    ticks = []
-
-    def on_tick():
-        ticks.append(time.perf_counter())  # CLOCK_MONOTONIC: the same clock in every process
-        publisher.publish(Header(frame_id="tick"))
-
-    node.create_timer(1.0 / rate, on_tick)  # the node clock (system time), like controller_node's
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        ticks_file.write_text(json.dumps(ticks))
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-def run_hosted_controller(ros_arguments: list[str], ticks_file: Path) -> None:
-    """controller_node's own class and spin, as its main() runs them, in a process of this script: the node
-    records the start of every tick for its achieved-rate diagnostic (time.monotonic(), last 200 ticks);
-    here that history is made long enough for the whole run and written to a file at exit. Nothing else
-    of the node is touched."""
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.signals import SignalHandlerOptions
-
-    from liquid_control.nodes.controller_node import ControllerNode
-    from liquid_control.runtime.control import RollingStats
-
-    rclpy.init(args=ros_arguments, signal_handler_options=SignalHandlerOptions.NO)
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    node = ControllerNode()
-    node._tick_times = RollingStats(size=10**7)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        ticks_file.write_text(json.dumps(node._tick_times.values))
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-# --------------------------------------------------------------------------- the probe (this process)
-class Probe:
     def __init__(self):
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.context import Context
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.signals import SignalHandlerOptions
 
-        self.rclpy = rclpy
-        self.context = Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
-        self.node = rclpy.create_node("jitter_probe", namespace=NAMESPACE, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        super().__init__("jitter_probe", namespace=NAMESPACE)
         self.received: list[float] = []
         self.diagnostics: list[tuple[float, dict]] = []
         self.node.create_subscription(DiagnosticArray, DIAGNOSTICS, self._on_diagnostics, 50)
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.rclpy.try_shutdown(context=self.context)
 
     def _on_diagnostics(self, array) -> None:
         now = time.perf_counter()
@@ -197,88 +100,33 @@ class Probe:
         return served_subscription(self.node, message_type, topic, self.on_message, QoSProfile(depth=10),
                                    realtime_priority)
 
-    def spin_until(self, condition, what: str, timeout: float, process: Process | None = None, tick=None) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if process is not None:
-                process.check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-            self.executor.spin_once(timeout_sec=0.005)
-            if tick is not None:
-                tick()
+    def wait(self, condition, what: str, timeout: float, process: Process | None = None) -> None:
+        self.spin_until(condition, what, timeout, [process] if process is not None else [], spin_s=0.005)
 
-    def fresh_diagnostics(self, timeout: float = 5.0, tick=None) -> tuple[float, dict]:
+    def fresh_diagnostics(self, timeout: float = 5.0) -> tuple[float, dict]:
         mark = time.perf_counter()
-        self.spin_until(lambda: any(t > mark for t, _ in self.diagnostics), "controller diagnostics", timeout,
-                        tick=tick)
+        self.wait(lambda: any(t > mark for t, _ in self.diagnostics), "controller diagnostics", timeout)
         return next((t, v) for t, v in self.diagnostics if t > mark)
 
 
-def run_feeder(ros_arguments: list[str], model: Path, rate: float) -> None:
-    """Publish 32FC3 image_preprocessed frames at `rate` until Ctrl-C: in a process of its own, so that the
-    probe's receiving thread never waits for the GIL behind a 158 KB publish."""
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
-
-    rclpy.init(args=ros_arguments, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    node = rclpy.create_node("jitter_feeder")
-    feeder = FrameFeeder(node, model, rate)
-    try:
-        while True:
-            feeder()
-            time.sleep(max(0.0, feeder.due - time.perf_counter()))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-class FrameFeeder:
-    """Publishes a preprocessed frame, stamped now, every 1/rate s when called."""
-
-    def __init__(self, node, model: Path, rate: float):
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import Image
-
-        self.publisher = node.create_publisher(Image, "image_preprocessed", qos_profile_sensor_data)
-        self.message = preprocessed_image(model)
-        self.period = 1.0 / rate
-        self.due = time.perf_counter()
-        self.sent = 0
-
-    def __call__(self) -> None:
-        from builtin_interfaces.msg import Time
-
-        now = time.perf_counter()
-        if now < self.due:
-            return
-        self.due = max(self.due + self.period, now)
-        stamp = time.time_ns()
-        self.message.header.stamp = Time(sec=stamp // 10**9, nanosec=stamp % 10**9)
-        self.publisher.publish(self.message)
-        self.sent += 1
-
-
 def measure_idle(probe: Probe, args, env: dict, log_dir: Path) -> dict:
+    """A bare node with a timer: its own tick times (exact) come back in a file; the probe's receive times of
+    its Headers calibrate the from-outside method used for the controller."""
     from std_msgs.msg import Header
 
     ticks_file = log_dir / "idle_ticks.json"
-    command = [sys.executable, str(Path(__file__).resolve()), "--role", "idle_timer", "--rate", str(args.rate),
-               "--ticks-file", str(ticks_file), *ros_args()]
-    process = Process("idle_timer", command, env, log_dir)
+    process = Process("idle_timer", role_command("idle_timer", ticks_file, NAMESPACE, ["--rate", str(args.rate)]),
+                      env, log_dir)
     close_receiver = probe.receive(Header, "tick")
     try:
         probe.received.clear()
-        probe.spin_until(lambda: len(probe.received) > args.rate, "the idle timer's first second", STARTUP_S, process)
+        probe.wait(lambda: len(probe.received) > args.rate, "the idle timer's first second", STARTUP_S, process)
         probe.received.clear()
-        load_before, cpu_before = load_average(), _cpu_times()
+        load_before, cpu_before = load_average(), cpu_times()
         end = time.perf_counter() + args.duration
-        probe.spin_until(lambda: time.perf_counter() > end, "the end of the run", args.duration + 5, process)
+        probe.wait(lambda: time.perf_counter() > end, "the end of the run", args.duration + 5, process)
         received = list(probe.received)
-        cpu_busy = _busy_fraction(cpu_before, _cpu_times())
+        cpu_busy = busy_fraction(cpu_before, cpu_times())
         load_after = load_average()
     finally:
         close_receiver()
@@ -293,6 +141,10 @@ def measure_idle(probe: Probe, args, env: dict, log_dir: Path) -> dict:
 
 
 def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames: bool, hosted: bool = False) -> dict:
+    """controller_node (trigger:=timer at --rate, the shipped model): fed preprocessed frames by a feeder process
+    (not the probe: its publishes would hold the probe's GIL while a command arrives), so every tick steps the
+    network, or without frames (every tick publishes a stop: the timer and executor alone). `hosted`: the
+    node's class run in a process of timer_jitter_roles.py, which gives the node's own tick start times."""
     from geometry_msgs.msg import Twist
 
     name = "controller_hosted" if hosted else "controller" if with_frames else "controller_no_input"
@@ -300,31 +152,28 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
                   "twist_stamped:=false", "diagnostics_rate_hz:=1.0", *args.controller_param]
     ticks_file = log_dir / f"{name}_ticks.json"
     if hosted:
-        command = [sys.executable, str(Path(__file__).resolve()), "--role", "hosted_controller", "--ticks-file",
-                   str(ticks_file), *ros_args(parameters)]
+        command = role_command("hosted_controller", ticks_file, NAMESPACE, parameters=parameters)
     else:
-        command = [sys.executable, "-m", "liquid_control.nodes.controller_node", *ros_args(parameters)]
+        command = node_command("liquid_control.nodes.controller_node", NAMESPACE, parameters)
     process = Process(name, command, env, log_dir)
     close_receiver = probe.receive(Twist, "cmd_vel", args.probe_realtime)
     feeder = None
     if with_frames:
-        feeder = Process(f"{name}_feeder", [sys.executable, str(Path(__file__).resolve()), "--role", "feeder",
-                                            "--model", str(args.model), "--frame-rate", str(args.frame_rate),
-                                            *ros_args()], env, log_dir)
+        feeder = Process(f"{name}_feeder", feeder_command(args.model, args.frame_rate, NAMESPACE), env, log_dir)
     try:
         probe.received.clear()
-        probe.spin_until(lambda: len(probe.received) > args.rate, "the controller's first second of commands",
-                         STARTUP_S, process)
+        probe.wait(lambda: len(probe.received) > args.rate, "the controller's first second of commands",
+                   STARTUP_S, process)
         warm_end = time.perf_counter() + 3.0  # the first steps (allocations, caches) are not the steady state
-        probe.spin_until(lambda: time.perf_counter() > warm_end, "warm-up", 10, process)
+        probe.wait(lambda: time.perf_counter() > warm_end, "warm-up", 10, process)
         _, before = probe.fresh_diagnostics()
         probe.received.clear()
-        load_before, cpu_before = load_average(), _cpu_times()
+        load_before, cpu_before = load_average(), cpu_times()
         end = time.perf_counter() + args.duration
-        probe.spin_until(lambda: time.perf_counter() > end, "the end of the run", args.duration + 5, process)
+        probe.wait(lambda: time.perf_counter() > end, "the end of the run", args.duration + 5, process)
         received = list(probe.received)
         _, after = probe.fresh_diagnostics()  # still fed: the input age stays that of the run
-        cpu_busy = _busy_fraction(cpu_before, _cpu_times())
+        cpu_busy = busy_fraction(cpu_before, cpu_times())
         load_after = load_average()
     finally:
         close_receiver()
@@ -361,11 +210,8 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
     return result
 
 
-def main() -> None:
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--role", choices=("probe", "idle_timer", "hosted_controller", "feeder"), default="probe",
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--ticks-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per variant")
     parser.add_argument("--controller-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="an extra controller_node parameter, e.g. realtime_priority:=50 (repeatable)")
@@ -382,26 +228,35 @@ def main() -> None:
     parser.add_argument("--node-threads", type=int, default=None,
                         help="OMP_NUM_THREADS for the node processes (torch intra-op threads); default: inherited")
     parser.add_argument("--domain", type=int, default=None, help="ROS_DOMAIN_ID (default: 1 + pid %% 101)")
-    argv = sys.argv[1:]
-    split = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
-    args, ros_arguments = parser.parse_args(argv[:split]), ["timer_jitter", *argv[split:]]
-    if args.role == "idle_timer":
-        return run_idle_timer(ros_arguments, args.rate, args.ticks_file)
-    if args.role == "hosted_controller":
-        return run_hosted_controller(ros_arguments, args.ticks_file)
-    if args.role == "feeder":
-        return run_feeder(ros_arguments, args.model, args.frame_rate)
-    args.model = args.model.resolve()
+    own, _ = split_ros_arguments(sys.argv[1:])
+    return parser.parse_args(own)
 
-    temporary = Path(tempfile.mkdtemp(prefix="timer_jitter-"))
-    for folder in ("log", "home"):
-        (temporary / folder).mkdir()
-    os.environ.update({"ROS_DOMAIN_ID": str(args.domain if args.domain is not None else 1 + os.getpid() % 101),
-                       **local_discovery_environment(), "ROS_LOG_DIR": str(temporary / "log"),
-                       "ROS_HOME": str(temporary / "home")})
-    env = dict(os.environ)  # whole: the ROS wheels' re-exec needs LD_LIBRARY_PATH and its marker together
-    if args.node_threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(args.node_threads)
+
+def summarise(results: dict) -> dict:
+    """Each variant against the target, from its most exact tick times."""
+    summary = {}
+    for variant, result in results.items():
+        source = next(k for k in ("timer_in_process", "node_timer_tick_starts", "cmd_vel_received_by_probe")
+                      if k in result)
+        stats = result[source]
+        if "jitter_p99_ms" not in stats:
+            continue
+        missed = stats["missed_ticks"]
+        if "node_tick_counter" in result:
+            missed = max(missed, result["node_tick_counter"]["missed_ticks"])
+        summary[variant] = {"measured_from": source, "period_mean_ms": stats["period_mean_ms"],
+                            "jitter_p99_ms": stats["jitter_p99_ms"], "jitter_max_ms": stats["jitter_max_ms"],
+                            "missed_ticks": missed,
+                            "met": stats["jitter_p99_ms"] <= 1.0 and missed == 0,
+                            "machine_cpu_busy_fraction": result["machine_cpu_busy_fraction"]}
+    return summary
+
+
+def main() -> None:
+    args = parse_arguments()
+    args.model = args.model.resolve()
+    temporary = private_ros_environment("timer_jitter", args.domain)
+    env = node_environment(args.node_threads)
 
     started, load_start = time.monotonic(), load_average()
     probe = Probe()
@@ -424,32 +279,14 @@ def main() -> None:
     if args.series_out is not None:
         args.series_out.write_text(json.dumps({"rate_hz": args.rate, "controller_parameters": args.controller_param,
                                                "series": series}))
-    summary = {}
-    for variant, result in results.items():
-        source = next(k for k in ("timer_in_process", "node_timer_tick_starts", "cmd_vel_received_by_probe")
-                      if k in result)
-        stats = result[source]
-        if "jitter_p99_ms" not in stats:
-            continue
-        missed = stats["missed_ticks"]
-        if "node_tick_counter" in result:
-            missed = max(missed, result["node_tick_counter"]["missed_ticks"])
-        summary[variant] = {"measured_from": source, "period_mean_ms": stats["period_mean_ms"],
-                            "jitter_p99_ms": stats["jitter_p99_ms"], "jitter_max_ms": stats["jitter_max_ms"],
-                            "missed_ticks": missed,
-                            "met": stats["jitter_p99_ms"] <= 1.0 and missed == 0,
-                            "machine_cpu_busy_fraction": result["machine_cpu_busy_fraction"]}
-    print(json.dumps({
+    print_json({
         "benchmark": "timer_jitter",
         "target": f"control timer jitter at {args.rate:g} Hz: p99 <= 1 ms, no missed ticks (period > "
                   f"{MISSED_FACTOR}x nominal)",
-        "summary": summary,
+        "summary": summarise(results),
         "error": errors or None,
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "niceness": os.nice(0),
-                    "scheduler": {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_RR: "SCHED_RR"}.get(
-                        os.sched_getscheduler(0), str(os.sched_getscheduler(0))),
-                    "load_average_1_5_15_min": {"start": load_start, "end": load_average()},
-                    "note": "other jobs may share the cores; see each variant's machine_cpu_busy_fraction"},
+        "machine": machine_facts(load_start, load_average(),
+                                 "other jobs may share the cores; see each variant's machine_cpu_busy_fraction"),
         "settings": {"rate_hz": args.rate, "duration_s": args.duration, "frame_rate_hz": args.frame_rate,
                      "model": str(args.model), "clock": "timers on the node clock (system time, no use_sim_time)",
                      "controller_parameters": args.controller_param or "defaults",
@@ -457,11 +294,11 @@ def main() -> None:
                      "probe_receive": "a thread of its own waiting on the subscription alone (liquid_control.nodes."
                                       "serving.ServingThread), perf_counter when each message is taken",
                      "node_env": {"OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "unset (torch default: one per core)")},
-                     "domain_id": os.environ["ROS_DOMAIN_ID"]},
+                     "domain_id": env["ROS_DOMAIN_ID"]},
         "results": results,
         "node_logs": str(temporary / "log") if errors else "removed (kept when a variant fails)",
         "wall_s": round(time.monotonic() - started, 1),
-    }, indent=1))
+    })
     if not errors:
         shutil.rmtree(temporary, ignore_errors=True)
 
