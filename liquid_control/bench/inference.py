@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from liquid_control.runtime.engine import BACKENDS, BackendUnavailable, ENGINES
+from liquid_control.runtime.engines import BACKENDS, ENGINES, BackendUnavailable
 
 CELL_CASES = {
     "CfC-NCP19": "ncps.torch.CfC(32, AutoNCP(19, 1)): the wired CfC of the NCP lane keeper",

@@ -65,15 +65,11 @@ from liquid_control.nodes.settings import (
     declare_settings,
 )
 from liquid_control.nodes.throttle import PerReason
-from liquid_control.runtime.control import (
-    ControlConfig,
-    ControlLoop,
-    RollingStats,
-    TickResult,
-    Twist,
-    choose_device,
-)
-from liquid_control.runtime.engine import BACKENDS, BackendUnavailable
+from liquid_control.runtime.commands import ControlConfig, Twist
+from liquid_control.runtime.device import choose_device
+from liquid_control.runtime.engines import BACKENDS, BackendUnavailable
+from liquid_control.runtime.loop import ControlLoop, TickResult
+from liquid_control.runtime.rolling_stats import RollingStats
 from liquid_control.runtime.shadow import ShadowAgreement, twist_values
 
 NODE_NAME = "controller_node"

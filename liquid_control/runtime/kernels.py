@@ -1,15 +1,15 @@
 """Compiled single-step kernels for liquid cells (Numba): inference only, any batch size.
 
 A liquid cell on the NCP lane keeper is a few thousand multiply-adds; what costs in torch is the
-~30 tensor operations of a step, each a few microseconds of dispatch. These kernels do the whole
+dispatch of the many small tensor operations of a step. These kernels do the whole
 step in one compiled call: plain loops over the (already masked) weights, computed in float64,
 one batch row after another, with no allocation besides two scratch vectors. Numba compiles them
-on first use (a couple of seconds) and caches the machine code beside this file (or in
+on first use and caches the machine code beside this file (or in
 ``NUMBA_CACHE_DIR``) for the next process.
 
 Written by hand because no library runs a liquid cell step: ONNX Runtime runs the exported graph,
 but still op by op. The kernels follow the torch cells in ``liquid_control.nets`` (the training
-model) formula for formula; ``liquid_control.runtime.engine`` packs a trained module's weights
+model) formula for formula; ``liquid_control.runtime.engines.packing`` packs a trained module's weights
 into the flat arrays they take, and the tests compare them against the training model.
 
 The fast-math flags allow reordering sums and fused multiply-adds but keep NaN and Inf semantics,

@@ -19,8 +19,10 @@ import torch
 from liquid_control.data.episodes import Episode
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.nets import load_model
-from liquid_control.runtime.control import ControlConfig, ControlLoop, FleetLoop
-from liquid_control.runtime.engine import load_engine
+from liquid_control.runtime.commands import ControlConfig
+from liquid_control.runtime.engines import load_engine
+from liquid_control.runtime.fleet import FleetLoop
+from liquid_control.runtime.loop import ControlLoop
 
 
 class ModelDriver:
@@ -77,7 +79,7 @@ def world_command(world, twist):
 
 class FleetModelDriver:
     """``ModelDriver`` for many cars at once, each in its own world: one batched network step per
-    control period for the whole fleet (``runtime.control.FleetLoop``), each car with its own state,
+    control period for the whole fleet (``runtime.fleet.FleetLoop``), each car with its own state,
     elapsed time, safety checks and command shaping. Used by ``drive_fleet``."""
 
     name = "model"

@@ -103,7 +103,7 @@ def test_stepper_needs_a_sequence_model():
 
 
 def test_only_the_nodes_import_ros():
-    modules = ["liquid_control.nets", "liquid_control.cli", "liquid_control.runtime.control", "liquid_control.sim.lane.world",
+    modules = ["liquid_control.nets", "liquid_control.cli", "liquid_control.runtime.loop", "liquid_control.sim.lane.world",
                "liquid_control.sim.lane.drive", "liquid_control.data.images", "liquid_control.data.bags",
                "liquid_control.data.episodes", "liquid_control.train.trainer", "liquid_control.train.evaluate"]
     code = f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; print('rclpy' in sys.modules)"

@@ -12,7 +12,7 @@ import torch
 from liquid_control.data.episodes import Episode
 from liquid_control.nets import load_model, save_model
 from liquid_control.nets.policy import PRESETS, make_policy, set_output_bias
-from liquid_control.runtime.engine import load_engine
+from liquid_control.runtime.engines import load_engine
 
 NEW_PRESETS = ("gru", "cfc", "ctrnn")
 SHAPE = (3, 66, 80)  # the smallest width the conv head takes comfortably: quick tests, same cores

@@ -7,8 +7,15 @@ import pytest
 import torch
 
 from liquid_control.nets.policy import make_policy
-from liquid_control.runtime.control import (CommandShaper, ControlConfig, ControlLoop, Twist, choose_device,
-                                            output_kind_from_card, output_semantics_from_card)
+from liquid_control.runtime.commands import (
+    CommandShaper,
+    ControlConfig,
+    Twist,
+    output_kind_from_card,
+    output_semantics_from_card,
+)
+from liquid_control.runtime.device import choose_device
+from liquid_control.runtime.loop import ControlLoop
 
 FRAME = np.zeros((66, 200, 3), np.float32)
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from liquid_control.nets.policy import make_policy
-from liquid_control.nets.sequence import CfC, LTC
+from liquid_control.nets.sequence import LTC, CfC
 from liquid_control.nets.wirings import NCP, AutoNCP, Random
-from liquid_control.runtime.engine import BackendUnavailable, available_backends, load_engine
+from liquid_control.runtime.engines import BackendUnavailable, available_backends, load_engine
 
 TOLERANCE = 1e-5
 

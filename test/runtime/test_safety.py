@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from liquid_control.nets.policy import make_policy
-from liquid_control.runtime.control import ControlConfig, ControlLoop, Twist, input_bounds
+from liquid_control.runtime.commands import ControlConfig, Twist
+from liquid_control.runtime.loop import ControlLoop, input_bounds
 
 CARD = {"preprocessing": {"input_encoding": "rgb8", "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.25] * 3},
         "outputs": {"names": ["curvature"]}}
@@ -148,17 +149,19 @@ def test_s6_the_first_step_after_a_reset_uses_the_current_period(policy):
 S7_SCRIPT = """
 import json, torch
 from liquid_control.nets.policy import make_policy
-from liquid_control.runtime.control import ControlConfig, ControlLoop, FleetLoop
-from liquid_control.runtime.engine import NativeEngine, load_engine
+from liquid_control.runtime.commands import ControlConfig
+from liquid_control.runtime.engines import NativeEngine, load_engine
+from liquid_control.runtime.fleet import FleetLoop
+from liquid_control.runtime.loop import ControlLoop
 torch.manual_seed(0)
 policy = make_policy("ncp-cfc").eval()
 engine = load_engine(policy, backend="native")
-seen = {"before": len(engine._kernel.signatures)}
+seen = {"before": len(engine.packed.kernel.signatures)}
 ControlLoop(policy, ControlConfig(), None, engine=engine)
-seen["loop"] = len(engine._kernel.signatures)
-seen["batch_before"] = len(engine._batch_kernel.signatures)
+seen["loop"] = len(engine.packed.kernel.signatures)
+seen["batch_before"] = len(engine.packed.batch_kernel.signatures)
 FleetLoop([ControlLoop(policy, ControlConfig(), None, engine=engine) for _ in range(NativeEngine.batch_kernel_from)])
-seen["fleet"] = len(engine._batch_kernel.signatures)
+seen["fleet"] = len(engine.packed.batch_kernel.signatures)
 print(json.dumps(seen))
 """
 

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from liquid_control.nets.policy import make_policy
-from liquid_control.runtime.control import ControlConfig, ControlLoop
+from liquid_control.runtime.commands import ControlConfig
+from liquid_control.runtime.loop import ControlLoop
 
 settings.register_profile("ci", max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("nightly", max_examples=30000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -52,7 +53,7 @@ class DrawnOutputs:
 
 
 def _loop():
-    from liquid_control.runtime.engine import load_engine
+    from liquid_control.runtime.engines import load_engine
 
     engine = DrawnOutputs(load_engine(POLICY, backend="torch"))
     loop = ControlLoop(POLICY, ControlConfig(), CARD, nominal_dt=NOMINAL_DT, engine=engine)

@@ -10,7 +10,7 @@ import pytest
 
 from liquid_control.data.episodes import TWIST_LABELS, Episode, episodes_from_bag, write_episode_bag
 from liquid_control.nets import load_model
-from liquid_control.runtime.control import output_semantics_from_card
+from liquid_control.runtime.commands import output_semantics_from_card
 from liquid_control.train.simulate import simulate_episode
 
 

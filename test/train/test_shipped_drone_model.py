@@ -11,7 +11,7 @@ import pytest
 
 from liquid_control.data.episodes import TWIST_LABELS
 from liquid_control.nets import load_model
-from liquid_control.runtime.control import output_semantics_from_card
+from liquid_control.runtime.commands import output_semantics_from_card
 from liquid_control.sim.drone.fly import fly
 from liquid_control.sim.drone.world import DroneWorld
 from liquid_control.train.evaluate import ModelDriver
