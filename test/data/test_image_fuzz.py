@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from liquid_control.data import images
+import liquid_control.data.images.encodings as images
 from liquid_control.data.images import ImageDecodeError, PreprocessSpec, decode_compressed, decode_image
 
 ENCODINGS = sorted(images._ENCODINGS) + ["32FC1", "rgb16", "bayer_rggb8", "", "RGB8", "nonsense"]

@@ -1,39 +1,29 @@
-"""Camera images <-> numpy arrays, and the preprocessing a network expects. No ROS needed.
-
-The functions take the plain fields of ``sensor_msgs/Image`` (encoding, height, width, step,
-is_bigendian, data) and ``sensor_msgs/CompressedImage`` (format, data), so they serve ROS nodes,
-bag readers and training alike. (PyPI's cv_bridge is a ROS 1 port that breaks on numpy >= 2.3
-and OpenCV 5; a numpy view of the message's bytes is also ~100x cheaper than a conversion.)
-
-    image = decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian)
-    spec = PreprocessSpec.from_card(card)              # the model card's "preprocessing" section
-    x = spec.apply(image, msg.encoding)                 # float32 (66, 200, 3), C-contiguous
-    out = Image(header=msg.header, **float_image_fields(x))
-
-Raw images decode to zero-copy views of ``data`` (row padding in ``step`` is skipped by strides)
-except where a conversion is unavoidable: big-endian 16-bit (byte swap) and YUV 4:2:2 (to RGB).
+"""How a camera frame becomes the network's input: ``PreprocessSpec`` (crop, resize, channel order,
+per-channel normalisation), plain data as the model card's ``preprocessing`` section stores it.
 """
 
 from __future__ import annotations
 
 import array
 import dataclasses
-import io
 import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
 
+from liquid_control.data.images.encodings import (
+    NETWORK_ENCODINGS,
+    ImageDecodeError,
+    convert_channels,
+    lookup_encoding,
+    to_8bit,
+)
 
-class ImageDecodeError(ValueError):
-    """A frame that cannot be turned into pixels; ``reason`` is a short key for counting drops."""
-
-    def __init__(self, message: str, reason: str):
-        super().__init__(message)
-        self.reason = reason
+INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
+                  "cubic": cv2.INTER_CUBIC}
 
 
 class PreprocessSpecError(ValueError):
@@ -42,150 +32,6 @@ class PreprocessSpecError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
-
-
-class _Encoding(NamedTuple):
-    channels: int  # channels of the decoded array
-    dtype: type  # np.uint8 or np.uint16
-    bytes_per_pixel: int  # in the message's data
-    layout: str  # channel order of the decoded array: rgb, bgr, rgba, bgra or mono
-    yuv_code: int | None = None  # cv2 conversion for packed YUV 4:2:2 (decoded to RGB)
-
-
-# ROS names (sensor_msgs/image_encodings.hpp). "yuv422" is UYVY in ROS; "8UC3" follows OpenCV's
-# (and cv_bridge's) convention of BGR order.
-_ENCODINGS: dict[str, _Encoding] = {
-    "rgb8": _Encoding(3, np.uint8, 3, "rgb"),
-    "bgr8": _Encoding(3, np.uint8, 3, "bgr"),
-    "rgba8": _Encoding(4, np.uint8, 4, "rgba"),
-    "bgra8": _Encoding(4, np.uint8, 4, "bgra"),
-    "mono8": _Encoding(1, np.uint8, 1, "mono"),
-    "mono16": _Encoding(1, np.uint16, 2, "mono"),
-    "8UC1": _Encoding(1, np.uint8, 1, "mono"),
-    "8UC3": _Encoding(3, np.uint8, 3, "bgr"),
-    "16UC1": _Encoding(1, np.uint16, 2, "mono"),
-    "yuv422": _Encoding(3, np.uint8, 2, "rgb", cv2.COLOR_YUV2RGB_UYVY),
-    "uyvy": _Encoding(3, np.uint8, 2, "rgb", cv2.COLOR_YUV2RGB_UYVY),
-    "yuv422_yuy2": _Encoding(3, np.uint8, 2, "rgb", cv2.COLOR_YUV2RGB_YUY2),
-    "yuyv": _Encoding(3, np.uint8, 2, "rgb", cv2.COLOR_YUV2RGB_YUY2),
-}
-SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
-
-# cv2 colour conversions from a decoded layout to a network encoding; a missing pair needs none.
-_TO_NETWORK: dict[tuple[str, str], int] = {
-    ("bgr", "rgb8"): cv2.COLOR_BGR2RGB,
-    ("rgba", "rgb8"): cv2.COLOR_RGBA2RGB,
-    ("bgra", "rgb8"): cv2.COLOR_BGRA2RGB,
-    ("mono", "rgb8"): cv2.COLOR_GRAY2RGB,
-    ("rgb", "bgr8"): cv2.COLOR_RGB2BGR,
-    ("rgba", "bgr8"): cv2.COLOR_RGBA2BGR,
-    ("bgra", "bgr8"): cv2.COLOR_BGRA2BGR,
-    ("mono", "bgr8"): cv2.COLOR_GRAY2BGR,
-    ("rgb", "mono8"): cv2.COLOR_RGB2GRAY,
-    ("bgr", "mono8"): cv2.COLOR_BGR2GRAY,
-    ("rgba", "mono8"): cv2.COLOR_RGBA2GRAY,
-    ("bgra", "mono8"): cv2.COLOR_BGRA2GRAY,
-}
-NETWORK_ENCODINGS = ("rgb8", "bgr8", "mono8")
-INTERPOLATIONS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST,
-                  "cubic": cv2.INTER_CUBIC}
-
-
-def _lookup(encoding: str) -> _Encoding:
-    try:
-        return _ENCODINGS[encoding]
-    except (KeyError, TypeError):
-        raise ImageDecodeError(
-            f"unknown image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)} "
-            "(or JPEG/PNG as a CompressedImage); publish one of these", "unknown_encoding") from None
-
-
-def _byte_rows(encoding: str, height: int, width: int, step: int, data, bytes_per_pixel: int) -> np.ndarray:
-    """The pixel bytes as a (height, width * bytes_per_pixel) view of ``data``, row padding skipped."""
-    if height <= 0 or width <= 0:
-        raise ImageDecodeError(f"the image is {width}x{height} pixels: width and height must be positive "
-                               "(the publisher sent an empty image)", "empty_image")
-    row_bytes = width * bytes_per_pixel
-    if step < row_bytes:
-        raise ImageDecodeError(f"step {step} is smaller than one row of {width} {encoding} pixels ({row_bytes} "
-                               f"bytes); step must be at least width * {bytes_per_pixel}", "step_too_small")
-    try:
-        buffer = np.frombuffer(data, np.uint8)
-    except (TypeError, ValueError) as error:
-        raise ImageDecodeError(f"data must be a bytes-like buffer, got {type(data).__name__} ({error})",
-                               "bad_data") from None
-    expected = step * height
-    if buffer.size < expected:
-        raise ImageDecodeError(f"data holds {buffer.size} bytes, expected step * height = {step} * {height} = "
-                               f"{expected}; the message is truncated or its step/height are wrong", "data_too_short")
-    return buffer[:expected].reshape(height, step)[:, :row_bytes]
-
-
-def decode_image(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False) -> np.ndarray:
-    """The pixels of a raw image as (height, width, channels) uint8/uint16, a view of ``data`` where possible.
-
-    Channels stay in the encoding's order (bgr8 stays BGR, rgba8 keeps alpha), except packed YUV
-    4:2:2, which is converted to RGB. Raises ImageDecodeError naming the problem.
-    """
-    spec = _lookup(encoding)
-    if spec.yuv_code is not None and width % 2:
-        raise ImageDecodeError(f"{encoding} packs two pixels into 4 bytes, so the width must be even; got width "
-                               f"{width}", "odd_width")
-    rows = _byte_rows(encoding, height, width, step, data, spec.bytes_per_pixel)
-    if spec.yuv_code is not None:
-        return cv2.cvtColor(rows.reshape(height, width, 2), spec.yuv_code)
-    if spec.dtype is np.uint16:
-        if step % 2:
-            rows = rows.copy()  # rows would start mid-sample: copy once rather than hand out an unaligned view
-        pixels = rows.view(">u2" if is_bigendian else "<u2")
-        if pixels.dtype != np.dtype(np.uint16):  # not the machine's byte order: one byte-swapping copy
-            pixels = pixels.astype(np.uint16)
-        return pixels.reshape(height, width, 1)
-    return rows.reshape(height, width, spec.channels)
-
-
-# A compressed frame may declare any size in its header: a few kilobytes of PNG can claim 20000x20000
-# pixels. Larger than this (a 5000x5000 frame) is refused before anything is decoded.
-MAX_COMPRESSED_PIXELS = 25_000_000
-
-
-def _declared_pixels(buffer: np.ndarray) -> int:
-    """Width x height from a JPEG/PNG header, read by Pillow without decoding; 0 if it cannot tell
-    (then OpenCV decides, and refuses what it cannot decode)."""
-    from PIL import Image as PILImage  # noqa: N814
-
-    try:
-        with PILImage.open(io.BytesIO(buffer.tobytes())) as header:
-            width, height = header.size
-    except PILImage.DecompressionBombError:  # Pillow's own limit, far above ours
-        return MAX_COMPRESSED_PIXELS * 10
-    except Exception:  # noqa: BLE001 - not an image Pillow knows: cv2.imdecode says what it makes of it
-        return 0
-    return int(width) * int(height)
-
-
-def decode_compressed(format: str, data) -> np.ndarray:  # noqa: A002 - the message field's name
-    """A JPEG or PNG ``sensor_msgs/CompressedImage`` as (height, width, 3) uint8 RGB."""
-    if "compresseddepth" in str(format).lower():
-        raise ImageDecodeError(f"format {format!r} is a compressedDepth image (a depth header before the PNG), "
-                               "which is not supported; subscribe to the raw depth image instead", "undecodable")
-    try:
-        buffer = np.frombuffer(data, np.uint8)
-    except (TypeError, ValueError) as error:
-        raise ImageDecodeError(f"data must be a bytes-like buffer, got {type(data).__name__} ({error})",
-                               "bad_data") from None
-    if buffer.size == 0:
-        raise ImageDecodeError(f"the compressed image (format {format!r}) holds no data", "empty_image")
-    declared = _declared_pixels(buffer)
-    if declared > MAX_COMPRESSED_PIXELS:
-        raise ImageDecodeError(f"the compressed image declares {declared} pixels, more than {MAX_COMPRESSED_PIXELS} "
-                               "(a camera frame is far smaller; decoding it would take gigabytes and seconds)",
-                               "too_large")
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB)
-    if image is None:
-        raise ImageDecodeError(f"cannot decode the {buffer.size} bytes of a compressed image (format {format!r}) as "
-                               "JPEG or PNG; the data is corrupt or in another format", "undecodable")
-    return image
 
 
 @lru_cache(maxsize=16)
@@ -203,10 +49,10 @@ def _area_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """cv2.INTER_AREA on the float32 image, ~3x faster than cv2 alone when shrinking.
+    """cv2.INTER_AREA on the float32 image, faster than cv2 alone when shrinking.
 
     OpenCV's area resampling with non-integer ratios walks every source pixel in a slow generic
-    path (~2 ms for 640x480 -> 200x66). Area averaging is separable, so the rows are averaged here
+    path. Area averaging is separable, so the rows are averaged here
     (each output row is a weighted sum of the ~ratio source rows it covers: one gather and one
     batched matrix product) and cv2 then shrinks the few remaining rows horizontally.
     """
@@ -221,32 +67,6 @@ def _resize_area(image: np.ndarray, height: int, width: int) -> np.ndarray:
         return averaged
     resized = cv2.resize(averaged, (width, height), interpolation=cv2.INTER_AREA)
     return resized[:, :, np.newaxis] if resized.ndim == 2 else resized
-
-
-def _to_8bit(image: np.ndarray) -> np.ndarray:
-    return (image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image
-
-
-def _convert(image: np.ndarray, layout: str, network_encoding: str) -> np.ndarray:
-    """A decoded (H, W, C) array in ``layout`` (8/16-bit, or float32 after an area resize) in the channel
-    order of ``network_encoding``; 16-bit becomes 8-bit, and nothing is copied if nothing changes."""
-    image = _to_8bit(image)
-    code = _TO_NETWORK.get((layout, network_encoding))
-    if code is None:
-        return image  # already in the network's order
-    converted = cv2.cvtColor(image, code)
-    return converted[:, :, np.newaxis] if converted.ndim == 2 else converted
-
-
-def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
-    """Any decoded image (``decode_image``'s output for ``encoding``) as (H, W, 3) uint8 RGB.
-
-    BGR is reordered, alpha dropped, mono repeated into three channels, 16-bit shifted to 8-bit.
-    An rgb8 (or YUV-decoded) array comes back as it is.
-    """
-    if array.ndim == 2:
-        array = array[:, :, np.newaxis]
-    return _convert(array, _lookup(encoding).layout, "rgb8")
 
 
 def _as_tuple(value: Any) -> tuple:
@@ -390,21 +210,23 @@ class PreprocessSpec:
         a dataset can keep frames as uint8 and normalise on the fly."""
         if image.ndim == 2:
             image = image[:, :, np.newaxis]
-        source = _lookup(encoding)
+        source = lookup_encoding(encoding)
         rows, cols = image.shape[:2]
         top, bottom, left, right = self.crop
-        if image.ndim != 3 or image.shape[2] != source.channels or (rows - top - bottom, cols - left - right) != tuple(self.size):
+        cropped_size = (rows - top - bottom, cols - left - right)
+        if image.ndim != 3 or image.shape[2] != source.channels or cropped_size != tuple(self.size):
             return None
         if image.dtype != np.uint8:
             return None
-        return np.ascontiguousarray(_convert(image[top:rows - bottom, left:cols - right], source.layout, self.input_encoding))
+        cropped = image[top:rows - bottom, left:cols - right]
+        return np.ascontiguousarray(convert_channels(cropped, source.layout, self.input_encoding))
 
     def _cropped_and_resized(self, image: np.ndarray, encoding: str) -> tuple[np.ndarray, str]:
         """The frame cropped and resized to ``size`` in its own channel order (8-bit, or float32
         after an area resize), and that order's layout name."""
         if image.ndim == 2:
             image = image[:, :, np.newaxis]
-        source = _lookup(encoding)
+        source = lookup_encoding(encoding)
         if image.ndim != 3 or image.shape[2] != source.channels:
             raise ValueError(f"a decoded {encoding} image has {source.channels} channel(s); got an array of shape "
                              f"{image.shape}")
@@ -413,7 +235,7 @@ class PreprocessSpec:
         if top + bottom >= rows or left + right >= cols:
             raise ImageDecodeError(f"crop (top, bottom, left, right) = {self.crop} leaves nothing of a {cols}x{rows} "
                                    "frame; reduce the crop or send larger frames", "crop_too_large")
-        cropped = _to_8bit(image[top:rows - bottom, left:cols - right])
+        cropped = to_8bit(image[top:rows - bottom, left:cols - right])
         height, width = self.size
         if cropped.shape[:2] == (height, width):
             return cropped, source.layout
@@ -429,7 +251,7 @@ class PreprocessSpec:
         resized, layout = self._cropped_and_resized(image, encoding)
         if resized.dtype != np.uint8:
             resized = np.clip(np.rint(resized), 0, 255).astype(np.uint8)
-        return np.ascontiguousarray(_convert(resized, layout, self.input_encoding))
+        return np.ascontiguousarray(convert_channels(resized, layout, self.input_encoding))
 
     def apply(self, image: np.ndarray, encoding: str) -> np.ndarray:
         """The network input for a decoded frame: float32 (height, width, channels), C-contiguous.
@@ -442,43 +264,9 @@ class PreprocessSpec:
         """
         resized, layout = self._cropped_and_resized(image, encoding)
         height, width = self.size
-        pixels = _convert(resized, layout, self.input_encoding)
+        pixels = convert_channels(resized, layout, self.input_encoding)
         gain, offset = self._affine_rows
         out = np.empty((height, width * self.channels), np.float32)
         np.multiply(pixels.reshape(height, width * self.channels), gain, out=out)
         np.subtract(out, offset, out=out)
         return out.reshape(height, width, self.channels)
-
-
-def float_image_fields(array: np.ndarray) -> dict[str, Any]:
-    """Fields of a sensor_msgs/Image (32FC<C>, little-endian, unpadded) holding a float32 (H, W[, C]) array.
-
-    ``Image(header=..., **float_image_fields(x))``; ``data`` is bytes (taken by rclpy as one copy).
-    """
-    if array.ndim == 2:
-        array = array[:, :, np.newaxis]
-    if array.ndim != 3 or not 1 <= array.shape[2] <= 4:
-        raise ValueError(f"expected a (height, width, channels) array with 1 to 4 channels, got shape {array.shape}")
-    height, width, channels = array.shape
-    data = np.ascontiguousarray(array, dtype="<f4").tobytes()
-    return {"encoding": f"32FC{channels}", "height": height, "width": width, "is_bigendian": 0,
-            "step": width * channels * 4, "data": data}
-
-
-def decode_float_image(encoding: str, height: int, width: int, step: int, data,
-                       is_bigendian: bool = False) -> np.ndarray:
-    """A 32FC1..32FC4 image (e.g. ``image_preprocessed``) as float32 (H, W, C).
-
-    A view of ``data`` when little-endian with a step divisible by 4 (what float_image_fields writes).
-    """
-    if not (isinstance(encoding, str) and encoding.startswith("32FC") and encoding[4:] in ("1", "2", "3", "4")):
-        raise ImageDecodeError(f"expected a float image (32FC1, 32FC2, 32FC3 or 32FC4), got encoding {encoding!r}",
-                               "unknown_encoding")
-    channels = int(encoding[4:])
-    rows = _byte_rows(encoding, height, width, step, data, 4 * channels)
-    if step % 4:
-        rows = rows.copy()  # row starts would not be float-aligned: copy once rather than hand out an unaligned view
-    pixels = rows.view(">f4" if is_bigendian else "<f4")
-    if pixels.dtype != np.dtype(np.float32):
-        pixels = pixels.astype(np.float32)
-    return pixels.reshape(height, width, channels)
