@@ -25,7 +25,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from liquid_control.nodes.demo import REPO_ROOT, local_ros_environment
+from liquid_control.nodes.closed_loop_demo import REPO_ROOT, local_ros_environment
 
 
 def _controller_values(array: DiagnosticArray) -> dict:

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from liquid_control.verbs.arguments import REPO_MODELS, parse_assignments, value_range
-from liquid_control.verbs.frames import FrameSink, print_files
+from liquid_control.cli.arguments import REPO_MODELS, parse_assignments, value_range
+from liquid_control.cli.frames import FrameSink, print_files
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -18,19 +18,22 @@ def demo(args: argparse.Namespace) -> int:
         print(f"error: no model at {model}. The package ships models/ncp_drone; its card has the command that "
               "retrains it", file=sys.stderr)
         return 2
-    from liquid_control.nodes.demo import run_drone_demo
+    from liquid_control.nodes.closed_loop_demo import run_drone_demo
 
     seed = args.seed
     print(f"demo: {model.name} flies to the target in scene {seed} ({args.domain}) through the ROS nodes "
-          f"(drone_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
+          f"(drone_sim_node -> perception_node -> controller_node, lock-step /clock) ...",
+          file=sys.stderr, flush=True)
     report = run_drone_demo(str(model.resolve()), seed=seed, domain=args.domain,
                             out_dir=args.out if args.out != "out/demo" else "out/drone_demo", timeout_s=args.timeout)
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"scene {seed} ({args.domain}): {'reached the target' if report['success'] else 'did not reach the target'} "
+        outcome = "reached the target" if report["success"] else "did not reach the target"
+        print(f"scene {seed} ({args.domain}): {outcome} "
               f"from {report['start_distance_m']:.1f} m in {report['flight_time_s']:.1f} s of flight "
-              f"(final distance {report['final_distance_m']:.2f} m, target in view {report['target_in_view_fraction']:.0%}); "
+              f"(final distance {report['final_distance_m']:.2f} m, "
+              f"target in view {report['target_in_view_fraction']:.0%}); "
               f"{report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
         print_files(report, ("flight_png", "frames_png", "video"))
     return 0 if report["success"] else 3
@@ -41,8 +44,6 @@ def drive(args: argparse.Namespace) -> int:
     if args.driver == "model" and not args.model:
         print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
         return 2
-    import numpy as np
-
     from liquid_control.sim.drone.expert import DroneExpert, RecoveryConfig
     from liquid_control.sim.drone.fly import fly
     from liquid_control.sim.drone.world import DroneWorld
@@ -53,7 +54,8 @@ def drive(args: argparse.Namespace) -> int:
         return 2
     config = drone_config(args.domain, parse_assignments(args.perturb, "perturbation"),
                           args.camera_rate,
-                          value_range(args.start_distance) if args.start_distance else None, args.wind, args.distractors)
+                          value_range(args.start_distance) if args.start_distance else None, args.wind,
+                          args.distractors)
     if args.no_render:
         from dataclasses import replace
 
@@ -75,25 +77,14 @@ def drive(args: argparse.Namespace) -> int:
             if args.plot and seed == args.seed:
                 from liquid_control.sim.drone.plot import plot_flight
 
-                plot_flight(world.scene, result.trajectory, args.plot, title=f"{pilot.name}, scene {seed} ({config.domain})",
+                plot_flight(world.scene, result.trajectory, args.plot,
+                            title=f"{pilot.name}, scene {seed} ({config.domain})",
                             success_radius_m=config.success_radius_m)
     finally:
         frames.close()
         world.close()
-    times = [r["time_to_target_s"] for r in reports if r["success"]]
-    sim_time, wall = sum(r["sim_time_s"] for r in reports), sum(r["wall_time_s"] for r in reports)
-    summary = {
-        "world": "drone", "domain": config.domain, "driver": pilot.name, "seeds": [args.seed, args.seed + args.episodes - 1],
-        "start_distance_m": list(config.scene.start_distance_m), "perturbations": parse_assignments(args.perturb, "perturbation"),
-        "wind_gust_n": config.wind_gust_n, "episodes": len(reports), "successes": sum(r["success"] for r in reports),
-        "success_rate": round(sum(r["success"] for r in reports) / len(reports), 4),
-        "collisions": sum(bool(r["collision"]) for r in reports),
-        "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
-        "mean_final_distance_m": round(float(np.mean([r["final_distance_m"] for r in reports])), 3),
-        "mean_target_in_view_fraction": round(float(np.mean([r["target_in_view_fraction"] or 0 for r in reports])), 4),
-        "realtime_factor": round(sim_time / wall, 2) if wall > 0 else None,
-        "wall_time_s": round(wall, 2),
-    }
+    summary = flight_summary(reports, config, pilot.name, [args.seed, args.seed + args.episodes - 1],
+                             parse_assignments(args.perturb, "perturbation"))
     if args.plot:
         summary["plot"] = args.plot
     summary.update(frames.outputs())
@@ -108,8 +99,30 @@ def drive(args: argparse.Namespace) -> int:
             print(f"scene {r['seed']} ({r['domain']}): {r['stop_reason']} from {r['start_distance_m']:.1f} m, "
                   f"final distance {r['final_distance_m']:.2f} m, {r['sim_time_s']:.1f} s")
         print(f"{pilot.name} in {config.domain}: {summary['successes']}/{summary['episodes']} reached the target "
-              f"({summary['success_rate']:.0%}), {summary['collisions']} collision(s), {summary['realtime_factor']}x real time")
+              f"({summary['success_rate']:.0%}), {summary['collisions']} collision(s), "
+              f"{summary['realtime_factor']}x real time")
     return 0 if summary["successes"] == summary["episodes"] else 3
+
+
+def flight_summary(reports: list[dict], config, driver: str, seeds: list[int], perturbations: dict) -> dict:
+    """What ``drive --task drone`` reports of its flights: success rate, collisions, times and distances."""
+    import numpy as np
+
+    times = [r["time_to_target_s"] for r in reports if r["success"]]
+    sim_time, wall = sum(r["sim_time_s"] for r in reports), sum(r["wall_time_s"] for r in reports)
+    return {
+        "world": "drone", "domain": config.domain, "driver": driver, "seeds": seeds,
+        "start_distance_m": list(config.scene.start_distance_m), "perturbations": perturbations,
+        "wind_gust_n": config.wind_gust_n, "episodes": len(reports), "successes": sum(r["success"] for r in reports),
+        "success_rate": round(sum(r["success"] for r in reports) / len(reports), 4),
+        "collisions": sum(bool(r["collision"]) for r in reports),
+        "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
+        "mean_final_distance_m": round(float(np.mean([r["final_distance_m"] for r in reports])), 3),
+        "mean_target_in_view_fraction": round(float(np.mean([r["target_in_view_fraction"] or 0 for r in reports])),
+                                              4),
+        "realtime_factor": round(sim_time / wall, 2) if wall > 0 else None,
+        "wall_time_s": round(wall, 2),
+    }
 
 
 def describe(episode) -> str:

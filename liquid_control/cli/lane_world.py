@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from liquid_control.verbs.arguments import REPO_MODELS, parse_assignments
-from liquid_control.verbs.frames import FrameSink, print_files
+from liquid_control.cli.arguments import REPO_MODELS, parse_assignments
+from liquid_control.cli.frames import FrameSink, print_files
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -16,9 +16,10 @@ def demo(args: argparse.Namespace) -> int:
     model = Path(args.model or REPO_MODELS / "ncp19_lane")
     if not (model / "card.yaml").is_file():
         print(f"error: no model at {model}. The package ships models/ncp19_lane; retrain it with\n"
-              "  python -m liquid_control train --sim-seeds 0-23 --arch ncp-cfc --out models/ncp19_lane", file=sys.stderr)
+              "  python -m liquid_control train --sim-seeds 0-23 --arch ncp-cfc --out models/ncp19_lane",
+              file=sys.stderr)
         return 2
-    from liquid_control.nodes.demo import run_demo
+    from liquid_control.nodes.closed_loop_demo import run_demo
 
     print(f"demo: {model.name} drives {args.distance:g} m on track {args.seed} through the ROS nodes "
           f"(lane_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
@@ -27,9 +28,10 @@ def demo(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"track {report['seed']} ({report['track_family']}): {report['distance_m']:.0f} m driven, mean |lateral error| "
-              f"{report['mean_abs_lateral_m'] * 100:.1f} cm (max {report['max_abs_lateral_m'] * 100:.1f} cm), "
-              f"{report['departures']} lane departure(s); {report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
+        print(f"track {report['seed']} ({report['track_family']}): {report['distance_m']:.0f} m driven, "
+              f"mean |lateral error| {report['mean_abs_lateral_m'] * 100:.1f} cm "
+              f"(max {report['max_abs_lateral_m'] * 100:.1f} cm), {report['departures']} lane departure(s); "
+              f"{report['stop_reason']}; {report['wall_time_s']:.0f} s wall time")
         print_files(report, ("trajectory_png", "frames_png", "video"))
     succeeded = report["stop_reason"] == "distance reached" and report["departures"] == 0
     return 0 if succeeded else 3
@@ -39,9 +41,9 @@ def drive(args: argparse.Namespace) -> int:
     """``drive --task lane``: the expert or a model drives a track (or a fleet of cars)."""
     from liquid_control.sim.lane.drive import drive
     from liquid_control.sim.lane.expert import ExpertDriver, RecoveryConfig
-    from liquid_control.sim.perturbations import PerturbationConfig
     from liquid_control.sim.lane.track import TrackSpec
     from liquid_control.sim.lane.world import LaneWorld, WorldConfig
+    from liquid_control.sim.perturbations import PerturbationConfig
 
     if args.driver == "model" and not args.model:
         print("error: --driver model needs --model MODEL_DIR", file=sys.stderr)
@@ -90,14 +92,13 @@ def drive(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace, config) -> int:
-    import numpy as np
-
     from liquid_control.sim.lane.drive import drive_fleet
     from liquid_control.sim.lane.world import LaneWorld
     from liquid_control.train.evaluate import FleetModelDriver
 
     if args.driver != "model":
-        print("error: --fleet drives a model (--driver model --model DIR); the expert has no batched form", file=sys.stderr)
+        print("error: --fleet drives a model (--driver model --model DIR); the expert has no batched form",
+              file=sys.stderr)
         return 2
     if args.frames or args.video or args.plot:
         print("error: --frames, --video and --plot record one car; drive it without --fleet", file=sys.stderr)
@@ -110,18 +111,7 @@ def _fleet(args: argparse.Namespace, config) -> int:
         for world in worlds:
             world.close()
     reports = [r.report for r in results]
-    steps = np.asarray(driver.step_seconds) * 1e3
-    heads = np.asarray(driver.head_seconds) * 1e3
-    summary = {"fleet": args.fleet, "backend": driver.engine.backend, "seeds": [r["seed"] for r in reports],
-               "distance_m": round(sum(r["distance_m"] for r in reports), 1),
-               "departures": sum(r["departures"] for r in reports),
-               "mean_abs_lateral_m": round(float(np.mean([r["mean_abs_lateral_m"] for r in reports])), 4),
-               "wall_time_s": reports[0]["wall_time_s"],
-               "batched_core_step_ms": {"median": round(float(np.median(steps)), 3), "p99": round(float(np.percentile(steps, 99)), 3),
-                                        "calls": int(steps.size)} if steps.size else {},
-               "conv_head_ms_per_frame": {"median": round(float(np.median(heads)), 3), "p99": round(float(np.percentile(heads, 99)), 3),
-                                          "frames": int(heads.size)} if heads.size else {},
-               "tracks": reports}
+    summary = fleet_summary(reports, args.fleet, driver.engine.backend, driver.step_seconds, driver.head_seconds)
     if args.json:
         print(json.dumps(summary))
     else:
@@ -129,12 +119,34 @@ def _fleet(args: argparse.Namespace, config) -> int:
             print(f"track {r['seed']} ({r['family']}): {r['distance_m']:.0f} m, mean |lateral error| "
                   f"{r['mean_abs_lateral_m'] * 100:.1f} cm, max {r['max_abs_lateral_m'] * 100:.1f} cm, "
                   f"{r['departures']} departure(s); {r['stop_reason']}")
-        print(f"fleet of {args.fleet} on {summary['backend']}: {summary['distance_m']:.0f} m, {summary['departures']} departure(s), "
-              f"{summary['wall_time_s']:.0f} s wall time; conv head per frame median "
-              f"{summary['conv_head_ms_per_frame'].get('median', float('nan')):.2f} ms, one batched liquid-core call per "
-              f"control period, median {summary['batched_core_step_ms'].get('median', float('nan')):.3f} ms")
+        print(f"fleet of {args.fleet} on {summary['backend']}: {summary['distance_m']:.0f} m, "
+              f"{summary['departures']} departure(s), {summary['wall_time_s']:.0f} s wall time; conv head per frame "
+              f"median {summary['conv_head_ms_per_frame'].get('median', float('nan')):.2f} ms, one batched "
+              f"liquid-core call per control period, median "
+              f"{summary['batched_core_step_ms'].get('median', float('nan')):.3f} ms")
     ok = all(r["stop_reason"] == "distance reached" and r["departures"] == 0 for r in reports)
     return 0 if ok else 3
+
+
+def fleet_summary(reports: list[dict], fleet: int, backend: str, step_seconds, head_seconds) -> dict:
+    """What ``drive --fleet N`` reports: the tracks' totals, the batched core step's and the conv head's times."""
+    import numpy as np
+
+    def milliseconds(seconds, count: str) -> dict:
+        values = np.asarray(seconds) * 1e3
+        if not values.size:
+            return {}
+        return {"median": round(float(np.median(values)), 3), "p99": round(float(np.percentile(values, 99)), 3),
+                count: int(values.size)}
+
+    return {"fleet": fleet, "backend": backend, "seeds": [r["seed"] for r in reports],
+            "distance_m": round(sum(r["distance_m"] for r in reports), 1),
+            "departures": sum(r["departures"] for r in reports),
+            "mean_abs_lateral_m": round(float(np.mean([r["mean_abs_lateral_m"] for r in reports])), 4),
+            "wall_time_s": reports[0]["wall_time_s"],
+            "batched_core_step_ms": milliseconds(step_seconds, "calls"),
+            "conv_head_ms_per_frame": milliseconds(head_seconds, "frames"),
+            "tracks": reports}
 
 
 def describe(episode) -> str:

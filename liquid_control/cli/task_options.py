@@ -7,7 +7,8 @@ import argparse
 
 
 def add_task_options(parser: argparse.ArgumentParser, default: str | None = "lane", recordings: bool = True) -> None:
-    parser.add_argument("--task", "--world", dest="task", default=default, required=default is None, metavar="NAME|FILE",
+    parser.add_argument("--task", "--world", dest="task", default=default, required=default is None,
+                        metavar="NAME|FILE",
                         help="a registered task (lane, drone) or a task YAML file (`task init` writes one); "
                              "--world is an alias (default: %(default)s)")
     if not recordings:

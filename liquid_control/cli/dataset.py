@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from liquid_control.verbs.task_options import add_task_options, recording_cache, task_from_args
+from liquid_control.cli.task_options import add_task_options, recording_cache, task_from_args
 
 
 def cmd_dataset_report(args: argparse.Namespace) -> int:

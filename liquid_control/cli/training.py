@@ -8,8 +8,8 @@ import json
 import os
 import sys
 
-from liquid_control.verbs.arguments import parse_assignments, seed_list
-from liquid_control.verbs.task_options import add_task_options
+from liquid_control.cli.arguments import parse_assignments, seed_list
+from liquid_control.cli.task_options import add_task_options
 
 
 def _train_command(args: argparse.Namespace) -> str:
@@ -34,8 +34,8 @@ def _train_command(args: argparse.Namespace) -> str:
 
 def _recorded_episodes(args: argparse.Namespace, task):
     """The episodes of ``args.bags`` for ``task``, with a line per bag on what was paired."""
+    from liquid_control.cli.task_options import recording_cache
     from liquid_control.data.pairing import describe_pairing, episodes_from_recordings
-    from liquid_control.verbs.task_options import recording_cache
 
     episodes, reports = episodes_from_recordings(args.bags, task, cache=recording_cache(args), jobs=args.jobs or None,
                                                  progress=not getattr(args, "json", False))
@@ -43,14 +43,15 @@ def _recorded_episodes(args: argparse.Namespace, task):
     if not episodes:
         raise SystemExit("error: no frame could be paired with a command; `python -m liquid_control dataset report "
                          f"--task {args.task} {' '.join(args.bags)}` says why")
-    pairing = {bag: {"paired": r.paired, "dropped": r.dropped, "command_topic": r.command_topic} for bag, r in reports.items()}
+    pairing = {bag: {"paired": r.paired, "dropped": r.dropped, "command_topic": r.command_topic}
+               for bag, r in reports.items()}
     return episodes, pairing
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from liquid_control.cli.task_options import task_from_args
     from liquid_control.train.simulate import simulate_episodes
     from liquid_control.train.trainer import TrainConfig, train
-    from liquid_control.verbs.task_options import task_from_args
 
     if bool(args.bags) == bool(args.sim_seeds):
         raise SystemExit("error: give either --bags DIR... (recorded data) or --sim-seeds (the simulator fast path)")
@@ -88,7 +89,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             from liquid_control.nets.model_file import read_card
 
             losses = [read_card(path)["metrics"]["val_loss"] for path in (folder, baseline)]
-            print(f"wrote {baseline}; validation loss {args.arch} {_loss(losses[0])}, {args.baseline} {_loss(losses[1])}; "
+            print(f"wrote {baseline}; validation loss {args.arch} {_loss(losses[0])}, "
+                  f"{args.baseline} {_loss(losses[1])}; "
                   f"compare on held-out drives with: python -m liquid_control eval --task {args.task} "
                   f"--model {folder} {baseline} --bags HELD_OUT")
     return 0
@@ -100,8 +102,8 @@ def _loss(value) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from liquid_control.cli.task_options import task_from_args
     from liquid_control.train.evaluate import open_loop
-    from liquid_control.verbs.task_options import task_from_args
 
     task = task_from_args(args)
     if args.closed_replay:
@@ -148,7 +150,8 @@ def _closed_replay(args: argparse.Namespace, task) -> int:
               f"({report.get('shadow_unpaired')} without one)")
         fields = sorted({key.split("_")[1] for key in report if key.endswith("_error_p50")})
         for name in fields:
-            print(f"  {name}: error p50 {report[f'shadow_{name}_error_p50']}, p95 {report[f'shadow_{name}_error_p95']}, "
+            print(f"  {name}: error p50 {report[f'shadow_{name}_error_p50']}, "
+                  f"p95 {report[f'shadow_{name}_error_p95']}, "
                   f"within tolerance {report[f'shadow_{name}_within_tolerance']}, "
                   f"sign agreement {report[f'shadow_{name}_sign_agreement']}")
     return 0
@@ -199,10 +202,12 @@ def add_parsers(verbs) -> None:
     trn = verbs.add_parser("train", help="train a camera policy from bags (or straight from the simulator)")
     trn.add_argument("--bags", nargs="+", help="bag folders, or folders of bags (recordings of the task's robot)")
     trn.add_argument("--sim-seeds", help="instead of bags: let the expert drive these tracks now, e.g. 0-23")
-    trn.add_argument("--sim-distance", type=float, default=150.0, help="with --sim-seeds: metres per track (default: %(default)s)")
+    trn.add_argument("--sim-distance", type=float, default=150.0,
+                     help="with --sim-seeds: metres per track (default: %(default)s)")
     trn.add_argument("--speed", type=float, default=3.0, help="with --sim-seeds: expert speed (default: %(default)s)")
     trn.add_argument("--recovery-rate", type=float, default=0.4, help="with --sim-seeds: recovery bursts per second")
-    trn.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE", help="with --sim-seeds: camera perturbation")
+    trn.add_argument("--perturb", action="append", default=[], metavar="KEY=VALUE",
+                     help="with --sim-seeds: camera perturbation")
     add_task_options(trn)
     trn.add_argument("--domain", default=None, help="with --task drone --sim-seeds: the scene domain (default: summer)")
     trn.add_argument("--jobs", type=int, default=0, help="processes that simulate at once (default 1), or that decode "
@@ -228,7 +233,8 @@ def add_parsers(verbs) -> None:
     trn.add_argument("--no-channels-last", action="store_true", help="keep the conv head's default memory layout")
     trn.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     trn.add_argument("--baseline", choices=_PolicyPresets(), metavar="ARCH",
-                     help="also train ARCH (e.g. cnn, the memoryless baseline) on the same data and recipe, into OUT-ARCH")
+                     help="also train ARCH (e.g. cnn, the memoryless baseline) on the same data and recipe, "
+                          "into OUT-ARCH")
     trn.add_argument("--out", required=True, help="model folder to write")
     trn.set_defaults(func=cmd_train)
 

@@ -34,7 +34,8 @@ def cmd_task_show(args: argparse.Namespace) -> int:
         print("registered tasks: " + ", ".join(registered()))
         return 0
     task = load_task(args.task)
-    print(json.dumps(task.to_dict(), indent=1) if args.json else yaml.safe_dump(task.to_dict(), sort_keys=False), end="")
+    text = json.dumps(task.to_dict(), indent=1) if args.json else yaml.safe_dump(task.to_dict(), sort_keys=False)
+    print(text, end="")
     return 0
 
 

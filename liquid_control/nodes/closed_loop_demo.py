@@ -90,7 +90,8 @@ class _Monitor:
         rclpy.try_shutdown(context=self.context)
 
 
-def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: float, done) -> tuple[str, float, dict, "_Monitor"]:
+def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: float,
+            done) -> tuple[str, float, dict, "_Monitor"]:
     """Run ``launch ARGUMENTS`` until ``done(metrics)`` gives a reason (or the nodes exit, or the
     time runs out); returns (stop reason, wall time, the last metrics, the monitor)."""
     env = local_ros_environment()
@@ -212,8 +213,10 @@ def _drone_pictures(monitor: _Monitor, seed: int, domain: str, out: Path) -> dic
 
     written = {}
     if monitor.path:
-        rows = np.array([(i, x, y, z, 0.0, distance) for i, (distance, x, y, z) in enumerate(monitor.path)], dtype=np.float64)
-        plot_flight(make_scene(seed, domain), rows, out / "flight.png", title=f"liquid drone, scene {seed} ({domain}): through ROS")
+        rows = np.array([(i, x, y, z, 0.0, distance) for i, (distance, x, y, z) in enumerate(monitor.path)],
+                        dtype=np.float64)
+        plot_flight(make_scene(seed, domain), rows, out / "flight.png",
+                    title=f"liquid drone, scene {seed} ({domain}): through ROS")
         written["flight_png"] = str(out / "flight.png")
     written.update(_frame_strip(monitor, out, 10.0))
     return written
@@ -233,7 +236,8 @@ def _frame_strip(monitor: _Monitor, out: Path, camera_rate_hz: float) -> dict:
         written["frames_png"] = str(out / "frames.png")
         import imageio.v2 as imageio
 
-        with imageio.get_writer(out / "camera.mp4", fps=camera_rate_hz / monitor.frame_every, macro_block_size=1) as video:
+        fps = camera_rate_hz / monitor.frame_every
+        with imageio.get_writer(out / "camera.mp4", fps=fps, macro_block_size=1) as video:
             for frame in monitor.frames:
                 video.append_data(frame)
         written["video"] = str(out / "camera.mp4")
@@ -249,7 +253,8 @@ def _pictures(monitor: _Monitor, seed: int, out: Path) -> dict:
     if monitor.path:
         rows = np.array([(i, x, y, lateral) for i, (lateral, x, y, _) in enumerate(monitor.path)], dtype=np.float64)
         rows[:, 3] = np.nan_to_num(rows[:, 3])
-        plot_drive(make_track(seed), rows, out / "trajectory.png", title=f"liquid policy, track {seed}: closed loop through ROS")
+        plot_drive(make_track(seed), rows, out / "trajectory.png",
+                   title=f"liquid policy, track {seed}: closed loop through ROS")
         written["trajectory_png"] = str(out / "trajectory.png")
     written.update(_frame_strip(monitor, out, 20.0))
     return written

@@ -1,0 +1,58 @@
+"""``study``: train architectures x seeds on the same data and compare them closed loop (liquid_control.train.study)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from liquid_control.train.study import StudyConfig, plot_study, report_markdown, run_study, saliency_picture
+
+    config = StudyConfig.load(args.config)
+    if args.quick:
+        config = config.quick()
+    if args.seeds:
+        try:
+            config = config.only_seeds(args.seeds)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    progress = None if args.json else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
+    results = run_study(config, args.out, jobs=args.jobs, progress=progress)
+    command = " ".join(["python -m liquid_control study", args.config, *(["--quick"] if args.quick else []),
+                        *([f"--seeds {args.seeds}"] if args.seeds else []), f"--jobs {args.jobs}",
+                        f"--out {args.out}"])
+    text = report_markdown(results, command)
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(text)
+    if args.plot:
+        plot_study(results, args.plot)
+    if args.saliency:
+        saliency_picture(results, args.saliency)
+    print(json.dumps(results) if args.json else text)
+    return 0
+
+
+def add_parser(verbs) -> None:
+    sty = verbs.add_parser("study", help="train architectures x seeds on the same data and compare them closed loop "
+                                         "under perturbations (a config file; cached, resumable)")
+    sty.add_argument("config", help="study config (YAML), e.g. config/study_lane.yaml")
+    sty.add_argument("--quick", action="store_true",
+                     help="the whole pipeline in miniature (minutes): a check, not results")
+    sty.add_argument("--seeds", metavar="LIST", help="only these of the config's training seeds, e.g. 0 or 0-1 or 0,2: "
+                     "runs them (seed by seed, as a full run does) and reports on them alone; the cache is the full "
+                     "study's, so a later full run reuses their work")
+    sty.add_argument("--out", default="out/study", help="cache and results folder (default: %(default)s)")
+    sty.add_argument("--jobs", type=int, default=1, help="processes for expert data and closed-loop episodes "
+                     "(default: %(default)s)")
+    sty.add_argument("--report", metavar="PATH.md", help="write the Markdown report here")
+    sty.add_argument("--plot", metavar="PATH.png", help="draw the headline figure (lane departures per km, drone "
+                     "success rate) per condition and architecture")
+    sty.add_argument("--saliency", metavar="PATH.png", help="draw each architecture's saliency, clean and noisy, on "
+                     "one frame of the attention episode")
+    sty.add_argument("--json", action="store_true", help="print the results as JSON instead of the report")
+    sty.set_defaults(func=cmd_study)
