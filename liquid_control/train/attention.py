@@ -111,7 +111,8 @@ def saliency_ssim(clean: np.ndarray, noisy: np.ndarray) -> np.ndarray:
         raise ImportError("the attention measures need scikit-image for SSIM: "
                           "pip install 'liquid_control[study]'") from error
     if clean.shape != noisy.shape or clean.ndim != 3:
-        raise ValueError(f"saliency maps must be two (N, H, W) stacks of one shape; got {clean.shape} and {noisy.shape}")
+        raise ValueError("saliency maps must be two (N, H, W) stacks of one shape; "
+                         f"got {clean.shape} and {noisy.shape}")
     return np.array([structural_similarity(a, b, data_range=1.0) for a, b in zip(clean, noisy)])
 
 

@@ -80,8 +80,8 @@ def from_environment() -> Distributed | None:
     local_rank = int(os.environ["LOCAL_RANK"])
     if torch.cuda.is_available():
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s) are visible; "
-                               "start at most one process per GPU (--nproc_per_node)")
+            raise RuntimeError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s) "
+                               "are visible; start at most one process per GPU (--nproc_per_node)")
         device, backend = torch.device("cuda", local_rank), "nccl"
         torch.cuda.set_device(device)
     else:

@@ -15,9 +15,11 @@ import numpy as np
 
 from liquid_control.data.episodes import Episode
 
+
 def simulate_episode(seed: int, world: str = "lane", distance_m: float = 150.0, speed: float = 3.0,
-                     recovery_rate_hz: float = 0.3, perturbations: dict | None = None, camera_rate_hz: float | None = None,
-                     domain: str | None = None, start_distance_m: tuple[float, float] | None = None) -> Episode:
+                     recovery_rate_hz: float = 0.3, perturbations: dict | None = None,
+                     camera_rate_hz: float | None = None, domain: str | None = None,
+                     start_distance_m: tuple[float, float] | None = None) -> Episode:
     """One expert episode in ``world`` scene ``seed``.
 
     lane: the pure-pursuit expert drives ``distance_m`` at ``speed``; labels are curvatures.
@@ -99,8 +101,8 @@ def _lane_episode(seed, *, distance_m, speed, recovery_rate_hz, perturbations, c
         world.close()
     return recorder.episode(f"sim-{seed}", world.label_names,
                             {"source": "simulator", "world": "lane", "seed": seed, "family": world.track.family,
-                             "speed_mps": speed, "recovery_rate_hz": recovery_rate_hz, "perturbations": perturbations or {},
-                             "report": report})
+                             "speed_mps": speed, "recovery_rate_hz": recovery_rate_hz,
+                             "perturbations": perturbations or {}, "report": report})
 
 
 def drone_config(domain: str | None = None, perturbations: dict | None = None, camera_rate_hz: float | None = None,
@@ -112,7 +114,8 @@ def drone_config(domain: str | None = None, perturbations: dict | None = None, c
     from liquid_control.sim.drone.world import DroneWorldConfig
     from liquid_control.sim.perturbations import PerturbationConfig
 
-    config = DroneWorldConfig(domain=domain or TRAINING_DOMAIN, perturbations=PerturbationConfig.from_dict(perturbations or {}),
+    config = DroneWorldConfig(domain=domain or TRAINING_DOMAIN,
+                              perturbations=PerturbationConfig.from_dict(perturbations or {}),
                               wind_gust_n=float(wind_gust_n))
     if camera_rate_hz is not None:
         config = replace(config, camera_rate_hz=float(camera_rate_hz))
