@@ -52,10 +52,11 @@ def flight(model: str | None) -> None:
     result = fly(world, pilot, on_step=lambda observation, command: frames.append(observation.frame))
     frames = [f for f in frames if f is not None]
     picks = [frames[i] for i in np.linspace(0, len(frames) - 1, 5).round().astype(int)]
-    Image.fromarray(np.concatenate([label(f, f"t = {i * (len(frames) - 1) / 4 / 10:.1f} s") for i, f in enumerate(picks)],
-                                   axis=1)).save(OUT / "drone_camera.png")
+    labelled = [label(f, f"t = {i * (len(frames) - 1) / 4 / 10:.1f} s") for i, f in enumerate(picks)]
+    Image.fromarray(np.concatenate(labelled, axis=1)).save(OUT / "drone_camera.png")
     plot_flight(world.scene, result.trajectory, OUT / "drone_flight.png",
-                title=f"{'liquid policy' if model else 'expert'}, held-out scene {SEED}: {result.report['stop_reason']}",
+                title=f"{'liquid policy' if model else 'expert'}, held-out scene {SEED}: "
+                      f"{result.report['stop_reason']}",
                 success_radius_m=world.config.success_radius_m)
     world.close()
 

@@ -10,9 +10,9 @@ from PIL import Image
 
 from liquid_control.sim.lane.drive import drive
 from liquid_control.sim.lane.expert import ExpertDriver
-from liquid_control.sim.perturbations import PerturbationConfig
 from liquid_control.sim.lane.plot import plot_drive
 from liquid_control.sim.lane.world import LaneWorld, WorldConfig
+from liquid_control.sim.perturbations import PerturbationConfig
 
 OUT = Path(__file__).parent / "images"
 
@@ -41,7 +41,8 @@ def camera_strip() -> None:
         world.close()
     rows = [np.concatenate(frames[i : i + 4], axis=1) for i in (0, 4)]
     strip = np.concatenate(rows, axis=0)
-    Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST).save(OUT / "sim_camera_frames.png")
+    doubled = Image.fromarray(strip).resize((strip.shape[1] * 2, strip.shape[0] * 2), Image.NEAREST)
+    doubled.save(OUT / "sim_camera_frames.png")
 
 
 def trajectory() -> None:

@@ -25,8 +25,8 @@ from typing import Iterable, Mapping, TextIO
 
 import rclpy
 from rclpy.clock import Clock, ClockType
-from rclpy.duration import Duration
 from rclpy.context import Context
+from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -157,8 +157,9 @@ class Recorder:
             cls = message_class(msgtype)
             profiles = [publisher.qos_profile for publisher in publishers]
             qos = _subscription_qos(profiles)
+            known = msgtype in self.writer.typestore.fielddefs
             self.writer.add_topic(name, msgtype, [_offered(profile) for profile in profiles],
-                                  msgdef=None if msgtype in self.writer.typestore.fielddefs else _message_definition(msgtype))
+                                  msgdef=None if known else _message_definition(msgtype))
         except ValueError as exc:  # BagError included: an unknown type without a definition
             self._refused.add(name)
             self._say(f"warning: not recording {name}: {exc}")
@@ -352,7 +353,8 @@ class _Player:
             if all(publisher.get_subscription_count() > 0 for publisher in everyone.values()):
                 return
             time.sleep(0.01)
-        if lonely := [publisher.topic_name for publisher in everyone.values() if publisher.get_subscription_count() == 0]:
+        if lonely := [publisher.topic_name for publisher in everyone.values()
+                      if publisher.get_subscription_count() == 0]:
             print(f"no subscriber after {timeout:g} s on {', '.join(lonely)}; playing anyway", file=out, flush=True)
 
     def run(self, messages, start_ns: int) -> None:
@@ -362,7 +364,8 @@ class _Player:
             due = begin + (stamp - start_ns) / self.rate
             while not self.stop:
                 now = time.monotonic_ns()
-                if self.clock_publisher is not None and (last_clock is None or now - last_clock >= self.clock_period_ns):
+                clock_due = last_clock is None or now - last_clock >= self.clock_period_ns
+                if self.clock_publisher is not None and clock_due:
                     # Never past the message: its own clock tick must not go backwards.
                     self._publish_clock(min(start_ns + int((now - begin) * self.rate), stamp))
                     last_clock = now

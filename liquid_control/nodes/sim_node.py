@@ -175,7 +175,8 @@ def odometry_message(stamp: Time, position, orientation_wxyz, linear_body, angul
     odometry.header.frame_id = ODOM_FRAME
     pose = odometry.pose.pose
     pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
-    pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z = (float(v) for v in orientation_wxyz)
+    orientation = pose.orientation
+    orientation.w, orientation.x, orientation.y, orientation.z = (float(v) for v in orientation_wxyz)
     twist = odometry.twist.twist
     twist.linear.x, twist.linear.y, twist.linear.z = (float(v) for v in linear_body)
     twist.angular.x, twist.angular.y, twist.angular.z = (float(v) for v in angular_body)
@@ -185,8 +186,9 @@ def odometry_message(stamp: Time, position, orientation_wxyz, linear_body, angul
 class SimNode(Node):
     """A world behind ROS topics; every behaviour is the simulator's, this class only connects it.
 
-    Subclasses set ``NODE_NAME``, ``METRICS_TOPIC``, ``METRICS_NAME``, ``LIMITS``, ``SETTINGS`` and implement ``make_world``,
-    ``command_from_twist``, ``stop_command``, ``odometry``, ``metrics`` and ``episode_account``.
+    Subclasses set ``NODE_NAME``, ``METRICS_TOPIC``, ``METRICS_NAME``, ``LIMITS``, ``SETTINGS`` and
+    implement ``make_world``, ``command_from_twist``, ``stop_command``, ``odometry``, ``metrics`` and
+    ``episode_account``.
 
     Concurrency: there is none. Everything (stepping, publishing, commands, the reset service)
     runs in callbacks of the node's default mutually exclusive callback group, so any executor
@@ -373,8 +375,9 @@ class SimNode(Node):
 
     def _metrics_message(self, observation) -> DiagnosticStatus:
         level, message, task = self.metrics(observation)
-        values = {**task, 'episode_time_s': f'{observation.time:.3f}', 'episode': self._episode, 'seed': self._world.seed,
-                  'stop_reasons': self._stop_reasons_text(), 'command_fresh': str(self._command is not None).lower(),
+        values = {**task, 'episode_time_s': f'{observation.time:.3f}', 'episode': self._episode,
+                  'seed': self._world.seed, 'stop_reasons': self._stop_reasons_text(),
+                  'command_fresh': str(self._command is not None).lower(),
                   'commands_clamped': self._clamped_commands, 'lockstep_timeouts': self._lockstep_timeouts,
                   **self._previous_episode}
         return DiagnosticStatus(level=level, name=self.METRICS_NAME, message=message,
