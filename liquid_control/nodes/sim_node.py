@@ -1,38 +1,10 @@
 """The plumbing every simulated world's node shares: ``SimNode`` (lane_sim_node, drone_sim_node).
 
 A subclass names its world and says how a cmd_vel becomes the world's command, what the stop
-command is (the car stands still, the drone hovers) and what its odometry and metrics messages
-hold; everything else is here and the same for every world:
-
-publishes   camera/image_raw    sensor_msgs/Image, rgb8, sensor-data QoS, stamped with the frame's
-                                capture time (a perturbed camera may deliver late frames, or none)
-            camera/camera_info  sensor_msgs/CameraInfo, pinhole model of the MuJoCo camera, same
-                                stamp and QoS as the image it belongs to
-            odom                nav_msgs/Odometry, odom -> base_link, ground truth
-            <world>_metrics     diagnostic_msgs/DiagnosticStatus: the task's metrics now; from the
-                                second episode on also the last ended episode's summary, under
-                                ``previous_episode.<key>`` (its end ``reason``, final figures), so a
-                                listener that misses the last messages of an episode still has them
-            /clock              rosgraph_msgs/Clock, lockstep mode only
-subscribes  cmd_vel             geometry_msgs/Twist (TwistStamped if cmd_vel_stamped)
-service     ~/reset             std_srvs/Trigger: restart the episode in the same scene
-
-Modes (parameter ``mode``):
-
-* ``lockstep``: the simulator is the clock. Each tick publishes /clock, then the frame, odometry
-  and metrics, then waits (wall time, at most ``lockstep_timeout_s``) for a cmd_vel received after
-  that publish, applies it and steps the world one camera period. Without a controller every wait
-  times out, so the world keeps stepping (and the last command goes stale, see below).
-* ``realtime``: a wall-clock timer steps the world at ``camera_rate_hz`` with the newest command;
-  stamps come from the node clock and /clock is not published.
-
-A cmd_vel older than ``cmd_timeout_s`` of sim time is replaced by the world's stop command. When
-an episode terminates it restarts by itself.
-
-The ROS time published in lockstep mode is continuous over episodes: every published observation
-is exactly one camera period after the previous one, restarts included, although the world's own
-time starts again at 0 each episode. /clock going backwards would make subscribers that use sim
-time drop their TF buffers and fire their timers wrongly.
+command is (the car stands still, the drone hovers) and what its odometry and metrics hold. Here:
+the camera, odometry and metrics publishers, the lockstep and realtime modes, stale-command stops,
+episode restarts, and a ROS time that stays continuous over episodes (a /clock that went back
+would make sim-time subscribers drop their TF buffers). Topics and modes: docs/nodes.md.
 """
 
 from __future__ import annotations

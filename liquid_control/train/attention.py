@@ -1,40 +1,12 @@
-"""Attention stability and compactness: two of the NCP paper's figures, measured per trained model.
+"""Attention stability and compactness, two of the NCP paper's figures, measured per trained model.
 
-Lechner et al. (2020, "Neural circuit policies enabling auditable autonomy") argue that the
-19-neuron NCP lane keeper is more interpretable and more robust than larger networks because (a)
-its attention, as VisualBackProp shows it, stays on the road's edges when the camera image is
-noisy, where an LSTM's or a CNN's attention scatters, and (b) its neural activity is compact: a
-few principal components explain it. The closed-loop study says *whether* a model keeps its lane;
-these measures say something about *why*, on the very same camera frames for every model.
-
-The frames: an expert (no recovery bursts) drives a held-out track, or flies to the target in a
-held-out scene, and every frame its camera delivers is kept with its capture time
-(``expert_frames``). Computed once, they serve
-every model of a study, so that all models see the same pixels.
-
-Attention stability (``saliency_ssim``), per frame:
-
-    saliency_clean = VisualBackProp(head, preprocess(frame))            # (H, W) in [0, 1]
-    saliency_noisy = VisualBackProp(head, preprocess(noise(frame)))
-    stability      = SSIM(saliency_clean, saliency_noisy), data_range = 1
-
-``noise`` is the simulator's own Gaussian pixel noise (``sim.perturbations.FramePerturber`` with
-``noise_std`` in 0..255 pixel units, from a seeded generator), so that "noise sigma 40" here is the
-noise of the study's "noise sigma 40" condition. SSIM (structural similarity, Wang et al. 2004, as
-scikit-image computes it: a uniform 7x7 window) is 1 for identical maps and falls as their local
-means, contrasts and structure differ. The model's figure is the mean over the frames.
-
-Compactness (``pc1_variance_fraction``): the policy is stepped over the clean frames from a fresh
-state with the real elapsed time between frames, as it is on a robot; the recurrent core's hidden
-state after each frame is one row of the activity matrix A (time x neurons): the h state of an
-LSTM, the state vector of a liquid core (its h part when it has mixed memory). With A centred per
-neuron and s its singular values, the figure is s[0]^2 / sum(s^2): the fraction of the activity's
-variance along its first principal component. A feed-forward core has no state: its figure is None.
-
-A sanity check on the same stepping (``output_spread``, given the expert's labels): per output, the
-standard deviation of the model's outputs over the frames divided by the expert's. A model that
-answers every frame alike (under ``trainer.FLAT_OUTPUT_SPREAD``, 0.1) has not learned to use its
-camera, whatever its saliency or compactness say; the study's report marks it.
+Lechner et al. (2020) argue that the 19-neuron NCP is more interpretable and robust than larger
+networks: its VisualBackProp attention stays on the road's edges under pixel noise, and a few
+principal components explain its activity. The closed-loop study says *whether* a model keeps its
+lane; these measures say something about *why*, on the same expert frames for every model:
+``saliency_ssim`` (SSIM of clean against noisy saliency), ``pc1_variance_fraction`` (the hidden
+state's variance on its first principal component) and ``output_spread`` (a model answering every
+frame alike has not learned to use its camera). Definitions: docs/study.md, "Attention measures".
 """
 
 from __future__ import annotations
