@@ -138,7 +138,9 @@ def test_the_output_spread_tells_a_network_that_answers_every_frame_alike(episod
     """A policy whose head ignores the image (a dead network, as two drone NCP-LTCs of the study
     became) has an output spread of 0; the same policy seeing its frames does not."""
     from liquid_control.nets.policy import make_policy
-    from liquid_control.train.trainer import _evaluate, _loader, output_weights
+    from liquid_control.train.trainer import loss_and_spread as _evaluate
+    from liquid_control.train.trainer import output_weights
+    from liquid_control.train.trainer import window_loader as _loader
 
     torch.manual_seed(0)
     spec = PreprocessSpec(size=(66, 200))
