@@ -1,0 +1,76 @@
+"""controller_node's messages: frames decoded into the network's input, commands and saliency images built.
+
+Also the time a frame-triggered step runs at, from the frame's stamp. Plain functions of the messages,
+testable without ROS running.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import Twist as TwistMessage
+from geometry_msgs.msg import TwistStamped
+from rclpy.time import Time
+from sensor_msgs.msg import Image
+
+from liquid_control.data.images import PreprocessSpec, decode_float_image, decode_image
+from liquid_control.runtime.commands import Twist
+
+
+def stamp_seconds(stamp) -> float:
+    """A message stamp (builtin_interfaces Time) in seconds."""
+    return Time.from_msg(stamp).nanoseconds * 1e-9
+
+
+def frame_image(message: Image, spec: PreprocessSpec | None) -> np.ndarray:
+    """The (H, W, C) float32 frame the policy takes: a preprocessed frame decoded, or with ``spec``
+    (input:=camera) a raw camera frame preprocessed as the card says. ValueError or cv2.error if bad."""
+    if spec is not None:
+        raw = decode_image(message.encoding, message.height, message.width, message.step, message.data,
+                           message.is_bigendian)
+        return spec.apply(raw, message.encoding)
+    return decode_float_image(message.encoding, message.height, message.width, message.step, message.data,
+                              message.is_bigendian)
+
+
+def frame_step_time(stamp: float, now: float, sim_time: bool, max_future_s: float) -> float:
+    """The earliest time a frame-triggered step of a frame stamped ``stamp`` runs at (-inf: the node clock's).
+
+    /clock and the frame travel on different topics: when the frame wins the race, the node clock
+    still shows an earlier time (a lock-step simulator running many times faster than real time can
+    be several steps ahead of our /clock); the stamp does not. With use_sim_time the stamps come from
+    that same clock, so the stamp is the time. On the system clock, a stamp more than max_future_s
+    ahead is another host's clock running ahead: the tick at our own time refuses the frame.
+    """
+    trusted = sim_time or stamp - now <= max_future_s
+    return stamp if trusted else float("-inf")
+
+
+def command_message(twist: Twist, stamped: bool, stamp=None, frame_id: str = "") -> TwistMessage | TwistStamped:
+    """A Twist, or with ``stamped`` a TwistStamped with ``stamp`` (a builtin_interfaces Time) and ``frame_id``."""
+    message = TwistMessage()
+    message.linear.x, message.linear.y, message.linear.z = twist.linear_x, twist.linear_y, twist.linear_z
+    message.angular.z = twist.angular_z
+    if not stamped:
+        return message
+    stamped_message = TwistStamped(twist=message)
+    stamped_message.header.stamp = stamp
+    stamped_message.header.frame_id = frame_id
+    return stamped_message
+
+
+def command_values(message: TwistMessage | TwistStamped, fields) -> list[float]:
+    """The values of the twist ``fields`` (e.g. linear.x, angular.z) of a Twist or TwistStamped."""
+    twist = getattr(message, "twist", message)
+    values = {"linear.x": twist.linear.x, "linear.y": twist.linear.y, "linear.z": twist.linear.z,
+              "angular.z": twist.angular.z}
+    return [values[name] for name in fields]
+
+
+def saliency_message(saliency: np.ndarray, stamp) -> Image:
+    """A mono8 Image of a (H, W) saliency map in [0, 1], in the camera frame."""
+    pixels = (saliency * 255).astype(np.uint8)
+    message = Image(height=pixels.shape[0], width=pixels.shape[1], encoding="mono8", step=pixels.shape[1])
+    message.header.stamp = stamp
+    message.header.frame_id = "camera"
+    message.data = pixels.tobytes()
+    return message
