@@ -1,10 +1,10 @@
 """Training throughput, ours against ncps 1.0.1, on the same architecture, weights and data.
 
-What is compared and how it is timed (full step and core alone, shared elapsed times, interleaved
-rounds) is described in ``liquid_control/bench/training.py``, which holds the measurement; this
-script runs it at several thread counts and adds a breakdown of our step. Prints one JSON object.
+The measurement (full step and core alone, shared elapsed times, interleaved rounds) is
+training_comparison.py's; this script runs it at several thread counts and adds a breakdown of our
+step. Prints one JSON object.
 
-    python benchmarks/train_bench.py            # about 3 minutes on 2 cores
+    python benchmarks/train_bench.py
     python benchmarks/train_bench.py --quick    # a smoke run
 """
 
@@ -17,14 +17,15 @@ import os
 import platform
 
 import torch
+from training_comparison import breakdown, build, compare, make_data, parity
 
-from liquid_control.bench.training import breakdown, build, compare, make_data, parity
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=24)
-    parser.add_argument("--threads", default="1,default", help="comma-separated thread counts; 'default' = torch's default")
+    parser.add_argument("--threads", default="1,default",
+                        help="comma-separated thread counts; 'default' = torch's default")
     parser.add_argument("--full-rounds", type=int, default=10)
     parser.add_argument("--full-steps", type=int, default=1, help="timed steps per library and round")
     parser.add_argument("--core-rounds", type=int, default=20)
@@ -46,10 +47,12 @@ def main() -> None:
         "ours_also_does": "Policy's input check (NaN/Inf over the images, Policy.check_inputs) in the full step, "
                           "as training does",
         "batch": args.batch, "seq_len": args.seq_len,
-        "elapsed_times": "one elapsed-time sequence shared by all samples: ncps gets (1, T, 1), ours (B, T) with the same "
-                         "values; ncps 1.0.1 raises a size mismatch for (B, T) or (B, T, 1) at B = 16 (issues #81-83)",
+        "elapsed_times": "one elapsed-time sequence shared by all samples: ncps gets (1, T, 1), ours (B, T) with the "
+                         "same values; ncps 1.0.1 raises a size mismatch for (B, T) or (B, T, 1) at B = 16 (issues "
+                         "#81-83)",
         "machine": {"cpu_cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-                    "torch": torch.__version__, "ncps": importlib.metadata.version("ncps"), "python": platform.python_version(),
+                    "torch": torch.__version__, "ncps": importlib.metadata.version("ncps"),
+                    "python": platform.python_version(),
                     "torch_default_threads": default_threads, "load_average_at_start": list(os.getloadavg())},
         "parity": parity(ours, theirs, data),
         "runs": [],
@@ -66,7 +69,8 @@ def main() -> None:
                                "ours_per_sample": (ours.core, features, data["per_sample_ts"], data["labels"])},
                               args.core_rounds, args.core_steps, warmup=10, batch=args.batch)
         run["ours_breakdown"] = breakdown(ours, data["images"], 1 if args.quick else 3)
-        run["core_share_of_full_step"] = {name: round(run["core"][name]["median_ms"] / run["full"][name]["median_ms"], 3)
+        core, full = run["core"], run["full"]
+        run["core_share_of_full_step"] = {name: round(core[name]["median_ms"] / full[name]["median_ms"], 3)
                                           for name in ("ours", "ncps")}
         result["runs"].append(run)
     torch.set_num_threads(default_threads)
@@ -74,12 +78,13 @@ def main() -> None:
     full_ratios = [run["full"]["ratio_ours_over_ncps"] for run in result["runs"]]
     if min(full_ratios) < 3:
         shares = [run["core_share_of_full_step"]["ncps"] for run in result["runs"]]
-        result["note"] = (f"the full-step ratio ({', '.join(f'{r:g}x' for r in full_ratios)}) is below 3x because the conv "
-                          f"head, identical in both, dominates the step: the ncps core is {min(shares):.1%}-{max(shares):.1%} "
-                          "of the ncps full step, so even an infinitely fast core could not make the whole step 3x faster; "
-                          "the libraries differ in the core (see core.ratio_ours_over_ncps)")
-    result["ratio_definition"] = ("ours sequences/s over ncps sequences/s: the median over rounds of the ratio of the two "
-                                  "libraries' median step times within a round")
+        result["note"] = (f"the full-step ratio ({', '.join(f'{r:g}x' for r in full_ratios)}) is below 3x because the "
+                          f"conv head, identical in both, dominates the step: the ncps core is "
+                          f"{min(shares):.1%}-{max(shares):.1%} of the ncps full step, so even an infinitely fast core "
+                          "could not make the whole step 3x faster; the libraries differ in the core (see "
+                          "core.ratio_ours_over_ncps)")
+    result["ratio_definition"] = ("ours sequences/s over ncps sequences/s: the median over rounds of the ratio of the "
+                                  "two libraries' median step times within a round")
     print(json.dumps(result, indent=1))
 
 

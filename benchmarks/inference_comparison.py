@@ -1,23 +1,13 @@
 """Inference speed, side by side in one run: ncps 1.0.1 (+ torch) against our runtime's backends.
 
-Every comparison uses the same weights: the ncps module is built first (seeded) and ours is
-imported from it (``nets.from_ncps``), and before any timing each of our backends is stepped
-beside ncps on the same inputs and the largest difference is recorded (``parity``).
-
-Lanes are timed interleaved: in each round every lane runs ``steps`` calls, the lane order
-alternating between rounds, so load from other processes hits all alike. Reported per lane:
-median and p99 of single calls in microseconds; ratios are taken per round (lane medians measured
-seconds apart) and their median reported, so drift in the machine's load cancels out.
-
-What each lane times (batch 1 unless stated, one thread, stepping with its state carried):
-
-- ``ncps``: the ncps cell's forward under ``torch.no_grad`` on torch tensors: its fastest path
-  (the sequence module adds a Python loop around it).
-- ``torch``/``onnxruntime``/``native``: ``Engine.step`` of our runtime, numpy in and out, with
-  the argument checks it always does.
-- policy section: ``ncps+torch`` is our PilotNet-sized conv head in torch feeding the ncps cell.
-- where torch sees a GPU: ``ncps_cuda`` and ``torch_cuda`` (our torch backend), the same steps on
-  the GPU, synchronised after each step.
+The cell, policy and batch sections of ``python -m liquid_control bench`` (benchmarks/runtime_bench.py).
+Same weights everywhere (ours imported from the seeded ncps module, ``nets.from_ncps``), parity
+checked before any timing. Lanes are timed interleaved round by round (see ``timed``); per lane:
+median and p99 of single calls, and speed-ups as the median of per-round ratios, so drift in the
+machine's load cancels out. Lanes: ``ncps`` (its cell under ``torch.no_grad``, its fastest path),
+``ncps+torch`` (our conv head feeding it, policy section), ``torch``/``onnxruntime``/``native``
+(``Engine.step`` of our runtime, numpy in and out, argument checks included), and where torch sees
+a GPU ``ncps_cuda``/``torch_cuda`` (synchronised after each step).
 """
 
 from __future__ import annotations
@@ -81,7 +71,8 @@ def summarise(measured: dict, reference: str | None, batch: int = 1) -> dict:
     for name, values in measured["times"].items():
         ordered = sorted(values)
         median = statistics.median(ordered)
-        out[name] = {"median_us": round(median * 1e6, 2), "p99_us": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e6, 2),
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        out[name] = {"median_us": round(median * 1e6, 2), "p99_us": round(p99 * 1e6, 2),
                      "steps_per_s": round(1.0 / median, 1)}
         if batch > 1:
             out[name]["per_agent_us"] = round(median * 1e6 / batch, 3)
@@ -164,7 +155,8 @@ def _parity(ncps_module, engines: dict, steps: int = 12, seed: int = 0) -> dict:
                 if hasattr(ncps_module, "fc"):
                     y_ref = ncps_module.fc(y_ref)
             y, state = engine.step(x, dt, state)
-            error = max(error, float(np.abs(y - y_ref.numpy()).max()), float(np.abs(engine.state_arrays(state)[0] - h.numpy()).max()))
+            error = max(error, float(np.abs(y - y_ref.numpy()).max()),
+                        float(np.abs(engine.state_arrays(state)[0] - h.numpy()).max()))
         worst[name] = error
     return worst
 

@@ -1,31 +1,9 @@
-"""Training throughput, ours against ncps 1.0.1 (used by ``python -m liquid_control bench`` and
-``benchmarks/train_bench.py``).
+"""Training throughput, ours against ncps 1.0.1, on the same architecture, weights and data.
 
-The NCP lane policy (``make_policy("ncp-cfc")``: conv head + CfC on AutoNCP(19, 1)) against the same
-conv head (a copy, same weights) + ``ncps.torch.CfC(32, AutoNCP(19, 1), batch_first=True)``; both
-cores hold the same weights (ncps' state dict loaded into ours, wiring masks included), and a
-parity check before timing shows they compute the same loss and gradients.
-
-Two measurements, each a full training step (forward, MSE loss, backward, Adam step):
-
-- ``full``: camera sequences in, (batch 16, 24 frames of 3x66x200);
-- ``core``: the recurrent core alone on features already computed, (16, 24, 32), with the gradient
-  flowing back into the features as it does in the full model. This is where the libraries differ.
-
-Elapsed times: ncps 1.0.1 cannot take per-sample elapsed times for a batch > 1 (a (B, T) or
-(B, T, 1) tensor is squeezed to (B,) per step and broadcast against the neurons: at B = 16 it
-raises a size mismatch; ncps issues #81-83). The one batched form it runs besides ``None`` is a
-(1, T, 1) tensor: one elapsed-time sequence shared by all samples. So both get the same values:
-ncps as (1, T, 1), ours as (B, T) (its per-sample path, the one training uses). ``core_per_sample``
-times ours alone with distinct elapsed times per sample (ncps has no such mode to compare with).
-
-Steps are timed one by one, the two libraries interleaved round by round (alternating which goes
-first) so that load from other processes hits both alike; warm-up steps are excluded; figures are
-medians with the interquartile range. Run at 1 thread and at torch's default.
-
-    python benchmarks/train_bench.py            # about 3 minutes on 2 cores
-    python benchmarks/train_bench.py --quick    # a smoke run
-    python -m liquid_control bench --sections train
+Used by the train section of ``python -m liquid_control bench`` (benchmarks/runtime_bench.py) and by
+benchmarks/train_bench.py. Each measurement is a full training step (forward, MSE loss, backward, Adam):
+``full`` on camera sequences, ``core`` on the recurrent core alone with features already computed
+(where the libraries differ). The two are timed step by step, interleaved round by round.
 """
 
 from __future__ import annotations
@@ -68,6 +46,9 @@ class TrainingRecipe(nn.Module):
 
 
 def build(seed: int):
+    """The NCP lane policy (``make_policy("ncp-cfc")``: conv head + CfC on AutoNCP(19, 1)), and the same conv
+    head (a copy) + ``ncps.torch.CfC(32, AutoNCP(19, 1), batch_first=True)``, both cores with the same weights
+    (ncps' state dict loaded into ours, wiring masks included)."""
     import ncps.torch
     import ncps.wirings
 
@@ -85,6 +66,11 @@ def build(seed: int):
 
 
 def make_data(batch: int, steps: int, seed: int):
+    """Images, features, labels and elapsed times. ncps 1.0.1 cannot take per-sample elapsed times for a
+    batch > 1 (a (B, T) or (B, T, 1) tensor is squeezed to (B,) per step and broadcast against the neurons:
+    a size mismatch at B = 16; its issues #81-83); the one batched form it runs is (1, T, 1), one sequence
+    shared by all samples. So both get the same values: ncps as (1, T, 1), ours as (B, T) (its per-sample
+    path, the one training uses); ``per_sample_ts`` are distinct per sample (ours alone)."""
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(batch, steps, 3, 66, 200, generator=generator)
     features = torch.randn(batch, steps, 32, generator=generator)
@@ -113,7 +99,8 @@ def parity(ours, theirs, data) -> dict:
     loss_b, grads_b = loss_and_grads(theirs, images, data["ncps_ts"][:, :8], labels)
     if grads_a.keys() != grads_b.keys():
         raise RuntimeError(f"different trainable parameters: {sorted(grads_a.keys() ^ grads_b.keys())}")
-    worst = max(float((grads_a[name] - grads_b[name]).abs().max() / (grads_b[name].abs().max() + 1e-12)) for name in grads_b)
+    worst = max(float((grads_a[name] - grads_b[name]).abs().max() / (grads_b[name].abs().max() + 1e-12))
+                for name in grads_b)
     return {"loss_ours": loss_a, "loss_ncps": loss_b, "max_relative_gradient_difference": worst}
 
 
@@ -138,11 +125,10 @@ def summary(times: list[float], batch: int) -> dict:
 
 
 def compare(lanes: dict, rounds: int, steps: int, warmup: int, batch: int) -> dict:
-    """``lanes``: name -> (model, inputs, timespans, labels); timed interleaved, round by round.
-
-    Besides each lane's median, the ratio ours/ncps is taken per round (each round's two medians,
-    measured seconds apart) and its median reported: load from other processes that drifts over
-    the run then cancels out of the ratio."""
+    """``lanes``: name -> (model, inputs, timespans, labels); timed step by step after ``warmup`` steps,
+    interleaved round by round (alternating which goes first) so that load from other processes hits all
+    alike. Per lane the median with the interquartile range; the ratio ours/ncps is taken per round (each
+    round's two medians, measured seconds apart) and its median reported, so drifting load cancels out."""
     prepared = {}
     for name, (model, inputs, timespans, labels) in lanes.items():
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
