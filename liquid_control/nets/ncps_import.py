@@ -18,30 +18,12 @@ from torch import nn
 
 from .cfc import CfCCell, WiredCfCCell
 from .ltc import LTCCell
-from .sequence import CfC, LTC
+from .ncps_wiring import wiring_from_ncps
+from .sequence import LTC, CfC
 from .weights import load_weights
 from .wirings import Wiring
 
 _ACTIVATION_NAMES = {"LeCun": "lecun_tanh", "SiLU": "silu", "ReLU": "relu", "Tanh": "tanh", "GELU": "gelu"}
-
-
-def wiring_from_ncps(ncps_wiring) -> Wiring:
-    """Copy an ``ncps.wirings`` wiring (built) into ours: matrices, roles and layers, nothing redrawn."""
-    if ncps_wiring.input_dim is None:
-        raise ValueError("the ncps wiring is not built yet (its input size is unknown); build it or pass the module that uses it")
-    units = int(ncps_wiring.units)
-    config = {
-        "kind": type(ncps_wiring).__name__,
-        "params": _ncps_wiring_params(ncps_wiring),
-        "units": units,
-        "input_dim": int(ncps_wiring.input_dim),
-        "output_dim": int(ncps_wiring.output_dim),
-        "roles": [ncps_wiring.get_type_of_neuron(i) for i in range(units)],
-        "layers": [list(map(int, ncps_wiring.get_neurons_of_layer(i))) for i in range(ncps_wiring.num_layers)],
-        "adjacency_matrix": np.asarray(ncps_wiring.adjacency_matrix).tolist(),
-        "sensory_adjacency_matrix": np.asarray(ncps_wiring.sensory_adjacency_matrix).tolist(),
-    }
-    return Wiring.from_config(config)
 
 
 def from_ncps(module: nn.Module) -> nn.Module:
@@ -60,7 +42,8 @@ def from_ncps(module: nn.Module) -> nn.Module:
     elif name == "LTCCell":
         ours = LTCCell(wiring_from_ncps(module._wiring), **_ltc_cell_settings(module))
     else:
-        raise TypeError(f"no liquid_control equivalent for ncps module {name}; supported: CfC, LTC, CfCCell, WiredCfCCell, LTCCell")
+        raise TypeError(f"no liquid_control equivalent for ncps module {name}; supported: CfC, LTC, CfCCell, "
+                        "WiredCfCCell, LTCCell")
     reference = next(module.parameters())
     ours = ours.to(device=reference.device, dtype=reference.dtype)
     load_weights(ours, module.state_dict(), source=f"ncps {name}")
@@ -68,7 +51,8 @@ def from_ncps(module: nn.Module) -> nn.Module:
     return ours.train(module.training)
 
 
-def from_ncps_state_dict(state_dict: Mapping[str, torch.Tensor], kind: str, input_size: int, units, **settings) -> nn.Module:
+def from_ncps_state_dict(state_dict: Mapping[str, torch.Tensor], kind: str, input_size: int, units,
+                         **settings) -> nn.Module:
     """Build our ``CfC``/``LTC`` from ncps constructor arguments and load an ncps ``state_dict`` into it.
 
     ``units`` is an int, an ncps wiring or one of ours; its synapses are replaced by the masks
@@ -100,7 +84,8 @@ def adopt_checkpoint_masks(module: nn.Module) -> None:
     if isinstance(cell, LTCCell):
         wiring = cell.wiring
         wiring.adjacency_matrix = _signed(cell.sparsity_mask, wiring.adjacency_matrix, cell.erev)
-        wiring.sensory_adjacency_matrix = _signed(cell.sensory_sparsity_mask, wiring.sensory_adjacency_matrix, cell.sensory_erev)
+        wiring.sensory_adjacency_matrix = _signed(cell.sensory_sparsity_mask, wiring.sensory_adjacency_matrix,
+                                                  cell.sensory_erev)
     elif isinstance(cell, WiredCfCCell):
         wiring = cell.wiring
         for index, (layer, neurons) in enumerate(zip(cell.layers, wiring.layers)):
@@ -148,7 +133,8 @@ def _cfc_settings(module) -> dict[str, Any]:
 
 def _cfc_cell_settings(cell) -> dict[str, Any]:
     backbone = list(cell.backbone) if cell.backbone is not None else []
-    activation = next((_ACTIVATION_NAMES[type(m).__name__] for m in backbone if type(m).__name__ in _ACTIVATION_NAMES), "lecun_tanh")
+    activation = next((_ACTIVATION_NAMES[type(m).__name__] for m in backbone if type(m).__name__ in _ACTIVATION_NAMES),
+                      "lecun_tanh")
     dropout = next((m.p for m in backbone if isinstance(m, nn.Dropout)), 0.0)
     sparsity = cell.sparsity_mask
     return {
@@ -183,19 +169,3 @@ def _ltc_settings(module) -> dict[str, Any]:
 def _mapping(value) -> str:
     # ncps applies no mapping for any value other than "affine" or "linear".
     return value if value in ("affine", "linear") else "none"
-
-
-def _ncps_wiring_params(ncps_wiring) -> dict[str, Any]:
-    """The generator's recipe, for the record (the matrices are what count)."""
-    if type(ncps_wiring).__name__ == "NCP":
-        # NCP.get_config() in ncps 1.0.1 reseeds the wiring's generator; read the fields instead.
-        names = ("inter_neurons", "command_neurons", "motor_neurons", "sensory_fanout", "inter_fanout",
-                 "recurrent_command_synapses", "motor_fanin")
-        attributes = ("_num_inter_neurons", "_num_command_neurons", "_num_motor_neurons", "_sensory_fanout",
-                      "_inter_fanout", "_recurrent_command_synapses", "_motor_fanin")
-        return {name: int(getattr(ncps_wiring, attr)) for name, attr in zip(names, attributes) if hasattr(ncps_wiring, attr)}
-    try:
-        params = ncps_wiring.get_config()
-    except Exception:  # a recipe is optional; a custom wiring may not have one
-        return {}
-    return {k: v for k, v in params.items() if isinstance(v, (int, float, bool, str))}

@@ -20,6 +20,7 @@ from torch import nn
 from .cfc import CfCCell, WiredCfCCell
 from .lstm import LSTMCell
 from .ltc import LTCCell
+from .ncps_wiring import wiring_from_ncps
 from .validation import check_finite, elapsed_column, sequence_timespans
 from .wirings import FullyConnected, Wiring
 
@@ -130,7 +131,8 @@ class LiquidSequence(nn.Module):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() not in (1, 2):
-            raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {self.input_size}) or ({self.input_size},)")
+            raise ValueError(f"x has shape {tuple(x.shape)}; expected (batch, {self.input_size}) or "
+                             f"({self.input_size},)")
         self._check_features(x)
         batched = x.dim() == 2
         xb = x if batched else x.unsqueeze(0)
@@ -153,7 +155,8 @@ class LiquidSequence(nn.Module):
 
     def _check_features(self, x: torch.Tensor) -> None:
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"input has {x.shape[-1]} features in its last axis; this network expects {self.input_size}")
+            raise ValueError(f"input has {x.shape[-1]} features in its last axis; this network expects "
+                             f"{self.input_size}")
 
     def _unpack_state(self, hx, batch: int, batched: bool, like: torch.Tensor):
         if hx is None:
@@ -204,8 +207,6 @@ def _as_wiring(units):
     if isinstance(units, Wiring) or isinstance(units, int):
         return units
     if hasattr(units, "adjacency_matrix") and hasattr(units, "get_neurons_of_layer"):
-        from .ncps_import import wiring_from_ncps
-
         return wiring_from_ncps(units)
     raise TypeError(f"units must be an int or a Wiring, got {type(units).__name__}")
 
@@ -237,9 +238,12 @@ class CfC(LiquidSequence):
         self.activation = activation
         self.wired = isinstance(units, Wiring)
         if self.wired:
-            for name, value in (("backbone_units", backbone_units), ("backbone_layers", backbone_layers), ("backbone_dropout", backbone_dropout)):
+            backbone = (("backbone_units", backbone_units), ("backbone_layers", backbone_layers),
+                        ("backbone_dropout", backbone_dropout))
+            for name, value in backbone:
                 if value is not None:
-                    raise ValueError(f"{name} does not apply to a wired CfC (the wiring decides the structure); leave it unset")
+                    raise ValueError(f"{name} does not apply to a wired CfC (the wiring decides the structure); "
+                                     "leave it unset")
             self.wiring = units
             self.rnn_cell = WiredCfCCell(input_size, units, mode)
             self.backbone_units = self.backbone_layers = self.backbone_dropout = None
@@ -258,8 +262,8 @@ class CfC(LiquidSequence):
             self.wiring = FullyConnected(int(units))
             self.wiring.build(self.input_size)
             self.rnn_cell = CfCCell(
-                input_size, int(units), mode, activation, self.backbone_units, self.backbone_layers, self.backbone_dropout
-            )
+                input_size, int(units), mode, activation, self.backbone_units, self.backbone_layers,
+                self.backbone_dropout)
             readout_features = int(units)
         if self.use_mixed:
             self.lstm = LSTMCell(input_size, self.state_size)
@@ -286,7 +290,8 @@ class CfC(LiquidSequence):
             "activation": self.activation,
         }
         if not self.wired:
-            spec.update(backbone_units=self.backbone_units, backbone_layers=self.backbone_layers, backbone_dropout=self.backbone_dropout)
+            spec.update(backbone_units=self.backbone_units, backbone_layers=self.backbone_layers,
+                        backbone_dropout=self.backbone_dropout)
         return spec
 
 

@@ -136,13 +136,13 @@ class Wiring:
             roles = [str(r) for r in config["roles"]]
             layers = [[int(i) for i in layer] for layer in config["layers"]]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"wiring config is incomplete or malformed ({exc!r}); expected the output of Wiring.to_config()") from exc
+            raise ValueError(f"wiring config is incomplete or malformed ({exc!r}); expected the output of "
+                             "Wiring.to_config()") from exc
         if adjacency.shape != (units, units):
             raise ValueError(f"wiring config: adjacency_matrix has shape {adjacency.shape}, expected {(units, units)}")
         if sensory.ndim != 2 or sensory.shape[1] != units or sensory.shape[0] != int(config["input_dim"]):
-            raise ValueError(
-                f"wiring config: sensory_adjacency_matrix has shape {sensory.shape}, expected ({config['input_dim']}, {units})"
-            )
+            raise ValueError(f"wiring config: sensory_adjacency_matrix has shape {sensory.shape}, expected "
+                             f"({config['input_dim']}, {units})")
         if not np.isin(adjacency, (-1, 0, 1)).all() or not np.isin(sensory, (-1, 0, 1)).all():
             raise ValueError("wiring config: adjacency entries must be -1, 0 or +1")
         if len(roles) != units or any(r not in ROLES for r in roles):
@@ -167,11 +167,13 @@ class Wiring:
 
 
 class FullyConnected(Wiring):
-    """Every neuron connects to every neuron (optionally not to itself); a third of the synapses inhibitory on average."""
+    """Every neuron connects to every neuron (optionally not to itself); a third of the synapses inhibitory on
+    average."""
 
     kind = "FullyConnected"
 
-    def __init__(self, units: int, output_dim: int | None = None, erev_init_seed: int = 1111, self_connections: bool = True):
+    def __init__(self, units: int, output_dim: int | None = None, erev_init_seed: int = 1111,
+                 self_connections: bool = True):
         super().__init__(units, output_dim)
         self.params.update(erev_init_seed=erev_init_seed, self_connections=bool(self_connections))
         self._rng = np.random.default_rng(erev_init_seed)
@@ -244,7 +246,8 @@ class NCP(Wiring):
             raise ValueError(f"sensory_fanout={sensory_fanout} but there are only {inter_neurons} inter neurons")
         if inter_fanout > command_neurons:
             raise ValueError(f"inter_fanout={inter_fanout} but there are only {command_neurons} command neurons")
-        for name, value in (("sensory_fanout", sensory_fanout), ("inter_fanout", inter_fanout), ("motor_fanin", motor_fanin)):
+        fans = (("sensory_fanout", sensory_fanout), ("inter_fanout", inter_fanout), ("motor_fanin", motor_fanin))
+        for name, value in fans:
             _positive_int(value, name)
         if recurrent_command_synapses < 0:
             raise ValueError(f"recurrent_command_synapses must be >= 0, got {recurrent_command_synapses}")

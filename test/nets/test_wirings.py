@@ -4,7 +4,8 @@ import ncps.wirings
 import numpy as np
 import pytest
 
-from liquid_control.nets import NCP, AutoNCP, FullyConnected, Random, Wiring, make_wiring, wiring_from_ncps
+from liquid_control.nets import NCP, AutoNCP, FullyConnected, Random, Wiring, make_wiring
+from liquid_control.nets.ncps_wiring import wiring_from_ncps
 from liquid_control.nets.plot import plot_wiring
 
 GENERATORS = [
@@ -120,9 +121,12 @@ def test_malformed_config_is_refused(corrupt, match):
 @pytest.mark.parametrize("make,match", [
     (lambda: AutoNCP(5, 3), "less than units - 2"),
     (lambda: AutoNCP(19, 1, sparsity_level=0.05), "sparsity_level"),
-    (lambda: NCP(3, 4, 1, sensory_fanout=5, inter_fanout=2, recurrent_command_synapses=1, motor_fanin=1), "sensory_fanout"),
-    (lambda: NCP(3, 4, 1, sensory_fanout=2, inter_fanout=6, recurrent_command_synapses=1, motor_fanin=1), "inter_fanout"),
-    (lambda: NCP(3, 4, 1, sensory_fanout=2, inter_fanout=2, recurrent_command_synapses=1, motor_fanin=9), "motor_fanin"),
+    (lambda: NCP(3, 4, 1, sensory_fanout=5, inter_fanout=2, recurrent_command_synapses=1, motor_fanin=1),
+     "sensory_fanout"),
+    (lambda: NCP(3, 4, 1, sensory_fanout=2, inter_fanout=6, recurrent_command_synapses=1, motor_fanin=1),
+     "inter_fanout"),
+    (lambda: NCP(3, 4, 1, sensory_fanout=2, inter_fanout=2, recurrent_command_synapses=1, motor_fanin=9),
+     "motor_fanin"),
     (lambda: FullyConnected(0), "positive integer"),
     (lambda: FullyConnected(4, output_dim=5), "exceeds units"),
     (lambda: Random(4, sparsity_level=1.0), r"\[0, 1\)"),
@@ -141,7 +145,8 @@ def test_rebuilding_with_another_input_size_is_refused():
         wiring.build(5)
 
 
-@pytest.mark.parametrize("wiring", [AutoNCP(19, 1), FullyConnected(6, output_dim=2), Random(8, 2, sparsity_level=0.5)], ids=repr)
+@pytest.mark.parametrize("wiring", [AutoNCP(19, 1), FullyConnected(6, output_dim=2), Random(8, 2, sparsity_level=0.5)],
+                         ids=repr)
 def test_wiring_picture_is_a_png(tmp_path, wiring):
     wiring.build(12)
     path = tmp_path / "wiring.png"
