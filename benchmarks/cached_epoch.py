@@ -52,8 +52,9 @@ def main() -> int:
     cached, _ = episodes_from_recordings([work / "bags"], task, cache=work / "cache", jobs=args.jobs, progress=False)
     ingest_s = time.perf_counter() - started
     config = TrainConfig.for_task(task, epochs=args.epochs, seed=0, threads=args.threads, head_precision="fp32")
-    result = {"cpu": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                          "unknown"), "threads": args.threads, "tracks": args.tracks,
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               "unknown")
+    result = {"cpu": cpu, "threads": args.threads, "tracks": args.tracks,
               "frames": {"simulator": sum(len(e) for e in simulated), "cache": sum(len(e) for e in cached)},
               "cache_ingest_s": round(ingest_s, 2)}
     for name, episodes in (("simulator", simulated), ("cache", cached)):

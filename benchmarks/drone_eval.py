@@ -48,12 +48,14 @@ def evaluate(pilot, domain, start_distance, perturbations, episodes: int, first_
     stops = {}
     for r in reports:
         stops[r["stop_reason"]] = stops.get(r["stop_reason"], 0) + 1
-    return {"domain": domain, "start_distance_m": list(world.config.scene.start_distance_m), "perturbations": perturbations,
+    return {"domain": domain, "start_distance_m": list(world.config.scene.start_distance_m),
+            "perturbations": perturbations,
             "episodes": len(reports), "successes": sum(r["success"] for r in reports),
             "success_rate": round(sum(r["success"] for r in reports) / len(reports), 4),
             "collisions": sum(bool(r["collision"]) for r in reports),
             "mean_time_to_target_s": round(sum(times) / len(times), 3) if times else None,
-            "mean_target_in_view_fraction": round(sum(r["target_in_view_fraction"] or 0 for r in reports) / len(reports), 4),
+            "mean_target_in_view_fraction": round(sum(r["target_in_view_fraction"] or 0 for r in reports)
+                                                  / len(reports), 4),
             "stop_reasons": stops, "realtime_factor": round(sim / wall, 1) if wall else None}
 
 
@@ -84,7 +86,7 @@ def main() -> int:
               "wall_time_s": round(time.perf_counter() - started, 1), "conditions": results}
     print(json.dumps(report, indent=1))
     if args.update_card and args.driver == "model":
-        from liquid_control.nets.model_file import read_card, update_card, _card_path
+        from liquid_control.nets.model_file import _card_path, read_card, update_card
 
         metrics = dict(read_card(_card_path(args.model)).get("metrics") or {})
         metrics["closed_loop"] = {"how": report["how"], "seeds": report["seeds"], **results}

@@ -29,8 +29,10 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=1, help="CPUs to run on (0 = do not pin)")
     parser.add_argument("--sizes", nargs="+", default=["72x128", "96x160", "144x256"], help="HxW camera sizes to time")
     parser.add_argument("--camera-size", default=None, help="HxW of the closed-loop runs (default: the config's)")
-    parser.add_argument("--camera-rate", type=float, default=None, help="camera Hz of the closed-loop runs (default: the config's)")
-    parser.add_argument("--range-seeds", type=int, default=10, help="held-out seeds for the 30-60 m range sweep (0 = skip)")
+    parser.add_argument("--camera-rate", type=float, default=None,
+                        help="camera Hz of the closed-loop runs (default: the config's)")
+    parser.add_argument("--range-seeds", type=int, default=10,
+                        help="held-out seeds for the 30-60 m range sweep (0 = skip)")
     args = parser.parse_args()
     if args.cores > 0 and hasattr(os, "sched_setaffinity"):
         available = sorted(os.sched_getaffinity(0))
@@ -88,7 +90,8 @@ def main() -> None:
             "success_rate": round(sum(r["success"] for r in mine) / len(mine), 4),
             "collisions": sum(r["collision"] for r in mine),
             "failures": {str(r["seed"]): r["reason"] for r in mine if not r["success"]},
-            "mean_time_to_target_s": round(statistics.mean(r["time_to_target_s"] for r in mine if r["success"]), 3) if any(r["success"] for r in mine) else None,
+            "mean_time_to_target_s": (round(statistics.mean(r["time_to_target_s"] for r in mine if r["success"]), 3)
+                                      if any(r["success"] for r in mine) else None),
             "mean_target_in_view_fraction": round(statistics.mean(r["target_in_view_fraction"] for r in mine), 4),
             "realtime_factor_median": statistics.median(r["realtime_factor"] for r in mine),
         }

@@ -62,7 +62,8 @@ def diagnose(folder: Path, cache: dict) -> dict:
             "head_activation": policy.head.activation,
             "feature_abs_mean": round(float(features.abs().mean()), 3),
             "pre_activation_abs_mean": round(float(linear.abs().mean()), 3),
-            "tanh_saturation": round(float((features.abs() > 0.99).float().mean()), 4) if policy.head.activation == "tanh" else None,
+            "tanh_saturation": (round(float((features.abs() > 0.99).float().mean()), 4)
+                                if policy.head.activation == "tanh" else None),
             "feature_std_over_frames": round(float(features.std(0).mean()), 4),
             "sensory_saturation": round(cell.sensory_saturation(features), 4),
             "recorded_at_training": history[-1].get("ltc_sensory_saturation"),

@@ -37,7 +37,8 @@ def main() -> None:
         for timespans in TIMESPANS:
             merged: dict[str, float] = {}
             for seed in args.seeds:
-                for key, value in measure_parity(case, seed=seed, timespans=timespans, gradients=args.gradients).items():
+                parity = measure_parity(case, seed=seed, timespans=timespans, gradients=args.gradients)
+                for key, value in parity.items():
                     merged[key] = max(merged.get(key, 0.0), value)
                     worst[key] = max(worst.get(key, 0.0), value)
             entry[timespans] = merged

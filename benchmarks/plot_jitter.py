@@ -1,6 +1,7 @@
 """Plot control-tick period deviations from one or more `timer_jitter.py --series-out` files.
 
-    .venv/bin/python benchmarks/plot_jitter.py LABEL=run1.json[,run2.json...][:VARIANT[:SOURCE]] ... --out docs/images/jitter.png
+    .venv/bin/python benchmarks/plot_jitter.py LABEL=run1.json[,run2.json...][:VARIANT[:SOURCE]] ...
+        --out docs/images/jitter.png
 
 Each argument is one line on the plot: the distribution of |period - nominal| (ms) of one series,
 as the fraction of ticks whose deviation exceeds x (log scale), so the p99 is where a line

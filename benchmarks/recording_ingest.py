@@ -105,7 +105,8 @@ def main() -> int:
     assert cached.from_cache and len(cached.frames) == frames
 
     result = {
-        "cpu": _cpu(), "cores": os.cpu_count(), "jobs": args.jobs, "frames": frames, "frame": "640x480 JPEG (quality 85)",
+        "cpu": _cpu(), "cores": os.cpu_count(), "jobs": args.jobs, "frames": frames,
+        "frame": "640x480 JPEG (quality 85)",
         "network_input": list(size),
         "bare_loop_fps": round(frames / bare_loop, 1), "bare_pool_fps": round(frames / bare_pool, 1),
         "ingest_fps": round(frames / ingest, 1), "ingest_cached_s": round(ingest_cached, 3),

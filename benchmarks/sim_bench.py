@@ -33,8 +33,10 @@ def main() -> None:
     factors = [r["realtime_factor"] for r in runs]
     print(json.dumps({
         "benchmark": "lane_world_closed_loop",
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "mujoco_gl": os.environ.get("MUJOCO_GL")},
-        "camera": f"{config.camera_height}x{config.camera_width} rgb at {config.camera_rate_hz} Hz, physics dt {config.physics_dt} s",
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
+                    "mujoco_gl": os.environ.get("MUJOCO_GL")},
+        "camera": f"{config.camera_height}x{config.camera_width} rgb at {config.camera_rate_hz} Hz, "
+                  f"physics dt {config.physics_dt} s",
         "realtime_factor": {"median": statistics.median(factors), "min": min(factors), "max": max(factors)},
         "expert": {
             "distance_m": args.distance,

@@ -52,7 +52,8 @@ def _cpuinfo() -> list[str]:
 
 
 def cpu_model() -> str:
-    return next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
+    return next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
+                platform.processor())
 
 
 def bf16_flags() -> list[str]:
@@ -90,13 +91,16 @@ def main() -> int:
                 "wall_time_s": round(wall, 1), "epochs_s": training["wall_time_s"],
                 "data_and_set_up_s": round(wall - training["wall_time_s"], 1),
                 "head_precision": training.get("head_precision"), "val_loss": card["metrics"]["val_loss"],
-                "closed_loop": {"tracks": drive["seeds"], "distance_m": drive["distance_m"], "departures": drive["departures"],
+                "closed_loop": {"tracks": drive["seeds"], "distance_m": drive["distance_m"],
+                                "departures": drive["departures"],
                                 "per_track": {t["seed"]: {"distance_m": t["distance_m"], "departures": t["departures"],
                                                           "mean_abs_lateral_m": t["mean_abs_lateral_m"],
-                                                          "max_abs_lateral_m": t["max_abs_lateral_m"]} for t in drive["tracks"]}},
+                                                          "max_abs_lateral_m": t["max_abs_lateral_m"]}
+                                              for t in drive["tracks"]}},
             }
-    report = {"benchmark": "time_to_policy", "what": "the shipped lane recipe (models/ncp19_lane's card) from nothing to a "
-              "saved model, then 1 km on each held-out track 1000-1002", "order": args.order,
+    report = {"benchmark": "time_to_policy",
+              "what": "the shipped lane recipe (models/ncp19_lane's card) from nothing to a saved model, then 1 km on "
+              "each held-out track 1000-1002", "order": args.order,
               "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                           "cpu": cpu_model(), "cpu_bf16": cpu_has_bf16(), "bf16_flags": bf16_flags()},
               "recipes": results}
