@@ -42,14 +42,14 @@ from liquid_control.data.images import (
     decode_image,
     float_image_fields,
 )
-from liquid_control.nodes.serving import ServingThread, serving_available
-from liquid_control.nodes.throttle import PerReason
+from liquid_control.nodes.dedicated_threads import ServingThread, serving_available
 from liquid_control.nodes.settings import (
     ParameterError,
     Setting,
     declare_settings,
     run_node,
 )
+from liquid_control.nodes.throttle import LogThrottle
 
 NODE_NAME = 'perception_node'
 WARN_THROTTLE_S = 5.0
@@ -62,22 +62,28 @@ SETTINGS = (
             "section gives every setting below that is not set here; '' = no model (defaults: rgb8, no crop, "
             '66x200, area, scale 1/255, mean 0, std 1).'),
     Setting('dedicated_thread', True, description='Take and preprocess frames in a thread of their own, waiting on '
-            "the image subscription alone, instead of on the node's executor (about 0.2 ms of Python less per frame)."),
+            "the image subscription alone, instead of on the node's executor (less Python per frame)."),
     Setting('use_compressed', False, description='Subscribe to image_raw/compressed (sensor_msgs/CompressedImage, '
             'JPEG or PNG) instead of image_raw (sensor_msgs/Image).'),
-    Setting('input_encoding', None, type=Parameter.Type.STRING, description="Channel order the network expects. Unset or '' = the card's.",
+    Setting('input_encoding', None, type=Parameter.Type.STRING,
+            description="Channel order the network expects. Unset or '' = the card's.",
             constraints='rgb8, bgr8 or mono8'),
-    Setting('crop', None, type=Parameter.Type.INTEGER_ARRAY, description='Pixels removed from the raw frame before resizing, '
+    Setting('crop', None, type=Parameter.Type.INTEGER_ARRAY,
+            description='Pixels removed from the raw frame before resizing, '
             "[top, bottom, left, right]. Unset or [] = the card's.", constraints='4 integers >= 0'),
-    Setting('size', None, type=Parameter.Type.INTEGER_ARRAY, description="Network input [height, width] after resizing. Unset or [] = "
+    Setting('size', None, type=Parameter.Type.INTEGER_ARRAY,
+            description="Network input [height, width] after resizing. Unset or [] = "
             "the card's.", constraints='2 integers >= 1'),
     Setting('interpolation', None, type=Parameter.Type.STRING, description="Resizing method. Unset or '' = the card's.",
             constraints='area, linear, nearest or cubic'),
-    Setting('scale', None, type=Parameter.Type.DOUBLE, description="Pixel factor: output = (pixel * scale - mean) / std per channel. "
+    Setting('scale', None, type=Parameter.Type.DOUBLE,
+            description="Pixel factor: output = (pixel * scale - mean) / std per channel. "
             "Unset = the card's.", constraints='> 0', low=0.0, high=1000.0),
-    Setting('mean', None, type=Parameter.Type.DOUBLE_ARRAY, description="Per-channel mean subtracted after scaling. Unset or [] = the "
+    Setting('mean', None, type=Parameter.Type.DOUBLE_ARRAY,
+            description="Per-channel mean subtracted after scaling. Unset or [] = the "
             "card's.", constraints='one value per network channel, or one for all'),
-    Setting('std', None, type=Parameter.Type.DOUBLE_ARRAY, description="Per-channel divisor applied last. Unset or [] = the card's.",
+    Setting('std', None, type=Parameter.Type.DOUBLE_ARRAY,
+            description="Per-channel divisor applied last. Unset or [] = the card's.",
             constraints='one value > 0 per network channel, or one for all'),
 )
 OVERRIDES = PreprocessSpec.field_names()
@@ -162,7 +168,7 @@ class PerceptionNode(Node):
         values = declare_settings(self, SETTINGS)
         self._spec, source = preprocess_spec(values)
         self._stats = FrameStatistics()
-        self._warnings = PerReason(WARN_THROTTLE_S)
+        self._warnings = LogThrottle(WARN_THROTTLE_S)
         self._stats_lock = threading.Lock()  # frames thread counts, the diagnostics timer reads and resets
         self._frames_thread = None
         group = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 
-class PerReason:
+class LogThrottle:
     """``allows(reason)`` is True at most once every ``period`` seconds for each reason."""
 
     def __init__(self, period: float):

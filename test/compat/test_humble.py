@@ -93,9 +93,9 @@ def _extension(classes: dict):
 
 
 def test_the_serving_threads_need_only_what_humbles_extension_has():
-    """What serving.py takes from rclpy's C extension goes through handles the static check cannot
+    """What dedicated_threads.py takes from rclpy's C extension goes through handles the static check cannot
     follow, so its own feature check runs against Humble's recorded extension instead."""
-    from liquid_control.nodes.serving import serving_available
+    from liquid_control.nodes.dedicated_threads import serving_available
 
     assert serving_available(_extension(HUMBLE.extension['classes'])) == ''
     # The fallback's trigger: an extension without them is named, piece by piece.

@@ -29,9 +29,9 @@ from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 
 from liquid_control.data.images import PreprocessSpec
-from liquid_control.nodes.serving import DeadlineThread, ServingThread, serving_available
+from liquid_control.nodes.dedicated_threads import DeadlineThread, ServingThread, serving_available
 from liquid_control.nodes.settings import ParameterError, declare_settings
-from liquid_control.nodes.throttle import PerReason
+from liquid_control.nodes.throttle import LogThrottle
 from liquid_control.runtime.commands import Twist
 from liquid_control.runtime.loop import ControlLoop, TickResult
 from liquid_control.runtime.shadow import ShadowAgreement, twist_values
@@ -80,7 +80,7 @@ class ControllerNode(LifecycleNode):
         self._last_frame = None
         self.stats = ControllerStats()
         self._configure_error = ""
-        self._warnings = PerReason(WARN_THROTTLE_S)  # per kind of problem: one does not silence another
+        self._warnings = LogThrottle(WARN_THROTTLE_S)  # per kind of problem: one does not silence another
         self._shadow: ShadowAgreement | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(Trigger, "~/reset", self._on_reset)

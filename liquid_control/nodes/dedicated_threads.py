@@ -1,30 +1,13 @@
-"""A dedicated thread that serves a node's hot subscriptions and timers from its own wait set.
+"""Dedicated threads for a node's hot path: ``ServingThread`` serves chosen subscriptions and timers
+from a wait set of its own, ``DeadlineThread`` calls a callback at wall-clock deadlines.
 
-rclpy's executors rebuild a wait set from every entity of every node on each wake and run the
-callback through coroutine plumbing: on this project's shared 2-core machine that is 0.14-0.28 ms
-of Python per callback (a lifecycle node with parameter services is the slow end), and the control
-timer waits behind whatever callback the executor is in. rclpy's faster EventsExecutor
-(``rclpy.experimental``, rclpy 9.1.2 from PyPI) spun a core at 100 % and delivered nothing in our
-test. No library offers the middle ground, so this module is written by hand: a thread that waits
-on just the entities given to it (plus a guard condition to stop it), takes each message or fires
-each timer, and calls the callback directly. The node's executor still runs everything else
-(parameters, services, lifecycle, /clock, diagnostics).
-
-Entities are created with ``callback_group=serving.group`` (a :class:`ServedOutside` group, which
-no executor will run), then handed to :meth:`ServingThread.start`. Timers on the node's clock keep
-working with ``use_sim_time``: rcl wakes the wait set when /clock moves, as it does for executors.
-
-Optionally the thread asks for real-time scheduling (SCHED_FIFO at ``realtime_priority``); where
-that is not permitted it says why and carries on at normal priority.
-
-Distributions: the thread uses rclpy's C extension (``_rclpy.WaitSet``, the entities' ``handle``
-objects, ``Timer.handle.call_timer()``) the way rclpy's own executors do. That surface is the same
-on Humble, Jazzy and Kilted (Humble: checked against its source, test/compat; Jazzy and Kilted: run
-by the test lanes). Kilted's newer names (``call_timer_with_info``, ``executors.TimerCancelledError``)
-are not used: ``call_timer()`` on a timer cancelled between the wait and the call raises a plain
-``RCLError`` (a RuntimeError) on all three (Kilted's ``TimerCancelledError`` comes only from
-``call_timer_with_info()``), so the thread asks the timer whether it was cancelled. :func:`serving_available` checks for the extension's
-pieces; a node falls back to its executor where they are missing.
+rclpy's executors rebuild a wait set from every entity on each wake and run callbacks through
+coroutine plumbing, and a control timer waits behind whatever callback the executor is in; no
+library offers the middle ground, so this is written by hand. Entities are created with
+``callback_group=thread.group`` (a ``ServedOutside`` group no executor runs), then handed to
+``ServingThread.start``; the executor still runs everything else. Optional SCHED_FIFO scheduling.
+The thread uses rclpy's C extension as rclpy's executors do (the same on Humble, Jazzy and Kilted,
+docs/distributions.md); ``serving_available`` checks for it, and a node falls back to its executor.
 """
 
 from __future__ import annotations
@@ -230,9 +213,8 @@ class DeadlineThread(_WorkerThread):
     """Call `callback` every `period` seconds of the monotonic clock, from a thread of its own.
 
     The thread sleeps until `spin` seconds before each deadline, then spins on the clock to it:
-    waking from a sleep is what varies on a loaded or virtual machine (its p99 was 0.9-2 ms at 50 Hz
-    on this project's 2-core VM; sleep-then-spin measured 0.4-0.5 ms, and 0.03 ms under SCHED_FIFO).
-    The spin costs `spin / period` of a core (1 ms at 50 Hz: 5 %); `spin` = 0 only sleeps. Deadlines
+    waking from a sleep is what varies on a loaded or virtual machine, far more than the spin's end.
+    The spin costs `spin / period` of a core; `spin` = 0 only sleeps. Deadlines
     keep their phase; a late tick runs at once, but deadlines overrun by a whole period are skipped
     (counted in `missed`), never run in a burst. For wall-clock control loops only: a simulated
     clock needs a ROS timer (:class:`ServingThread`).

@@ -1,4 +1,4 @@
-"""liquid_control.nodes.serving: entities served from a thread of their own, and the deadline thread."""
+"""liquid_control.nodes.dedicated_threads: entities served from a thread of their own, and the deadline thread."""
 
 import threading
 import time
@@ -11,7 +11,7 @@ from rclpy.qos import QoSProfile
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import Header
 
-from liquid_control.nodes.serving import DeadlineThread, ServingThread, set_realtime_priority
+from liquid_control.nodes.dedicated_threads import DeadlineThread, ServingThread, set_realtime_priority
 
 pytestmark = [pytest.mark.ros,
               pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")]
