@@ -137,7 +137,7 @@ class Engine:
 
     # ----------------------------------------------------------------- a policy in two halves
     # A controller can run the conv head when a frame arrives and only the small liquid core at
-    # the control tick: the tick's work becomes microseconds, so its timing stays regular.
+    # the control tick: the tick's work becomes small, so its timing stays regular.
     # ``step(frames) == step_features(features(frames))``.
     def features(self, images) -> np.ndarray:
         """A camera policy's conv head alone: frames (B, C, H, W) -> features (B, F) float32."""
