@@ -178,10 +178,10 @@ class ProbeNode:
 
 
 def served_subscription(node, message_type, topic: str, callback, qos, realtime_priority: int = 0):
-    """A subscription served by a thread of its own (liquid_control.nodes.serving) that waits on it alone and
+    """A subscription served by a thread of its own (liquid_control.nodes.dedicated_threads) that waits on it alone and
     calls `callback` as each message is taken, so the probe's executor (busy publishing on schedule) adds
     nothing to what is timed. Returns the function that ends it."""
-    from liquid_control.nodes.serving import ServingThread
+    from liquid_control.nodes.dedicated_threads import ServingThread
 
     thread = ServingThread(node, f"receive {topic}", lambda text: print(text, file=sys.stderr),
                            realtime_priority=realtime_priority)

@@ -50,7 +50,7 @@ def run_composed(ros_arguments: list[str], executor_kind: str) -> None:
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.signals import SignalHandlerOptions
 
-    from liquid_control.nodes.controller_node import ControllerNode
+    from liquid_control.nodes.controller.node import ControllerNode
     from liquid_control.nodes.perception_node import PerceptionNode
 
     rclpy.init(args=ros_arguments, signal_handler_options=SignalHandlerOptions.NO)

@@ -292,7 +292,7 @@ def main() -> None:
                      "controller_parameters": args.controller_param or "defaults",
                      "probe_receive_realtime_priority": args.probe_realtime,
                      "probe_receive": "a thread of its own waiting on the subscription alone (liquid_control.nodes."
-                                      "serving.ServingThread), perf_counter when each message is taken",
+                                      "dedicated_threads.ServingThread), perf_counter when each message is taken",
                      "node_env": {"OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "unset (torch default: one per core)")},
                      "domain_id": env["ROS_DOMAIN_ID"]},
         "results": results,

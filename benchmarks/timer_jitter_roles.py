@@ -55,15 +55,15 @@ def run_hosted_controller(ros_arguments: list[str], ticks_file: Path) -> None:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
-    from liquid_control.nodes.controller_node import ControllerNode
+    from liquid_control.nodes.controller.node import ControllerNode
     from liquid_control.runtime.rolling_stats import RollingStats
 
     rclpy.init(args=ros_arguments, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     node = ControllerNode()
-    node._tick_times = RollingStats(size=10**7)
+    node.stats.tick_times = RollingStats(size=10**7)
     run_until_stopped(lambda: rclpy.spin(node), [node],
-                      lambda: ticks_file.write_text(json.dumps(node._tick_times.values)))
+                      lambda: ticks_file.write_text(json.dumps(node.stats.tick_times.values)))
 
 
 def main() -> None:
