@@ -5,7 +5,8 @@ from .cfc import CfCCell, WiredCfCCell
 from .lstm import LSTMCell
 from .ltc import LTCCell
 from .model_file import LoadedModel, ModelFileError, load_model, read_card, register_architecture, save_model
-from .ncps_import import from_ncps, from_ncps_state_dict, wiring_from_ncps
+from .ncps_import import from_ncps, from_ncps_state_dict
+from .ncps_wiring import wiring_from_ncps
 from .sequence import LTC, CfC, LiquidSequence
 from .stateful import Stepper
 from .weights import WeightsMismatchError
