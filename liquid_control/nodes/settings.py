@@ -52,7 +52,8 @@ class Setting:
         if self.low is None:
             return descriptor
         if self.parameter_type == Parameter.Type.DOUBLE:
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(self.low), to_value=float(self.high))]
+            descriptor.floating_point_range = [FloatingPointRange(from_value=float(self.low),
+                                                                  to_value=float(self.high))]
         elif self.parameter_type == Parameter.Type.INTEGER:
             descriptor.integer_range = [IntegerRange(from_value=int(self.low), to_value=int(self.high))]
         return descriptor

@@ -109,8 +109,10 @@ class ControllerProbe(Probe):
         pytest.fail(f"the speed did not come back to {speed} in {limit} frames: {command.linear.x}")
 
     def set_parameter(self, name: str, value):
-        kinds = {bool: (ParameterType.PARAMETER_BOOL, "bool_value"), float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
-                 str: (ParameterType.PARAMETER_STRING, "string_value"), int: (ParameterType.PARAMETER_INTEGER, "integer_value")}
+        kinds = {bool: (ParameterType.PARAMETER_BOOL, "bool_value"),
+                 float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
+                 str: (ParameterType.PARAMETER_STRING, "string_value"),
+                 int: (ParameterType.PARAMETER_INTEGER, "integer_value")}
         if isinstance(value, list):  # a double or string array
             kinds = {float: (ParameterType.PARAMETER_DOUBLE_ARRAY, "double_array_value"),
                      str: (ParameterType.PARAMETER_STRING_ARRAY, "string_array_value")}
@@ -118,7 +120,8 @@ class ControllerProbe(Probe):
         else:
             kind, field = kinds[type(value)]
         parameter = Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))
-        response = self.call(self.set_parameters_client, SetParameters.Request(parameters=[parameter]), "set_parameters")
+        response = self.call(self.set_parameters_client, SetParameters.Request(parameters=[parameter]),
+                             "set_parameters")
         return response.results[0]
 
     def transition(self, transition_id: int) -> bool:
@@ -166,7 +169,8 @@ def controller(models, tmp_path_factory):
                                 "input_timeout_s:=0.3", "diagnostics_rate_hz:=20.0"])
     probe = ControllerProbe(node_process)
     try:
-        probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,
+        probe.spin_until(lambda: probe.images.get_subscription_count() > 0
+                         and probe.node.count_publishers("cmd_vel") > 0,
                          "the controller to come up", STARTUP_S)
         probe.first_step()
         yield probe
@@ -308,7 +312,8 @@ class TestController:
     (["model_path:=/nonexistent/model"], "no model card at /nonexistent/model"),
     (["trigger:=sometimes", "model_path:=/nonexistent"], "trigger must be 'timer' or 'frame'"),
     (["control_rate_hz:=0.0"], "parameter 'control_rate_hz' must be within [1.0, 1000.0]"),
-    (["backend:=tensorrt", "model_path:=/nonexistent"], "backend must be 'auto' or one of ('torch', 'onnxruntime', 'native')"),
+    (["backend:=tensorrt", "model_path:=/nonexistent"],
+     "backend must be 'auto' or one of ('torch', 'onnxruntime', 'native')"),
 ])
 def test_bad_start_up_parameters_exit_with_a_message(tmp_path, parameters, message):
     node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "node.log",

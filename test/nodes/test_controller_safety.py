@@ -70,7 +70,8 @@ def _set_atomically(probe, **values):
             typed = ParameterValue(type=ParameterType.PARAMETER_STRING_ARRAY, string_array_value=value)
         parameters.append(Parameter(name=name, value=typed))
     client = probe.node.create_client(SetParametersAtomically, "controller_node/set_parameters_atomically")
-    return probe.call(client, SetParametersAtomically.Request(parameters=parameters), "set_parameters_atomically").result
+    request = SetParametersAtomically.Request(parameters=parameters)
+    return probe.call(client, request, "set_parameters_atomically").result
 
 
 def test_frames_stopping_in_frame_trigger_give_stops_at_the_control_rate(native):

@@ -83,12 +83,14 @@ def shadow(tmp_path_factory):
                                 "max_angular_accel:=1000.0", "max_linear_accel:=1000.0", "diagnostics_rate_hz:=20.0"])
     probe = ShadowProbe(node_process)
     try:
-        probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.driving.get_subscription_count() > 0,
+        probe.spin_until(lambda: probe.images.get_subscription_count() > 0
+                         and probe.driving.get_subscription_count() > 0,
                          "the shadow controller to come up", STARTUP_S)
         # The node's sim clock starts at 0: until it has taken a /clock, a driving command would be
         # timed at 0 (its diagnostics are stamped on that clock).
         probe.spin_until(lambda: probe.diagnostics and probe.diagnostics[-1].header.stamp.sec >= 100,
-                         "the node to take the sim clock", resend=lambda: probe.clock.publish(Clock(clock=ros_time(probe.now))))
+                         "the node to take the sim clock",
+                         resend=lambda: probe.clock.publish(Clock(clock=ros_time(probe.now))))
         yield probe
     finally:
         probe.close()
@@ -116,7 +118,8 @@ def test_shadow_mode_never_drives_and_reports_its_agreement_with_the_driver(shad
         "a diagnostics message counting every shadow command")
     values = _diagnostic_values(shadow.diagnostics[-1])
     errors = np.abs(np.array(moving) - DRIVING_YAW_RATE)
-    assert (values["shadow"], values["shadow_pairs"], values["shadow_unpaired"]) == ("true", str(len(moving)), "0"), values
+    assert (values["shadow"], values["shadow_pairs"], values["shadow_unpaired"]) == ("true", str(len(moving)), "0"), \
+        values
     assert float(values["shadow_angular.z_error_p50"]) == pytest.approx(np.percentile(errors, 50), abs=2e-4)
     assert float(values["shadow_angular.z_error_p95"]) == pytest.approx(np.percentile(errors, 95), abs=2e-4)
     assert float(values["shadow_angular.z_within_tolerance"]) == pytest.approx(np.mean(errors <= TOLERANCE), abs=1e-4)

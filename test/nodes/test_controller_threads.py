@@ -162,7 +162,8 @@ def test_timer_on_the_sim_clock_ticks_only_as_clock_advances(camera_model, tmp_p
         quiet_until = time.monotonic() + 0.5  # 5 periods of wall time, the sim clock standing still
         probe.spin_until(lambda: time.monotonic() > quiet_until, "0.5 s with the clock paused")
         assert len(probe.commands) == count, "a tick came without the sim clock moving"
-        probe.spin_until(lambda: probe.diagnostics and probe.latest_diagnostics()["threads"] == "dedicated: control, frames",
+        probe.spin_until(lambda: probe.diagnostics
+                         and probe.latest_diagnostics()["threads"] == "dedicated: control, frames",
                          "the threads in /diagnostics")
     finally:
         probe.close()

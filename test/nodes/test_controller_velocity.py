@@ -60,7 +60,8 @@ def controller(velocity_model, tmp_path_factory):
                                 "diagnostics_rate_hz:=20.0"])
     probe = ControllerProbe(node_process)
     try:
-        probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,
+        probe.spin_until(lambda: probe.images.get_subscription_count() > 0
+                         and probe.node.count_publishers("cmd_vel") > 0,
                          "the controller to come up", STARTUP_S)
         # Discovery is not symmetric: a best-effort frame may be lost until the node's reader sees ours.
         deadline = time.monotonic() + STARTUP_S
@@ -86,16 +87,19 @@ def _step(probe, image, dt):
 
 def test_velocity_mode_and_fields_come_from_the_card(controller, velocity_model):
     policy = velocity_model[1]
-    text = "velocity: outputs drive linear.x, linear.y, linear.z, angular.z (mode from the model card; fields from the model card)"
+    text = ("velocity: outputs drive linear.x, linear.y, linear.z, angular.z "
+            "(mode from the model card; fields from the model card)")
     controller.wait_for_log(f"output {text}")
-    controller.spin_until(lambda: controller.latest_diagnostics().get("output") == text, "the output mode in /diagnostics")
+    controller.spin_until(lambda: controller.latest_diagnostics().get("output") == text,
+                          "the output mode in /diagnostics")
 
     assert controller.call(controller.reset_client, Trigger.Request(), "reset").success  # a fresh state, as here
     state, dts = None, [0.05, 0.07, 0.04, 0.05, 0.09]
     for index, dt in enumerate(dts):
         command, outputs = _step(controller, _frame(10 + index), dt)
         with torch.no_grad():  # the first step after a reset uses the nominal period (20 Hz)
-            y, state = policy.step(torch.from_numpy(_frame(10 + index)).permute(2, 0, 1), 0.05 if index == 0 else dt, state)
+            image = torch.from_numpy(_frame(10 + index)).permute(2, 0, 1)
+            y, state = policy.step(image, 0.05 if index == 0 else dt, state)
         expected = y.numpy().astype(np.float64)
         assert np.allclose(outputs, expected, atol=1e-5), (outputs, expected)
         # Each output drives its own twist field (within the clamps): no speed parameter, no steering.

@@ -73,7 +73,8 @@ def test_a_long_gap_resets_before_stepping(policy):
     loop.tick(0.05)
     loop.on_frame(_image(), stamp=2.0)
     result = loop.tick(2.0)
-    assert result.status == "ok" and "since the last step" in result.reset and result.dt == pytest.approx(loop.nominal_dt)
+    assert result.status == "ok" and "since the last step" in result.reset
+    assert result.dt == pytest.approx(loop.nominal_dt)
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "native"])
@@ -151,7 +152,8 @@ def test_output_kind_comes_from_the_card():
 
 
 FOUR = ["linear.x", "linear.y", "linear.z", "angular.z"]
-VELOCITY_CARD = {"outputs": {"mode": "velocity", "names": FOUR, "units": ["m/s", "m/s", "m/s", "rad/s"], "frame": "body"}}
+VELOCITY_CARD = {"outputs": {"mode": "velocity", "names": FOUR, "units": ["m/s", "m/s", "m/s", "rad/s"],
+                             "frame": "body"}}
 STEERING_CARD = {"outputs": {"mode": "steering", "names": ["yaw_rate"]}}
 FAST = {"max_linear_accel": 1000.0, "max_angular_accel": 1000.0}  # no slew limit within a step
 
@@ -177,11 +179,13 @@ def test_output_semantics_from_the_card(outputs, expected):
 
 
 @pytest.mark.parametrize("outputs,match", [
-    ({"mode": "velocity", "names": ["vx", "linear.y", "wz"]}, r"from linear.x, linear.y, linear.z, angular.z .*vx, wz unknown.*fix card.yaml"),
+    ({"mode": "velocity", "names": ["vx", "linear.y", "wz"]},
+     r"from linear.x, linear.y, linear.z, angular.z .*vx, wz unknown.*fix card.yaml"),
     ({"mode": "velocity", "names": ["curvature"]}, "curvature unknown"),
     ({"mode": "velocity"}, "got none"),
     ({"mode": "velocity", "names": ["linear.x", "linear.x"]}, "linear.x more than once"),
-    ({"mode": "velocity", "names": ["linear.x", "angular.z"], "units": ["m/s", "deg/s"]}, r"cmd_vel takes \['m/s', 'rad/s'\]"),
+    ({"mode": "velocity", "names": ["linear.x", "angular.z"], "units": ["m/s", "deg/s"]},
+     r"cmd_vel takes \['m/s', 'rad/s'\]"),
     ({"mode": "velocity", "names": ["linear.x"], "frame": "odom"}, "frame: body"),
     ({"mode": "fly", "names": ["linear.x"]}, "outputs.mode must be one of"),
 ])
@@ -222,7 +226,8 @@ def test_explicit_settings_override_the_card(policy, velocity_policy):
     steering = ControlLoop(velocity_policy, ControlConfig(output_mode="steering", speed=1.0), VELOCITY_CARD)
     assert (steering.config.output_mode, steering.output_kind) == ("steering", "curvature")
     assert "mode from the model card" not in steering.output_text
-    fields = ControlLoop(velocity_policy, ControlConfig(velocity_outputs=("angular.z", "linear.x"), **FAST), VELOCITY_CARD)
+    config = ControlConfig(velocity_outputs=("angular.z", "linear.x"), **FAST)
+    fields = ControlLoop(velocity_policy, config, VELOCITY_CARD)
     assert (fields.config.output_mode, fields.config.velocity_outputs) == ("velocity", ("angular.z", "linear.x"))
     fields.on_frame(_image(), 0.0)
     result = fields.tick(0.05)
@@ -236,7 +241,8 @@ def test_explicit_settings_override_the_card(policy, velocity_policy):
     # Gains are checked against the fields the card gives.
     with pytest.raises(ValueError, match="velocity_gains has 2 gains .* the model card's outputs.names, are 4"):
         ControlLoop(velocity_policy, ControlConfig(velocity_gains=(1.0, 2.0)), VELOCITY_CARD)
-    assert ControlLoop(velocity_policy, ControlConfig(velocity_gains=(1.0,) * 4), VELOCITY_CARD).config.velocity_gains == (1.0,) * 4
+    loop = ControlLoop(velocity_policy, ControlConfig(velocity_gains=(1.0,) * 4), VELOCITY_CARD)
+    assert loop.config.velocity_gains == (1.0,) * 4
 
 
 def test_a_velocity_card_naming_more_outputs_than_the_model_has_is_refused():
