@@ -70,7 +70,7 @@ def main() -> int:
     if args.driver == "model":
         if not args.model:
             parser.error("--driver model needs --model")
-        from liquid_control.train.evaluate import ModelDriver
+        from liquid_control.train.model_driver import ModelDriver
 
         pilot = ModelDriver(args.model)
     else:

@@ -43,7 +43,7 @@ def domains() -> None:
 def flight(model: str | None) -> None:
     world = DroneWorld(SEED, DroneWorldConfig())
     if model:
-        from liquid_control.train.evaluate import ModelDriver
+        from liquid_control.train.model_driver import ModelDriver
 
         pilot = ModelDriver(model)
     else:

@@ -61,7 +61,7 @@ def drive(args: argparse.Namespace) -> int:
 
         config = replace(config, render=False)
     if args.driver == "model":
-        from liquid_control.train.evaluate import ModelDriver
+        from liquid_control.train.model_driver import ModelDriver
 
         pilot = ModelDriver(args.model, backend=args.backend)
     else:

@@ -57,7 +57,7 @@ def drive(args: argparse.Namespace) -> int:
     if args.fleet > 1:
         return _fleet(args, config)
     if args.driver == "model":
-        from liquid_control.train.evaluate import ModelDriver
+        from liquid_control.train.model_driver import ModelDriver
 
         driver = ModelDriver(args.model, speed=args.speed, backend=args.backend)
     else:
@@ -94,7 +94,7 @@ def drive(args: argparse.Namespace) -> int:
 def _fleet(args: argparse.Namespace, config) -> int:
     from liquid_control.sim.lane.drive import drive_fleet
     from liquid_control.sim.lane.world import LaneWorld
-    from liquid_control.train.evaluate import FleetModelDriver
+    from liquid_control.train.model_driver import FleetModelDriver
 
     if args.driver != "model":
         print("error: --fleet drives a model (--driver model --model DIR); the expert has no batched form",

@@ -103,7 +103,7 @@ def _loss(value) -> str:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from liquid_control.cli.task_options import task_from_args
-    from liquid_control.train.evaluate import open_loop
+    from liquid_control.train.open_loop import open_loop
 
     task = task_from_args(args)
     if args.closed_replay:

@@ -12,7 +12,7 @@ import pytest
 
 from liquid_control.sim.lane.drive import drive, drive_fleet
 from liquid_control.sim.lane.world import LaneWorld
-from liquid_control.train.evaluate import FleetModelDriver, ModelDriver
+from liquid_control.train.model_driver import FleetModelDriver, ModelDriver
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "ncp19_lane"
 SEEDS = (1000, 1003)

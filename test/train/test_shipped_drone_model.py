@@ -14,7 +14,7 @@ from liquid_control.nets import load_model
 from liquid_control.runtime.commands import output_semantics_from_card
 from liquid_control.sim.drone.fly import fly
 from liquid_control.sim.drone.world import DroneWorld
-from liquid_control.train.evaluate import ModelDriver
+from liquid_control.train.model_driver import ModelDriver
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "ncp_drone"
 

@@ -12,7 +12,7 @@ from liquid_control.nets import load_model
 from liquid_control.nets.onnx_export import check_onnx
 from liquid_control.sim.lane.drive import drive
 from liquid_control.sim.lane.world import LaneWorld
-from liquid_control.train.evaluate import ModelDriver
+from liquid_control.train.model_driver import ModelDriver
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "ncp19_lane"
 

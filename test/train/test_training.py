@@ -13,7 +13,7 @@ from liquid_control.data.episodes import (Episode, episodes_from_bag, find_bags,
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model
-from liquid_control.train.evaluate import open_loop
+from liquid_control.train.open_loop import open_loop
 from liquid_control.train.simulate import simulate_episode
 from liquid_control.train.trainer import TrainConfig, split_episodes, train
 

@@ -1,7 +1,7 @@
 """Driving episodes: a driver in the world until a distance is covered, with the metrics report.
 
 A driver is anything with ``name``, ``reset(world)`` and ``act(observation, dt) -> Command`` (see
-``sim.interface``): the expert here, a liquid-network policy (``train.evaluate.ModelDriver``).
+``sim.interface``): the expert here, a liquid-network policy (``train.model_driver.ModelDriver``).
 ``label`` (optional) is the command a recorder should store as the training target.
 """
 

@@ -40,7 +40,7 @@ def _lane_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict,
     from liquid_control.sim.lane.drive import drive
     from liquid_control.sim.lane.world import LaneWorld, WorldConfig
     from liquid_control.sim.perturbations import PerturbationConfig
-    from liquid_control.train.evaluate import ModelDriver
+    from liquid_control.train.model_driver import ModelDriver
 
     lane = LaneWorld(seed, WorldConfig(perturbations=PerturbationConfig.from_dict(condition["perturbations"]),
                                        camera_rate_hz=rate))
@@ -126,7 +126,7 @@ LANE = StudyWorld(
 def _drone_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict, rate: float) -> dict:
     from liquid_control.sim.drone.fly import fly
     from liquid_control.sim.drone.world import DroneWorld
-    from liquid_control.train.evaluate import ModelDriver
+    from liquid_control.train.model_driver import ModelDriver
     from liquid_control.train.simulate import drone_config
 
     drone = DroneWorld(seed, drone_config(condition["domain"], condition["perturbations"], rate,

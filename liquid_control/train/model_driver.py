@@ -1,12 +1,11 @@
-"""Evaluating a policy: closed loop in the simulator, and open loop on recorded episodes.
+"""A trained policy as a simulator's driver: closed-loop evaluation through the runtime's loop.
 
 ``ModelDriver`` drives (or flies) a world from camera frames only: it preprocesses each delivered
 frame as the model card says, runs it through the same ``ControlLoop`` the ROS controller uses
 (real elapsed time between frames, stale-input stops, output shaping, the output mode the card
 states) and hands the resulting Twist to the world's ``command_from_twist``: the bicycle relation
-for the lane world's car, the velocity autopilot's command for the drone. ``open_loop`` replays episodes through
-the network and compares its outputs with the recorded labels (deterministic: same data, same
-numbers).
+for the lane world's car, the velocity autopilot's command for the drone. ``FleetModelDriver``
+drives many worlds at once through one batched ``FleetLoop``.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from liquid_control.data.episodes import Episode
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.nets import load_model
 from liquid_control.runtime.commands import ControlConfig
@@ -28,8 +25,8 @@ from liquid_control.runtime.loop import ControlLoop
 class ModelDriver:
     name = "model"
 
-    def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu", control: ControlConfig | None = None,
-                 backend: str = "auto"):
+    def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu",
+                 control: ControlConfig | None = None, backend: str = "auto"):
         self.policy, self.card = load_model(model_path, device="cpu")
         if not hasattr(self.policy, "image_shape"):
             raise ValueError(f"{model_path} is not a camera policy")
@@ -84,8 +81,8 @@ class FleetModelDriver:
 
     name = "model"
 
-    def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu", control: ControlConfig | None = None,
-                 backend: str = "auto"):
+    def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu",
+                 control: ControlConfig | None = None, backend: str = "auto"):
         self.single = ModelDriver(model_path, speed, device, control, backend)
         self.engine = None
         self.fleet: FleetLoop | None = None
@@ -117,47 +114,3 @@ class FleetModelDriver:
             if on and observation.frame is not None and loop.frame is not None and loop.frame.head_seconds is not None:
                 self.head_seconds.append(loop.frame.head_seconds)
         return [None if r is None else world_command(world, r.twist) for r, world in zip(results, self.worlds)]
-
-
-def open_loop(model_path: str | Path, episodes: list[Episode], nominal_dt: float = 0.05, chunk: int = 256) -> dict:
-    """Run each episode through the network from a fresh state (``chunk`` frames at a time, the
-    state carried over, so memory does not grow with the episode); errors against its labels.
-
-    Per output: RMSE, MAE, R² (1 - squared error / the labels' variance) and the RMSE of always
-    answering the training labels' mean (from the card; the evaluated labels' mean when the card
-    has none), the bar a policy must clear to have learned anything from the frames."""
-    from liquid_control.data.sequences import episode_inputs
-
-    policy, card = load_model(model_path)
-    spec = PreprocessSpec.from_card(card)
-    per_episode, all_errors, all_labels, predictions = {}, [], [], {}
-    with torch.no_grad():
-        for episode in episodes:
-            elapsed = torch.from_numpy(episode.elapsed(nominal_dt))
-            state, parts = None, []
-            for start in range(0, len(episode), chunk):
-                frames = episode_inputs(episode, spec, start, start + chunk)
-                outputs, state = policy(frames.unsqueeze(0), state, timespans=elapsed[start:start + chunk].unsqueeze(0))
-                parts.append(outputs[0].numpy())
-            outputs = np.concatenate(parts)
-            errors = outputs - episode.labels
-            all_errors.append(errors)
-            all_labels.append(episode.labels)
-            predictions[episode.name] = outputs
-            per_episode[episode.name] = {"frames": len(episode), "mae": float(np.abs(errors).mean()),
-                                         "rmse": float(np.sqrt((errors ** 2).mean()))}
-    errors, labels = np.concatenate(all_errors), np.concatenate(all_labels)
-    names = list(episodes[0].label_names)
-    training_mean = ((card.get("training") or {}).get("label_statistics") or {}).get("mean")
-    mean = np.asarray(training_mean, np.float64) if training_mean is not None else labels.mean(axis=0)
-    outputs = {}
-    for k, name in enumerate(names):
-        variance = float(labels[:, k].var())
-        squared = float((errors[:, k] ** 2).mean())
-        outputs[name] = {"rmse": float(np.sqrt(squared)), "mae": float(np.abs(errors[:, k]).mean()),
-                         "r2": 1.0 - squared / variance if variance > 0 else None,
-                         "rmse_of_training_mean": float(np.sqrt(((labels[:, k] - mean[k]) ** 2).mean()))}
-    return {"model": str(model_path), "episodes": per_episode, "frames": int(len(errors)),
-            "mae": float(np.abs(errors).mean()), "rmse": float(np.sqrt((errors ** 2).mean())), "outputs": outputs,
-            "mean_from": "training labels (card)" if training_mean is not None else "evaluated labels (card has none)",
-            "predictions": predictions}
