@@ -69,6 +69,9 @@ setup(
         # The runtime's native backend: liquid-cell steps compiled to machine code
         # (liquid_control/runtime/kernels.py).
         'numba>=0.60',
+        # The live view without ROS (--live, --mcap): a Foxglove WebSocket server and MCAP writer
+        # with Foxglove's well-known schemas, so no protocol is written by hand here.
+        'foxglove-sdk>=0.30',
     ],
     extras_require={
         # ROS 2 (Kilted) from PyPI wheels, for machines without a system ROS install. rclpy
@@ -120,8 +123,10 @@ setup(
             'hypothesis',
             # The attention measures' tests (as in the 'study' extra).
             'scikit-image',
-            # The lint check (test/test_lint.py; configured in ruff.toml).
+            # The lint check (test/test_code_shape.py; configured in ruff.toml).
             'ruff',
+            # A headless Foxglove WebSocket client for the live view's tests.
+            'websockets',
         ],
     },
     zip_safe=False,
