@@ -15,8 +15,9 @@ What is checked, statically, for every module of the package:
   class attributes plus those of ``enum.Enum``.
 
 Not checked: values whose type cannot be seen from the source (an unannotated parameter, an
-attribute set elsewhere, what a method returns), and positional arguments (only keywords are). Where resolution leaves the recorded surface (a
-base class from the standard library, ``typing``), the name is accepted.
+attribute set elsewhere, what a method returns), and positional arguments (only keywords are).
+Where resolution leaves the recorded surface (a base class from the standard library,
+``typing``), the name is accepted.
 """
 
 from __future__ import annotations
@@ -287,7 +288,8 @@ def _annotation(node: ast.AST) -> ast.AST:
     """The class an annotation names: `Node`, `Node | None` or a string "Node" give Node; a union of
     classes (`Twist | TwistStamped`) names none (the node itself, which resolves to nothing)."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        sides = [side for side in (node.left, node.right) if not (isinstance(side, ast.Constant) and side.value is None)]
+        sides = [side for side in (node.left, node.right)
+                 if not (isinstance(side, ast.Constant) and side.value is None)]
         return _annotation(sides[0]) if len(sides) == 1 else node
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         try:

@@ -69,7 +69,8 @@ def main(node: Node, message: "TwistStamped | None"):
     node.create_timer(1.0, main, autostart=True)
     command = TwistStamped()
     command.tiwst = message.twist
-    return _rclpy.Timer.call_timer_with_info, _rclpy.WaitSet, ReliabilityPolicy.BEST_AVAILABLE, ReliabilityPolicy.RELIABLE.name
+    return (_rclpy.Timer.call_timer_with_info, _rclpy.WaitSet, ReliabilityPolicy.BEST_AVAILABLE,
+            ReliabilityPolicy.RELIABLE.name)
 ''')
     findings, _ = check_package(HUMBLE, package)
     assert [str(f) for f in findings] == [
