@@ -59,25 +59,28 @@ def _header(ns: int, frame_id: str):
 
 def _twist_stamped(ns: int, linear_x: float, yaw_rate: float):
     vector = TYPES["geometry_msgs/msg/Vector3"]
-    twist = TYPES["geometry_msgs/msg/Twist"](linear=vector(x=linear_x, y=0.0, z=0.0), angular=vector(x=0.0, y=0.0, z=yaw_rate))
+    twist = TYPES["geometry_msgs/msg/Twist"](linear=vector(x=linear_x, y=0.0, z=0.0),
+                                             angular=vector(x=0.0, y=0.0, z=yaw_rate))
     return TYPES["geometry_msgs/msg/TwistStamped"](header=_header(ns, "base_link"), twist=twist)
 
 
 def _odometry(ns: int, x: float):
     msg = TYPES
-    point, quat = msg["geometry_msgs/msg/Point"](x=x, y=0.0, z=0.0), msg["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)
-    pose = msg["geometry_msgs/msg/PoseWithCovariance"](pose=msg["geometry_msgs/msg/Pose"](position=point, orientation=quat),
-                                                       covariance=np.zeros(36))
+    point = msg["geometry_msgs/msg/Point"](x=x, y=0.0, z=0.0)
+    quat = msg["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)
+    pose = msg["geometry_msgs/msg/PoseWithCovariance"](
+        pose=msg["geometry_msgs/msg/Pose"](position=point, orientation=quat), covariance=np.zeros(36))
     vector = msg["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0)
-    twist = msg["geometry_msgs/msg/TwistWithCovariance"](twist=msg["geometry_msgs/msg/Twist"](linear=vector, angular=vector),
-                                                         covariance=np.zeros(36))
+    twist = msg["geometry_msgs/msg/TwistWithCovariance"](
+        twist=msg["geometry_msgs/msg/Twist"](linear=vector, angular=vector), covariance=np.zeros(36))
     return msg["nav_msgs/msg/Odometry"](header=_header(ns, "odom"), child_frame_id="base_link", pose=pose, twist=twist)
 
 
 def _tf(ns: int):
     msg = TYPES
-    transform = msg["geometry_msgs/msg/Transform"](translation=msg["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0),
-                                                   rotation=msg["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0))
+    transform = msg["geometry_msgs/msg/Transform"](
+        translation=msg["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0),
+        rotation=msg["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0))
     stamped = msg["geometry_msgs/msg/TransformStamped"](header=_header(ns, "odom"), child_frame_id="base_link",
                                                         transform=transform)
     return msg["tf2_msgs/msg/TFMessage"](transforms=[stamped])
@@ -92,7 +95,8 @@ def robot_messages(seconds: float, seed: int, camera_hz: float = 15.0, command_h
     for k in range(frame_count):
         t = k / camera_hz + rng.uniform(-0.01, 0.01)  # capture jitter
         stamp = START_NS + int(t * 1e9)
-        ok, jpeg = cv2.imencode(".jpg", line_frame(float(line_position(t, seed)), rng, size), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        ok, jpeg = cv2.imencode(".jpg", line_frame(float(line_position(t, seed)), rng, size),
+                                [cv2.IMWRITE_JPEG_QUALITY, 85])
         data = np.frombuffer(jpeg.tobytes(), np.uint8)
         if k in corrupt_frames:
             data = data.copy()
@@ -103,7 +107,8 @@ def robot_messages(seconds: float, seed: int, camera_hz: float = 15.0, command_h
     for k in range(int(seconds * command_hz)):
         t = k / command_hz
         stamp = START_NS + int(t * 1e9)
-        command = _twist_stamped(stamp + int(command_clock_offset_s * 1e9), 0.4 + 0.1 * math.sin(t / 3), float(angular_z(t, seed)))
+        command = _twist_stamped(stamp + int(command_clock_offset_s * 1e9), 0.4 + 0.1 * math.sin(t / 3),
+                                 float(angular_z(t, seed)))
         events.append((COMMAND, "geometry_msgs/msg/TwistStamped", stamp + int(0.002 * 1e9), command))
     for k in range(int(seconds * 20)):
         stamp = START_NS + int(k / 20 * 1e9)
@@ -123,7 +128,8 @@ def _write(path: Path, events, storage: str) -> None:
             writer.write(connections[topic], ns, TYPESTORE.serialize_cdr(message, msgtype))
 
 
-def write_robot_bag(path, seconds: float = 20.0, seed: int = 0, storage: str = "mcap", split: int = 1, **options) -> Path:
+def write_robot_bag(path, seconds: float = 20.0, seed: int = 0, storage: str = "mcap", split: int = 1,
+                    **options) -> Path:
     """A robot's recording at ``path`` (``robot_messages`` options); ``split`` > 1 writes it as one
     bag of that many data files, as ``ros2 bag record --max-bag-duration`` does."""
     path = Path(path)

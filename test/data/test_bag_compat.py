@@ -138,5 +138,6 @@ def test_the_check_fails_on_what_humble_cannot_open(tmp_path):
     # without custom_data.
     del metadata['rosbag2_bagfile_information']['custom_data']
     metadata['rosbag2_bagfile_information']['version'] = 8
-    assert reader_problems(metadata, 'jazzy') == ['custom_data: missing (read from version 6)',
-                                                  '/a: offered_qos_profiles: a sequence, the reader wants a string of YAML']
+    assert reader_problems(metadata, 'jazzy') == [
+        'custom_data: missing (read from version 6)',
+        '/a: offered_qos_profiles: a sequence, the reader wants a string of YAML']

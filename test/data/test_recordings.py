@@ -90,10 +90,12 @@ def test_commands_on_another_clock_are_reported_and_an_offset_in_the_task_pairs_
     assert "stamped 2.0 s later than the frames" in text and "command_clock_offset_s: -2.0" in text, text
     fixed = task_from_dict({**TASK.to_dict(), "pairing": {"command_clock_offset_s": -2.0}})
     episodes, reports = episodes_from_recordings([bags["clock_off"]], fixed, cache=tmp_path, jobs=1, progress=False)
-    assert reports[str(bags["clock_off"])].paired >= 119 and abs(reports[str(bags["clock_off"])].clock_difference_s) < 0.05
+    fixed_report = reports[str(bags["clock_off"])]
+    assert fixed_report.paired >= 119 and abs(fixed_report.clock_difference_s) < 0.05
     t = episodes[0].stamps - 1_700_000_000
     assert np.allclose(episodes[0].labels[:, 0], -GAIN * line_position(np.floor(t * 30) / 30, seed=3), atol=1e-4)
-    by_receive_time = task_from_dict({**TASK.to_dict(), "pairing": {"command_stamp": "receive", "frame_stamp": "receive"}})
+    by_receive_time = task_from_dict({**TASK.to_dict(),
+                                      "pairing": {"command_stamp": "receive", "frame_stamp": "receive"}})
     assert episodes_from_recordings([bags["clock_off"]], by_receive_time, cache=tmp_path, progress=False)[0]
 
 
