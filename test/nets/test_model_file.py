@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from liquid_control.nets import CfC, LTC, AutoNCP, ModelFileError, load_model, read_card, save_model
+from liquid_control.nets import LTC, AutoNCP, CfC, ModelFileError, load_model, read_card, save_model
 
 MODELS = {
     "cfc-ncp19": lambda: CfC(32, AutoNCP(19, 1), mode="default"),
@@ -109,7 +109,8 @@ def _break(folder, how):
     ("wrong format", "not a liquid_control model card"),
     ("newer format", "newer than this liquid_control"),
     ("unknown kind", "unknown architecture kind 'transformer'"),
-    ("mismatched architecture", r"missing 3 tensor\(s\): lstm\.input_map\.bias, lstm\.input_map\.weight, lstm\.recurrent_map\.weight"),
+    ("mismatched architecture",
+     r"missing 3 tensor\(s\): lstm\.input_map\.bias, lstm\.input_map\.weight, lstm\.recurrent_map\.weight"),
     ("inconsistent architecture", "wiring was built for 32 input features but is now used with 16"),
     ("bad architecture field", "unknown CfC mode 'turbo'"),
     ("no architecture", "lacks the 'architecture' section"),
@@ -137,7 +138,8 @@ def test_saving_something_that_cannot_describe_itself_is_refused(tmp_path):
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "liquid_control", *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "liquid_control", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd)
 
 
 def test_cli_help_lists_the_verbs():
@@ -149,7 +151,8 @@ def test_cli_help_lists_the_verbs():
 
 def test_cli_demo_without_a_model_says_how_to_get_one(tmp_path):
     result = _cli("demo", "--model", str(tmp_path / "missing"))
-    assert result.returncode == 2 and "no model at" in result.stderr and "python -m liquid_control train" in result.stderr
+    assert result.returncode == 2
+    assert "no model at" in result.stderr and "python -m liquid_control train" in result.stderr
 
 
 def test_cli_wiring_summary_and_picture(tmp_path):
@@ -184,11 +187,13 @@ def test_cli_imports_an_ncps_state_dict_and_info_describes_it(tmp_path, suffix):
     info = _cli("info", str(out))
     assert info.returncode == 0, info.stderr
     described = json.loads(info.stdout)
-    assert described["name"] == "imp" and described["architecture"]["wiring"] == "AutoNCP" and described["output_size"] == 1
+    assert described["name"] == "imp" and described["architecture"]["wiring"] == "AutoNCP"
+    assert described["output_size"] == 1
 
 
 def test_cli_import_with_wrong_settings_fails_clearly(tmp_path):
     reference = ncps.torch.LTC(4, 6)
     torch.save(reference.state_dict(), tmp_path / "ltc.pt")
-    result = _cli("import-ncps", str(tmp_path / "ltc.pt"), "--kind", "ltc", "--input-size", "5", "--units", "6", "--out", str(tmp_path / "o"))
+    result = _cli("import-ncps", str(tmp_path / "ltc.pt"), "--kind", "ltc", "--input-size", "5", "--units", "6",
+                  "--out", str(tmp_path / "o"))
     assert result.returncode == 1 and "shape mismatch" in result.stderr

@@ -53,7 +53,8 @@ def test_training_steps_match_ncps(kind):
     """Ten Adam steps on both libraries from the same weights end at the same weights."""
     torch.manual_seed(0)
     wiring = ncps.wirings.AutoNCP(10, 1, seed=3)
-    reference = ncps.torch.CfC(4, wiring) if kind == "cfc" else ncps.torch.LTC(4, wiring, implicit_param_constraints=False)
+    reference = (ncps.torch.CfC(4, wiring) if kind == "cfc"
+                 else ncps.torch.LTC(4, wiring, implicit_param_constraints=False))
     ours = from_ncps(reference)
     x = torch.randn(4, 12, 4)
     ts = 0.1 + torch.rand(4, 12)
@@ -116,7 +117,8 @@ def test_unbatched_input_matches_ncps():
     y_ref, (h_ref, c_ref) = reference(x, timespans=ts)
     y_ours, (h_ours, c_ours) = ours(x, timespans=ts)
     assert y_ours.shape == y_ref.shape == (7, 2)
-    assert torch.allclose(y_ref, y_ours, atol=TOL) and torch.allclose(h_ref, h_ours, atol=TOL) and torch.allclose(c_ref, c_ours, atol=TOL)
+    assert torch.allclose(y_ref, y_ours, atol=TOL) and torch.allclose(h_ref, h_ours, atol=TOL)
+    assert torch.allclose(c_ref, c_ours, atol=TOL)
 
 
 @pytest.mark.parametrize("kind", ["cfc", "ltc"])

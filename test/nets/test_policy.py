@@ -34,7 +34,8 @@ def test_policy_files_round_trip(tmp_path, preset):
     image = torch.randn(*SHAPE)
     with torch.no_grad():
         assert torch.equal(policy.step(image, 0.05)[0], loaded.step(image, 0.05)[0])
-    assert card["architecture"]["kind"] == "policy" and card["architecture"]["core"]["kind"] in ("cfc", "ltc", "lstm", "gru", "ctrnn", "none")
+    assert card["architecture"]["kind"] == "policy"
+    assert card["architecture"]["core"]["kind"] in ("cfc", "ltc", "lstm", "gru", "ctrnn", "none")
 
 
 def test_ncp_policy_is_the_19_neuron_lane_keeper():

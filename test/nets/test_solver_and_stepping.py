@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from liquid_control.nets import CfC, LTC, AutoNCP, FullyConnected, LTCCell, Stepper
+from liquid_control.nets import LTC, AutoNCP, CfC, FullyConnected, LTCCell, Stepper
 
 
 def _ltc_cell(unfolds=6, implicit=False, seed=0):
@@ -118,7 +118,8 @@ def test_stepper_carries_resets_and_inspects_state():
     assert not torch.allclose(first, second), "the state carries over between calls"
     info = stepper.inspect()
     assert set(info) == {"inter", "command", "motor", "lstm_memory"}
-    assert info["motor"]["neurons"] == [0] and len(info["inter"]["neurons"]) == 11 and len(info["command"]["neurons"]) == 7
+    assert info["motor"]["neurons"] == [0]
+    assert len(info["inter"]["neurons"]) == 11 and len(info["command"]["neurons"]) == 7
     assert info["motor"]["values"].shape == (3, 1)
     # The wired CfC's last layer is the motor layer, and the motor neuron's state is the output.
     assert torch.allclose(info["motor"]["values"], second)
