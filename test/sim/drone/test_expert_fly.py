@@ -51,7 +51,8 @@ def test_recovery_bursts_perturb_the_executed_command_but_not_the_label():
     world = DroneWorld(1004, DroneWorldConfig(render=False))
     expert = DroneExpert(recovery=RecoveryConfig(rate_hz=2.0))
     pairs = []
-    result = fly(world, expert, on_step=lambda observation, command: pairs.append((command, expert.label, expert.perturbed)))
+    result = fly(world, expert,
+                 on_step=lambda observation, command: pairs.append((command, expert.label, expert.perturbed)))
     perturbed = [(c, l) for c, l, p in pairs if p]
     assert perturbed and any(c != l for c, l in perturbed)
     assert all(c == l for c, l, p in pairs if not p)

@@ -29,7 +29,8 @@ def test_same_seed_same_layout_in_every_domain_and_different_seeds_differ():
     scenes = [make_scene(1003, domain) for domain in DOMAINS]
     for scene in scenes[1:]:
         assert scene.start == scenes[0].start and scene.target == scenes[0].target
-        assert [(o.position[:2], o.radius) for o in scene.obstacles] == [(o.position[:2], o.radius) for o in scenes[0].obstacles]
+        assert ([(o.position[:2], o.radius) for o in scene.obstacles]
+                == [(o.position[:2], o.radius) for o in scenes[0].obstacles])
     assert {o.kind for o in scenes[DOMAINS.index("urban")].obstacles} <= {"building", "hedge", "block"}
     assert make_scene(1004).start != scenes[0].start
     assert make_scene(1003) == scenes[0]  # and a seed always gives the same scene
@@ -72,13 +73,15 @@ def test_distractors_and_bad_scene_settings():
 def test_the_first_frame_shows_the_red_target_and_its_intrinsics_are_reachable(world):
     observation = world.reset()
     config = world.config
-    assert observation.frame.shape == (config.camera_height, config.camera_width, 3) and observation.frame.dtype == np.uint8
+    assert observation.frame.shape == (config.camera_height, config.camera_width, 3)
+    assert observation.frame.dtype == np.uint8
     assert observation.frame_time == 0.0 and observation.target.in_view
     assert _red_pixels(observation.frame) >= 3
     intrinsics = config.camera_intrinsics()
     assert intrinsics["width"] == 128 and intrinsics["height"] == 72
     assert world.model.camera("front").fovy[0] == pytest.approx(config.camera_fovy_deg, abs=1e-3)
-    assert 2 * math.degrees(math.atan(config.camera_width / 2 / intrinsics["fx"])) == pytest.approx(config.camera_hfov_deg)
+    hfov_deg = 2 * math.degrees(math.atan(config.camera_width / 2 / intrinsics["fx"]))
+    assert hfov_deg == pytest.approx(config.camera_hfov_deg)
 
 
 def test_the_target_is_in_view_at_the_start_of_every_scene_and_domain():
@@ -123,7 +126,8 @@ def test_flying_into_a_tree_is_a_collision(world):
                key=lambda o: math.hypot(o.position[0] - state.x, o.position[1] - state.y))
     for _ in range(150):
         state = world.drone_state()
-        bearing = (math.atan2(tree.position[1] - state.y, tree.position[0] - state.x) - state.yaw + math.pi) % (2 * math.pi) - math.pi
+        bearing = ((math.atan2(tree.position[1] - state.y, tree.position[0] - state.x) - state.yaw + math.pi)
+                   % (2 * math.pi) - math.pi)
         observation = world.step(VelocityCommand(2.0 * max(math.cos(bearing), 0.0), 0.0,
                                                  1.5 * (tree.position[2] - state.z), 2.0 * bearing))
         if observation.terminated:
@@ -176,7 +180,8 @@ def test_wind_gusts_push_the_drone_reproducibly():
 
 def test_perturbations_apply_to_the_delivered_frames():
     clean = DroneWorld(1008)
-    noisy = DroneWorld(1008, DroneWorldConfig(perturbations=PerturbationConfig.from_dict({"noise_std": 10.0, "blur_sigma": 1.0})))
+    noisy = DroneWorld(1008, DroneWorldConfig(
+        perturbations=PerturbationConfig.from_dict({"noise_std": 10.0, "blur_sigma": 1.0})))
     a, b = clean.reset().frame, noisy.reset().frame
     assert np.abs(a.astype(int) - b.astype(int)).mean() > 3
     late = DroneWorld(1008, DroneWorldConfig(perturbations=PerturbationConfig(latency_s=0.2, drop_probability=0.3)))

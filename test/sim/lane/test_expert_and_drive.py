@@ -58,7 +58,8 @@ def test_bad_driver_settings_are_refused():
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "liquid_control", "drive", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "liquid_control", "drive", *args], capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_cli_drive_prints_json_and_writes_plot_frames_and_video(tmp_path):

@@ -7,9 +7,9 @@ import pytest
 
 from liquid_control.sim.lane.car import CarSpec, Command, ackermann_angles
 from liquid_control.sim.lane.metrics import LaneMetrics, check_lane
-from liquid_control.sim.perturbations import PerturbationConfig
 from liquid_control.sim.lane.track import LanePosition, make_track
 from liquid_control.sim.lane.world import LaneWorld, WorldConfig
+from liquid_control.sim.perturbations import PerturbationConfig
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,8 @@ def test_same_seed_and_commands_give_the_same_trajectory_and_frames():
 def test_speed_command_is_tracked_and_the_car_stays_upright(world):
     observations = _drive(world, [Command(3.0, 0.0)] * 60)
     assert observations[-1].car.speed == pytest.approx(3.0, rel=0.05)
-    travelled = math.hypot(observations[-1].car.x - observations[0].car.x, observations[-1].car.y - observations[0].car.y)
+    first, last = observations[0].car, observations[-1].car
+    travelled = math.hypot(last.x - first.x, last.y - first.y)
     assert 6.0 < travelled < 9.0  # 3 s at up to 3 m/s, after the spin-up
     assert abs(world.data.xpos[world._car_body][2] - (world.config.car.wheel_radius + 0.02)) < 0.03
 
