@@ -19,7 +19,8 @@ def test_the_simulated_worlds_are_registered_tasks_with_their_simulators():
     assert {"lane", "drone"} <= set(registered()) and {"lane", "drone"} <= set(simulated())
     lane, drone = load_task("lane"), load_task("drone")
     assert lane.label_names == ("curvature",) and lane.nominal_dt == pytest.approx(0.05)
-    assert drone.label_names == ("linear.x", "linear.y", "linear.z", "angular.z") and drone.nominal_dt == pytest.approx(0.1)
+    assert drone.label_names == ("linear.x", "linear.y", "linear.z", "angular.z")
+    assert drone.nominal_dt == pytest.approx(0.1)
     assert lane.command.expert_topic == drone.command.expert_topic == "/expert/cmd_vel"
 
 
