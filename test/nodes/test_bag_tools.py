@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import rclpy  # noqa: F401  (the ros extra must be installed: fail loudly, never skip)
+
 from liquid_control.cli import main as cli_main  # noqa: E402
 from liquid_control.data.bags import BagReader, BagWriter, offered_qos, standard_typestore  # noqa: E402
 
@@ -119,7 +119,8 @@ LISTENER = textwrap.dedent('''
     while have('twist') < want_twists or have('image') < want_images:
         rclpy.spin_once(node, timeout_sec=0.1)
         if qos is None and arrivals:  # the player is surely there now
-            qos = {topic: sorted({info.qos_profile.reliability.name for info in node.get_publishers_info_by_topic(topic)})
+            qos = {topic: sorted({info.qos_profile.reliability.name
+                                  for info in node.get_publishers_info_by_topic(topic)})
                    for topic in ('/played/twist', '/played/image')}
     deadline = time.monotonic() + 10
     while until_player_exits and node.count_publishers('/clock') and time.monotonic() < deadline:
@@ -276,7 +277,8 @@ REMAP = ['--remap', '/bagtest/twist:=/played/twist', 'bagtest/image:=/played/ima
 
 
 def test_play_with_clock_remap_and_double_rate(tmp_path, ros_env, drive_bag):
-    listener = Process([sys.executable, '-c', LISTENER, str(TWISTS), str(IMAGES), 'yes'], ros_env, tmp_path / 'listener.log')
+    listener = Process([sys.executable, '-c', LISTENER, str(TWISTS), str(IMAGES), 'yes'], ros_env,
+                       tmp_path / 'listener.log')
     player = None
     try:
         listener.wait_for('^ready$', STARTUP_S)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
@@ -70,7 +69,8 @@ class Probe(harness.Probe):
 def drone(tmp_path_factory):
     env = dict(os.environ)
     node_process = harness.NodeProcess(MODULE, env, tmp_path_factory.mktemp('drone') / 'node.log', PARAMS_FILE,
-                                       ('seed:=1000', 'lockstep_timeout_s:=0.2', 'cmd_timeout_s:=0.3', 'use_sim_time:=true'))
+                                       ('seed:=1000', 'lockstep_timeout_s:=0.2', 'cmd_timeout_s:=0.3',
+                                        'use_sim_time:=true'))
     probe = Probe(node_process)
     try:
         probe.spin_until(lambda: probe.images and probe.odometry and probe.metrics, 'the first frame', STARTUP_S)
@@ -94,7 +94,8 @@ def test_publishes_camera_camera_info_odometry_metrics_and_clock(drone):
     drone.spin_until(lambda: drone.camera_infos, 'camera_info')
     info = drone.camera_infos[-1]
     focal = info.k[0]
-    assert math.isclose(2 * math.degrees(math.atan((WIDTH / 2) / focal)), 90.0, abs_tol=0.5), 'the 90 deg horizontal FOV'
+    assert math.isclose(2 * math.degrees(math.atan((WIDTH / 2) / focal)), 90.0, abs_tol=0.5), \
+        'the 90 deg horizontal FOV'
     ticks = drone.wait_for_more(drone.clock, 3, '/clock ticks')
     assert all(later - earlier == PERIOD_NS for earlier, later in zip(ticks, ticks[1:])), ticks
     odometry = drone.odometry[-1]
@@ -147,8 +148,8 @@ def test_body_frame_velocity_commands_fly_it(drone):
     ('physics_dt:=0.007', 'physics_dt=0.007'),
 ])
 def test_invalid_parameter_stops_the_node_with_one_line(ros_env, parameter, named):
-    node = subprocess.run([sys.executable, '-m', MODULE, '--ros-args', '--params-file', str(PARAMS_FILE), '-p', parameter],
-                          env=ros_env, capture_output=True, text=True, timeout=60)
+    node = subprocess.run([sys.executable, '-m', MODULE, '--ros-args', '--params-file', str(PARAMS_FILE),
+                           '-p', parameter], env=ros_env, capture_output=True, text=True, timeout=60)
     output = (node.stdout + node.stderr).strip()
     assert node.returncode != 0, output
     assert named in output and 'Traceback' not in output

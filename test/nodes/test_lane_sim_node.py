@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
@@ -170,7 +169,8 @@ class TestLockstep:
         assert [later - earlier for earlier, later in zip(ticks, ticks[1:])] == [PERIOD_NS] * (len(ticks) - 1)
         assert int(lockstep.latest_metrics()['lockstep_timeouts']) == timeouts_before
         lockstep.spin_until(lambda: nanoseconds(lockstep.images[-1].header.stamp) >= ticks[-1], 'the last frame')
-        assert set(ticks) <= {nanoseconds(image.header.stamp) for image in lockstep.images}, 'frames stamped by the clock'
+        assert set(ticks) <= {nanoseconds(image.header.stamp) for image in lockstep.images}, \
+            'frames stamped by the clock'
 
         start, end = lockstep.odometry[first_odometry], lockstep.odometry[-1]
         moved = math.dist((start.pose.pose.position.x, start.pose.pose.position.y),

@@ -23,7 +23,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import qos_profile_sensor_data

@@ -12,10 +12,10 @@ import pytest
 import rclpy
 import yaml
 from geometry_msgs.msg import Twist
-from rosgraph_msgs.msg import Clock
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
+from rosgraph_msgs.msg import Clock
 
 from liquid_control.data.bags import BagReader
 from liquid_control.data.episodes import LABEL_NAMES, TWIST_LABELS, episodes_from_bag
@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 def camera_rate_hz(world: str) -> float:
     node = f"{world}_sim_node"
-    return yaml.safe_load((REPO_ROOT / "config" / f"{world}_sim.yaml").read_text())[f"/**/{node}"]["ros__parameters"]["camera_rate_hz"]
+    parameters = yaml.safe_load((REPO_ROOT / "config" / f"{world}_sim.yaml").read_text())[f"/**/{node}"]
+    return parameters["ros__parameters"]["camera_rate_hz"]
 
 
 # (launch file, world, labels the bag's commands give, bound on them)
@@ -95,9 +96,10 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path, la
     # The bounds depend on how fast the lock-step world runs (some 29x real time for the lane): a
     # recorder that takes its frames 20 ms of wall time late, as on a busy two-core CI machine, is
     # ~0.6 s of sim time late. So they are set in wall time, through the real-time factor this probe
-    # saw on /clock while it counted the commands (the loop running): a stall of up to a second, a median lag of half a second
-    # (0.32 s was measured once with two other processes busy on the two cores; at least three
-    # camera ticks). Both still tell sim time from wall time by many orders of magnitude.
+    # saw on /clock while it counted the commands (the loop running): a stall of up to a second, a
+    # median lag of half a second (0.32 s was measured once with two other processes busy on the two
+    # cores; at least three camera ticks). Both still tell sim time from wall time by many orders of
+    # magnitude.
     assert len(clock_pairs) - clock_start >= 2, "the probe saw no /clock while the loop ran"
     (wall_first, sim_first), (wall_last, sim_last) = clock_pairs[clock_start], clock_pairs[-1]
     realtime_factor = (sim_last - sim_first) / max(wall_last - wall_first, 1e-9)

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
+from data.robot_bags import CAMERA, write_robot_bag
 from diagnostic_msgs.msg import DiagnosticArray
 
-from data.robot_bags import CAMERA, write_robot_bag
 from liquid_control.cli import main
 
 from .harness import REPO_ROOT, WAIT_S
