@@ -49,9 +49,13 @@ def shadow_replay(model: str, bag: str, task, timeout_s: float = 900.0, startup_
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     reports: list[dict] = []
-    node.create_subscription(DiagnosticArray, "/diagnostics",
-                             lambda array: reports.append(_controller_values(array)) if _controller_values(array) else None,
-                             10)
+
+    def keep_controller_report(array: DiagnosticArray) -> None:
+        values = _controller_values(array)
+        if values:
+            reports.append(values)
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", keep_controller_report, 10)
     with open(log_path, "w") as log:
         runner = subprocess.Popen([sys.executable, "-m", "liquid_control", "launch", *arguments], env=env, stdout=log,
                                   stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
