@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from liquid_control.cli.arguments import REPO_MODELS, parse_assignments, value_range
+from liquid_control.cli.arguments import REPO_MODELS, open_view, parse_assignments, value_range
 from liquid_control.cli.frames import FrameSink, print_files
 
 
@@ -68,11 +68,13 @@ def drive(args: argparse.Namespace) -> int:
         pilot = DroneExpert(recovery=RecoveryConfig(rate_hz=args.recovery_rate))
     world = DroneWorld(args.seed, config)
     frames = FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
+    view = open_view(args)
+    watched = view.watch(pilot) if view else pilot
     reports = []
     try:
         for seed in range(args.seed, args.seed + args.episodes):
             world.reset(seed)
-            result = fly(world, pilot, on_step=frames.add if frames.active else None)
+            result = fly(world, watched, on_step=frames.add if frames.active else None)
             reports.append(result.report)
             if args.plot and seed == args.seed:
                 from liquid_control.sim.drone.plot import plot_flight
@@ -81,6 +83,8 @@ def drive(args: argparse.Namespace) -> int:
                             title=f"{pilot.name}, scene {seed} ({config.domain})",
                             success_radius_m=config.success_radius_m)
     finally:
+        if view:
+            view.close()
         frames.close()
         world.close()
     summary = flight_summary(reports, config, pilot.name, [args.seed, args.seed + args.episodes - 1],
@@ -88,6 +92,8 @@ def drive(args: argparse.Namespace) -> int:
     if args.plot:
         summary["plot"] = args.plot
     summary.update(frames.outputs())
+    if view:
+        summary["view"] = view.outputs()
     if args.driver == "model":
         summary["backend"] = pilot.loop.engine.backend
         summary["network_step_ms"] = pilot.loop_step_stats()

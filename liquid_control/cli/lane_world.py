@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from liquid_control.cli.arguments import REPO_MODELS, parse_assignments
+from liquid_control.cli.arguments import REPO_MODELS, open_view, parse_assignments
 from liquid_control.cli.frames import FrameSink, print_files
 
 
@@ -64,9 +64,13 @@ def drive(args: argparse.Namespace) -> int:
         driver = ExpertDriver(config.car, speed=args.speed, recovery=RecoveryConfig(rate_hz=args.recovery_rate))
     world = LaneWorld(args.seed, config)
     frames = FrameSink(args.frames, args.frame_every, args.video, config.camera_rate_hz)
+    view = open_view(args)
     try:
-        result = drive(world, driver, args.distance, args.max_time, on_step=frames.add if frames.active else None)
+        result = drive(world, view.watch(driver) if view else driver, args.distance, args.max_time,
+                       on_step=frames.add if frames.active else None)
     finally:
+        if view:
+            view.close()
         frames.close()
         world.close()
     report = result.report
@@ -76,6 +80,8 @@ def drive(args: argparse.Namespace) -> int:
         plot_drive(world.track, result.trajectory, args.plot)
         report["plot"] = args.plot
     report.update(frames.outputs())
+    if view:
+        report["view"] = view.outputs()
     if args.driver == "model":
         report["backend"] = driver.loop.engine.backend
         step = driver.loop_step_stats()
@@ -100,8 +106,9 @@ def _fleet(args: argparse.Namespace, config) -> int:
         print("error: --fleet drives a model (--driver model --model DIR); the expert has no batched form",
               file=sys.stderr)
         return 2
-    if args.frames or args.video or args.plot:
-        print("error: --frames, --video and --plot record one car; drive it without --fleet", file=sys.stderr)
+    if args.frames or args.video or args.plot or args.live or args.mcap:
+        print("error: --frames, --video, --plot, --live and --mcap record one car; drive it without --fleet",
+              file=sys.stderr)
         return 2
     driver = FleetModelDriver(args.model, speed=args.speed, backend=args.backend)
     worlds = [LaneWorld(args.seed + i, config) for i in range(args.fleet)]

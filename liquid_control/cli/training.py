@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from liquid_control.cli.arguments import parse_assignments, seed_list
+from liquid_control.cli.arguments import add_view_options, open_view, parse_assignments, seed_list
 from liquid_control.cli.task_options import add_task_options
 
 
@@ -117,6 +117,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
             _plot_open_loop(episodes, predictions, args.plot)
             result["plot"] = args.plot
         results.append(result)
+    view = open_view(args)
+    if view:
+        try:
+            replayed = view.replay(args.model[0], episodes, nominal_dt=task.nominal_dt)
+        finally:
+            view.close()
+        results[0]["view"] = {**view.outputs(), "frames": replayed}
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else {"models": results}))
         return 0
@@ -249,4 +256,5 @@ def add_parsers(verbs) -> None:
                      help="play each bag into the policy launch in shadow mode (perception_node and controller_node "
                           "as on the robot, on the bag's clock) and report the agreement with the recorded commands")
     evl.add_argument("--json", action="store_true")
+    add_view_options(evl)
     evl.set_defaults(func=cmd_eval)

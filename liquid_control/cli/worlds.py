@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from types import ModuleType
 
-from liquid_control.cli.arguments import parse_assignments, seed_list
+from liquid_control.cli.arguments import add_view_options, parse_assignments, seed_list
 
 
 def world_verbs(task_name: str) -> ModuleType:
@@ -129,6 +129,7 @@ def add_drive_parser(verbs) -> None:
     drv.add_argument("--video", metavar="PATH.mp4", help="save the camera stream as a video")
     drv.add_argument("--plot", metavar="PATH.png", help="save a top-down plot of the trajectory over the track")
     drv.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_view_options(drv)
     drv.set_defaults(func=cmd_drive)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from foxglove.messages import CubePrimitive, CylinderPrimitive, SceneEntity, SceneUpdate, SpherePrimitive, Vector3
 
-from .scene_primitives import WORLD_FRAME, PathSoFar, colour, line_strip, pose, timestamp
+from .scene_primitives import WORLD_FRAME, PathSoFar, colour, pose, timestamp
 
 DRONE_RGB, TARGET_RGB, PATH_RGB = (0.1, 0.1, 0.1), (0.9, 0.1, 0.1), (0.1, 0.45, 0.95)
 KIND_RGB = {"tree": (0.2, 0.5, 0.15), "bush": (0.15, 0.4, 0.12), "rock": (0.5, 0.5, 0.48),
@@ -15,7 +15,7 @@ DRONE_SIZE_M = (0.35, 0.35, 0.1)
 
 
 class DroneScene:
-    """Builds the drone world's ``SceneUpdate`` at each call of ``update(observation)``."""
+    """The drone world's ``SceneUpdate`` (``update``), its path (``observe``) and its command as a Twist."""
 
     def __init__(self, world):
         self.path = PathSoFar(0.1)
@@ -43,9 +43,18 @@ class DroneScene:
         self.obstacles, self.targets = cylinders, spheres
         self.path.clear()
 
-    def update(self, observation) -> SceneUpdate:
+    def observe(self, observation) -> None:
+        """Every step: the path so far grows (the scene itself is built at its own rate)."""
         s = observation.state
         self.path.add(s.x, s.y, s.z)
+
+    def command_twist(self, command) -> tuple[float, float, float, float, float, float]:
+        """The autopilot's velocity command as a Twist's six fields."""
+        linear_x, linear_y, linear_z, angular_z = command.to_twist()
+        return linear_x, linear_y, linear_z, 0.0, 0.0, angular_z
+
+    def update(self, observation) -> SceneUpdate:
+        s = observation.state
         stamp = timestamp(observation.time)
         length, width, height = DRONE_SIZE_M
         entities = [
@@ -55,6 +64,6 @@ class DroneScene:
                         cubes=[CubePrimitive(pose=pose(s.x, s.y, s.z, s.yaw), size=Vector3(x=length, y=width, z=height),
                                              color=colour(DRONE_RGB))]),
             SceneEntity(timestamp=stamp, frame_id=WORLD_FRAME, id="path",
-                        lines=[line_strip(self.path.array(), PATH_RGB, 0.03)]),
+                        lines=[self.path.line(PATH_RGB, 0.03)]),
         ]
         return SceneUpdate(entities=entities)

@@ -12,10 +12,10 @@ TRACK_SPACING_M = 0.5  # the drawn lines keep a point every this many metres
 
 
 class LaneScene:
-    """Builds the lane world's ``SceneUpdate`` at each call of ``update(observation)``."""
+    """The lane world's ``SceneUpdate`` (``update``), its path (``observe``) and its command as a Twist."""
 
     def __init__(self, world):
-        self.path = PathSoFar(0.2)
+        self.path = PathSoFar(0.2, z=0.02)
         self.reset(world)
 
     def reset(self, world) -> None:
@@ -28,11 +28,20 @@ class LaneScene:
         self.track_lines = [line_strip(points + normal * half, EDGE_RGB, 0.05, 0.01, closed),
                             line_strip(points - normal * half, EDGE_RGB, 0.05, 0.01, closed),
                             line_strip(points, CENTRE_RGB, 0.04, 0.01, closed)]
+        self.car_spec = world.config.car
         self.path.clear()
+
+    def observe(self, observation) -> None:
+        """Every step: the path so far grows (the scene itself is built at its own rate)."""
+        self.path.add(observation.car.x, observation.car.y)
+
+    def command_twist(self, command) -> tuple[float, float, float, float, float, float]:
+        """The car's command (speed, steering angle) as a Twist's six fields (the bicycle relation)."""
+        linear_x, angular_z = command.to_twist(self.car_spec)
+        return linear_x, 0.0, 0.0, 0.0, 0.0, angular_z
 
     def update(self, observation) -> SceneUpdate:
         car = observation.car
-        self.path.add(car.x, car.y)
         stamp = timestamp(observation.time)
         length, width, height = CAR_SIZE_M
         entities = [
@@ -41,6 +50,6 @@ class LaneScene:
                         cubes=[CubePrimitive(pose=pose(car.x, car.y, height / 2, car.yaw),
                                              size=Vector3(x=length, y=width, z=height), color=colour(CAR_RGB))]),
             SceneEntity(timestamp=stamp, frame_id=WORLD_FRAME, id="path",
-                        lines=[line_strip(self.path.array(), PATH_RGB, 0.04, 0.02)]),
+                        lines=[self.path.line(PATH_RGB, 0.04)]),
         ]
         return SceneUpdate(entities=entities)

@@ -12,8 +12,8 @@ WORLD_FRAME = "world"
 
 def timestamp(seconds: float) -> Timestamp:
     """A Foxglove Timestamp of ``seconds`` on the simulation's clock."""
-    whole = math.floor(seconds)
-    return Timestamp(int(whole), int(round((seconds - whole) * 1e9)) % 1_000_000_000)
+    whole, nanoseconds = divmod(int(round(seconds * 1e9)), 1_000_000_000)
+    return Timestamp(whole, nanoseconds)
 
 
 def colour(rgb, alpha: float = 1.0) -> Color:
@@ -41,18 +41,26 @@ def line_strip(points: np.ndarray, rgb, thickness: float, z: float = 0.0, closed
 
 
 class PathSoFar:
-    """The points a body has passed, kept every ``spacing`` metres (a path of bounded size)."""
+    """The points a body has passed, kept every ``spacing`` metres, ready as scene points (each point is
+    converted once, when it is added: the path's line costs no more to build as it grows)."""
 
-    def __init__(self, spacing: float = 0.2):
-        self.spacing = spacing
-        self.points: list[tuple[float, ...]] = []
+    def __init__(self, spacing: float = 0.2, z: float = 0.0):
+        self.spacing, self.z = spacing, z
+        self.clear()
 
     def clear(self) -> None:
-        self.points = []
+        self._last: tuple[float, ...] | None = None
+        self._points: list[Point3] = []
 
-    def add(self, *point: float) -> None:
-        if not self.points or math.dist(point, self.points[-1]) >= self.spacing:
-            self.points.append(tuple(float(v) for v in point))
+    def __len__(self) -> int:
+        return len(self._points)
 
-    def array(self) -> np.ndarray:
-        return np.asarray(self.points, dtype=np.float64).reshape(-1, len(self.points[0]) if self.points else 3)
+    def add(self, x: float, y: float, z: float | None = None) -> None:
+        point = (float(x), float(y), self.z if z is None else float(z))
+        if self._last is None or math.dist(point, self._last) >= self.spacing:
+            self._last = point
+            self._points.append(Point3(x=point[0], y=point[1], z=point[2]))
+
+    def line(self, rgb, thickness: float) -> LinePrimitive:
+        return LinePrimitive(type=LinePrimitiveLineType.LineStrip, pose=pose(0.0, 0.0, 0.0), thickness=float(thickness),
+                             points=list(self._points), color=colour(rgb))

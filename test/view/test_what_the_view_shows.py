@@ -129,8 +129,13 @@ def test_each_simulated_world_has_a_scene_found_by_its_name():
         try:
             observation = world.reset()
             scene = scene_for(world)
+            scene.observe(observation)
+            command = world.command_from_twist(1.0, 0.0, 0.0, 0.1)
+            assert scene.command_twist(command)[0] == pytest.approx(1.0)
+            assert scene.command_twist(command)[5] == pytest.approx(0.1, rel=1e-3)
+            observation = world.step(command)
+            scene.observe(observation)
             update = scene.update(observation)
-            update = scene.update(world.step(world.command_from_twist(1.0, 0.0, 0.0, 0.1)))
             entities = decode_foxglove(update)["entities"]
             ids = {entity["id"] for entity in entities}
             assert {"path"} < ids and ({"track", "car"} <= ids or {"drone", "target", "obstacles"} <= ids)
