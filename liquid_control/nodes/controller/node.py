@@ -29,7 +29,7 @@ from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 
 from liquid_control.data.images import PreprocessSpec
-from liquid_control.nodes.dedicated_threads import DeadlineThread, ServingThread, serving_available
+from liquid_control.nodes.dedicated_threads import serving_available
 from liquid_control.nodes.settings import ParameterError, declare_settings
 from liquid_control.nodes.throttle import LogThrottle
 from liquid_control.runtime.commands import Twist
@@ -41,6 +41,7 @@ from .messages import command_message, command_values, frame_image, frame_step_t
 from .model import load_control_loop, reason
 from .reconfigure import plan_change, refusal_for_model
 from .settings import SETTINGS, check_startup, control_period
+from .tick_sources import TickSources
 
 NODE_NAME = "controller_node"
 WARN_THROTTLE_S = 2.0
@@ -69,12 +70,10 @@ class ControllerNode(LifecycleNode):
         # Held through a whole tick and its publishing, and when control stops: no command can
         # follow the stop that deactivation or shutdown publishes.
         self._tick_lock = threading.Lock()
-        self._frames_thread: ServingThread | None = None
-        self._control_thread: ServingThread | DeadlineThread | None = None
+        self._ticks = TickSources(self, self._on_tick, self._on_watchdog, self._publish_saliency)
         self._spec: PreprocessSpec | None = None  # input:=camera: the card's preprocessing
         self.loop: ControlLoop | None = None
         self.card: dict = {}
-        self._timer = self._saliency_timer = self._watchdog_timer = None
         self._active = False
         self._subscription = None
         self._last_frame = None
@@ -119,18 +118,14 @@ class ControllerNode(LifecycleNode):
             self._cmd_publisher = self.create_lifecycle_publisher(command_type, "cmd_vel", 10)
         self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
         self._saliency_publisher = self.create_lifecycle_publisher(Image, "~/saliency", qos_profile_sensor_data)
-        group = None
-        if self.values["dedicated_threads"]:
-            self._frames_thread = self._serving_thread("frames", realtime=False)
-            group = self._frames_thread.group
+        group = self._ticks.open_frames_thread(self.values) if self.values["dedicated_threads"] else None
         topic = "image_raw" if self._spec is not None else "image_preprocessed"
         self._subscription = self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data,
                                                       callback_group=group)
-        if self._frames_thread is not None:
-            self._frames_thread.start(subscriptions=[self._subscription])
-            self._report_scheduling(self._frames_thread)
+        if group is not None:
+            self._ticks.serve_frames(self._subscription)
         self.get_logger().info(configured_text(self.loop, self.card, self._subscription.topic_name,
-                                               self._spec is not None, self._frames_thread is not None))
+                                               self._spec is not None, group is not None))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -160,17 +155,11 @@ class ControllerNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         """Stop the dedicated threads before rclpy destroys the entities they wait on."""
-        for name in ("_control_thread", "_frames_thread"):
-            thread = getattr(self, name)
-            if thread is not None:
-                thread.destroy()
-                setattr(self, name, None)
+        self._ticks.destroy_threads()
         super().destroy_node()
 
     def _release(self) -> None:
-        if self._frames_thread is not None:
-            self._frames_thread.destroy()  # before its subscription goes
-            self._frames_thread = None
+        self._ticks.close_frames_thread()  # before its subscription goes
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -201,54 +190,17 @@ class ControllerNode(LifecycleNode):
     def _sim_time(self) -> bool:
         return bool(self.get_parameter("use_sim_time").value)
 
-    def _serving_thread(self, name: str, realtime: bool) -> ServingThread:
-        # The frames thread runs one step below the control thread: at normal priority it could be
-        # preempted while it holds the GIL, and the control thread would wait for it.
-        priority = self.values["realtime_priority"]
-        return ServingThread(self, name, lambda text: self.get_logger().error(text),
-                             realtime_priority=priority if realtime else max(priority - 1, 1) if priority else 0)
-
-    def _report_scheduling(self, thread: ServingThread) -> None:
-        if thread.scheduling_problem:
-            self.get_logger().warning(f"{thread.name} thread at normal priority: {thread.scheduling_problem}")
-
     def _start_timers(self, sim_time: bool | None = None) -> None:
         """``sim_time``: use_sim_time's new value while it is being set (the parameter still has the old one)."""
-        sim_time = self._sim_time if sim_time is None else bool(sim_time)
         with self._tick_lock:
             self._active = True
-        period = 1.0 / self.values["control_rate_hz"]
-        if self._frame_triggered:
-            # Frames step the network; this watchdog on the node clock commands the stops when they
-            # stop coming (without it the last command would stand).
-            self._watchdog_timer = self.create_timer(period, self._on_watchdog)
-        else:
-            if self.values["dedicated_threads"] and not sim_time:
-                self._control_thread = DeadlineThread(
-                    "control", period, self._on_tick, lambda text: self.get_logger().error(text),
-                    spin=self.values["timer_spin_ms"] * 1e-3, realtime_priority=self.values["realtime_priority"])
-                self._control_thread.start()
-                self._report_scheduling(self._control_thread)
-            elif self.values["dedicated_threads"]:  # the sim clock: a ROS timer, served by its own thread
-                self._control_thread = self._serving_thread("control", realtime=True)
-                self._timer = self.create_timer(period, self._on_tick, callback_group=self._control_thread.group)
-                self._control_thread.start(timers=[self._timer])
-                self._report_scheduling(self._control_thread)
-            else:
-                self._timer = self.create_timer(period, self._on_tick)
-        if self.values["publish_saliency"]:
-            self._saliency_timer = self.create_timer(1.0 / self.values["saliency_rate_hz"], self._publish_saliency)
+        self._ticks.start(self.values, self._sim_time if sim_time is None else bool(sim_time))
 
     def _stop_timers(self) -> None:
-        if self._control_thread is not None:
-            self._control_thread.destroy()  # waits for a tick in progress
-            self._control_thread = None
+        self._ticks.stop_control_thread()  # waits for a tick in progress
         with self._tick_lock:  # a frame-triggered tick in progress ends first; none starts after
             self._active = False
-        for timer in (self._timer, self._saliency_timer, self._watchdog_timer):
-            if timer is not None:
-                self.destroy_timer(timer)
-        self._timer = self._saliency_timer = self._watchdog_timer = None
+        self._ticks.destroy_timers()
 
     # ----------------------------------------------------------------- parameters
     def _on_set_parameters(self, parameters) -> SetParametersResult:
@@ -407,7 +359,7 @@ class ControllerNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         level, message = status_level(self.loop is not None, self._active, self.stats.last_tick)
-        threads = threads_text(self._control_thread, self._frames_thread, self.values["realtime_priority"])
+        threads = threads_text(self._ticks.control_thread, self._ticks.frames_thread, self.values["realtime_priority"])
         topic = self._subscription.topic_name if self._subscription is not None else None
         values = diagnostic_values(self.stats, self.loop, self.card, self.values, topic, threads, self._shadow)
         status = DiagnosticStatus(level=level, name=f"{self.get_name()}: control loop", message=message,
