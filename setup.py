@@ -140,7 +140,7 @@ setup(
             'lane_sim_node = liquid_control.nodes.lane_sim_node:main',
             'drone_sim_node = liquid_control.nodes.drone_sim_node:main',
             'perception_node = liquid_control.nodes.perception_node:main',
-            'controller_node = liquid_control.nodes.controller_node:main',
+            'controller_node = liquid_control.nodes.controller.main:main',
             'bag_recorder = liquid_control.nodes.bag_recorder:main',
         ],
     },

@@ -119,7 +119,7 @@ def soak(args) -> dict:
     env, logs = setup["env"], setup["dir"] / "log"
     parameters = [f"model_path:={args.model}", "trigger:=timer", f"control_rate_hz:={args.rate}",
                   "diagnostics_rate_hz:=1.0", "backend:=auto"]
-    controller = Process("controller_node", node_command("liquid_control.nodes.controller_node", NAMESPACE,
+    controller = Process("controller_node", node_command("liquid_control.nodes.controller.main", NAMESPACE,
                                                          parameters), env, logs)
     feeder = Process("feeder", feeder_command(args.model, args.frame_rate, NAMESPACE), env, logs)
     listener = Listener(command_topic=f"{NAMESPACE}/cmd_vel")

@@ -25,7 +25,7 @@ from ros_latency_probe import NAMESPACE, Probe
 from ros_latency_roles import role_command
 
 PERCEPTION = "liquid_control.nodes.perception_node"
-CONTROLLER = "liquid_control.nodes.controller_node"
+CONTROLLER = "liquid_control.nodes.controller.main"
 
 
 class Benchmark:

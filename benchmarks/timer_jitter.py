@@ -154,7 +154,7 @@ def measure_controller(probe: Probe, args, env: dict, log_dir: Path, with_frames
     if hosted:
         command = role_command("hosted_controller", ticks_file, NAMESPACE, parameters=parameters)
     else:
-        command = node_command("liquid_control.nodes.controller_node", NAMESPACE, parameters)
+        command = node_command("liquid_control.nodes.controller.main", NAMESPACE, parameters)
     process = Process(name, command, env, log_dir)
     close_receiver = probe.receive(Twist, "cmd_vel", args.probe_realtime)
     feeder = None

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from .launch_file import LaunchError
 from .package_share import resolve_launch_file
-from .plan import format_plan, missing_executables
+from .plan import format_plan
 from .planner import plan_launch
 from .supervise import LaunchRunner
 
@@ -18,8 +18,6 @@ def launch(target: str, package: str | None, arguments: dict[str, str], dry_run:
     plan = plan_launch(resolve_launch_file(target, package), arguments)
     if dry_run:  # the params files stay, so that the printed commands run as they are
         sys.stdout.write(format_plan(plan))
-        for problem in missing_executables(plan):
-            print(f'warning: {problem}', file=sys.stderr)
         return 0
     try:
         return LaunchRunner(plan, shutdown_timeout).run()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from .package_share import PACKAGE
 
 
 @dataclass
@@ -25,11 +22,6 @@ class NodeLaunch:
     # The params files written for its <param name value/> tags, in order: path -> file text.
     param_files: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def module(self) -> str | None:
-        """The Python module run with `python -m` (nodes of this package), else None."""
-        return f'{PACKAGE}.nodes.{self.executable}' if self.package == PACKAGE else None
-
 
 @dataclass
 class LaunchPlan:
@@ -45,16 +37,6 @@ class LaunchPlan:
     def remove_param_files(self) -> None:
         for path in self.param_files:
             Path(path).unlink(missing_ok=True)
-
-
-def missing_executables(plan: LaunchPlan) -> list[str]:
-    """Nodes of this package whose module does not exist (a name the file got wrong, or not written yet)."""
-    missing = []
-    for node in plan.nodes:
-        if node.module and importlib.util.find_spec(node.module) is None:
-            missing.append(f'{node.origin}: {node.package} has no node executable {node.executable!r} '
-                           f'(no module {node.module})')
-    return missing
 
 
 def format_plan(plan: LaunchPlan) -> str:

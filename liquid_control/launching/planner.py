@@ -6,14 +6,12 @@ Each node gets the command line launch_ros builds; docs/launch.md describes it.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import sys
 from pathlib import Path
 
+from .executables import executable_command
 from .launch_file import LaunchElement, LaunchError, read_launch_file
-from .package_share import PACKAGE, find_package_share
 from .parameters import parameter_value, params_file_text, write_params_file
 from .plan import LaunchPlan, NodeLaunch
 from .substitutions import Substitution, SubstitutionError, parse_template, substitute
@@ -192,19 +190,10 @@ class _Planner:
     def _executable(self, element: LaunchElement, package: str, executable: str) -> list[str]:
         if not _NAME_RE.match(executable):
             raise element.fail(f'invalid executable name {executable!r}')
-        if package == PACKAGE:
-            # Run the node's module with this interpreter: no dependence on console scripts being
-            # on PATH (an editable install in a venv that is not activated, a colcon lib/ folder).
-            return [sys.executable, '-m', f'{PACKAGE}.nodes.{executable}']
         try:
-            share = find_package_share(package)
+            return executable_command(package, executable)
         except LookupError as error:
             raise element.fail(str(error)) from None
-        # Where `ros2 run` looks: <prefix>/lib/<package>/<executable>, share being <prefix>/share/<package>.
-        path = share.parent.parent / 'lib' / package / executable
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            raise element.fail(f"package '{package}' has no executable '{executable}' (looked for {path})")
-        return [str(path)]
 
 
 def _join_namespace(base: str | None, namespace: str | None) -> str:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from .launch_file import LaunchError
-from .plan import LaunchPlan, NodeLaunch, missing_executables
+from .plan import LaunchPlan, NodeLaunch
 
 
 def default_log_root() -> Path:
@@ -49,9 +49,6 @@ class LaunchRunner:
 
     def run(self) -> int:
         """Run until every node has stopped; returns the exit code for the runner."""
-        missing = missing_executables(self.plan)
-        if missing:
-            raise LaunchError('\n'.join(missing))
         if not self.plan.nodes:
             self.log('the launch file starts no nodes')
             return 0

@@ -37,7 +37,7 @@ def ros_time(seconds: float):
 class NodeProcess:
     def __init__(self, module: str, env: dict, log_path: Path, params_file: Path | None = None, parameters=(),
                  namespace: str = ""):
-        self.name = module.rsplit(".", 1)[-1]
+        self.name = module.removeprefix("liquid_control.nodes.")
         self.namespace = namespace
         self.log_path = log_path
         self._log = open(log_path, "w")
@@ -106,7 +106,8 @@ class Probe:
                 self.node_process.check_alive()
             now = time.monotonic()
             if now > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for {what}; node output:\n{self.node_process.output()[-3000:]}")
+                pytest.fail(f"timed out after {timeout} s waiting for {what}; node output:\n"
+                            f"{self.node_process.output()[-3000:]}")
             if resend is not None and now >= next_send:
                 resend()
                 next_send = now + resend_every

@@ -72,7 +72,7 @@ class WallProbe(ControllerProbe):
 
 
 def _controller(tmp_path, *parameters, name="controller"):
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / f"{name}.log",
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), tmp_path / f"{name}.log",
                                PARAMS_FILE, [f"model_path:={MODEL}", f"input_timeout_s:={TIMEOUT_S}",
                                              f"control_rate_hz:={RATE_HZ}", "max_linear_accel:=100.0", *parameters])
     return node_process

@@ -162,7 +162,7 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def controller(models, tmp_path_factory):
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ),
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ),
                                tmp_path_factory.mktemp("controller") / "node.log", PARAMS_FILE,
                                [f"model_path:={models['a'][0]}", "use_sim_time:=true", "trigger:=frame",
                                 f"speed:={SPEED}", "max_linear_accel:=100.0", "max_angular_accel:=100.0",
@@ -316,7 +316,7 @@ class TestController:
      "backend must be 'auto' or one of ('torch', 'onnxruntime', 'native')"),
 ])
 def test_bad_start_up_parameters_exit_with_a_message(tmp_path, parameters, message):
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "node.log",
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), tmp_path / "node.log",
                                PARAMS_FILE, parameters)
     code = node_process.wait(60)
     assert code != 0 and message in node_process.output(), node_process.output()

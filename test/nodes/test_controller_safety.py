@@ -35,7 +35,7 @@ def models(tmp_path_factory):
 
 
 def _start(tmp_path, parameters, name="node"):
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / f"{name}.log",
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), tmp_path / f"{name}.log",
                                PARAMS_FILE, parameters)
     probe = ControllerProbe(node_process)
     probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,
@@ -93,7 +93,7 @@ def test_a_frame_from_the_future_commands_a_stop_and_names_clock_skew(tmp_path, 
     """S2, on the system clock: before, a frame one hour ahead kept the car moving."""
     from .test_controller_faults import WallProbe
 
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "wall.log",
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), tmp_path / "wall.log",
                                PARAMS_FILE, [f"model_path:={models['cfc1']}", "trigger:=frame",
                                              "max_linear_accel:=100.0", "diagnostics_rate_hz:=20.0"])
     probe = WallProbe(node_process)
@@ -169,7 +169,7 @@ def test_start_up_failures_exit_2_with_their_cause(tmp_path, models, parameters,
     """S5: before, configure failures from the backend said only 'could not configure: '."""
     parameters = [p.replace("MODEL_lstm", str(models["lstm"])).replace("MODEL_cfc1", str(models["cfc1"]))
                   for p in parameters]
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "node.log",
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), tmp_path / "node.log",
                                PARAMS_FILE, parameters)
     assert node_process.wait(60) == 2, node_process.output()
     assert message in node_process.output(), node_process.output()

@@ -77,7 +77,7 @@ def shadow(tmp_path_factory):
     save_model(make_policy("ncp-cfc", image_shape=SHAPE, outputs=1).eval(), model,
                preprocessing={"size": list(SHAPE[1:]), "mean": [0.5] * 3, "std": [0.1] * 3},
                outputs={"mode": "steering", "names": ["yaw_rate"], "units": ["rad/s"]})
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), folder / "node.log", None,
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), folder / "node.log", None,
                                [f"model_path:={model}", "use_sim_time:=true", "trigger:=frame", "backend:=torch",
                                 "shadow:=true", f"shadow_tolerance:={TOLERANCE}", "speed:=1.5",
                                 "max_angular_accel:=1000.0", "max_linear_accel:=1000.0", "diagnostics_rate_hz:=20.0"])

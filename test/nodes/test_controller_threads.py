@@ -43,7 +43,7 @@ def camera_model(tmp_path_factory):
 
 
 def _start(tmp_path, parameters, frames_topic):
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), tmp_path / "node.log",
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), tmp_path / "node.log",
                                PARAMS_FILE, parameters)
     probe = ControllerProbe(node_process, frames_topic)
     probe.spin_until(lambda: probe.images.get_subscription_count() > 0 and probe.node.count_publishers("cmd_vel") > 0,

@@ -54,7 +54,7 @@ def controller(velocity_model, tmp_path_factory):
     # Empty lists through a params file: rcl reads them as unset, which is "from the card" / "all 1".
     params = folder / "params.yaml"
     params.write_text("/**/controller_node:\n  ros__parameters:\n    velocity_outputs: []\n    velocity_gains: []\n")
-    node_process = NodeProcess("liquid_control.nodes.controller_node", dict(os.environ), folder / "node.log", params,
+    node_process = NodeProcess("liquid_control.nodes.controller.main", dict(os.environ), folder / "node.log", params,
                                [f"model_path:={velocity_model[0]}", "use_sim_time:=true", "trigger:=frame",
                                 "backend:=torch", "max_linear_accel:=1000.0", "max_angular_accel:=1000.0",
                                 "diagnostics_rate_hz:=20.0"])

@@ -1,7 +1,6 @@
-"""The controller_node executable: ``ros2 run liquid_control controller_node``, or
-``python -m liquid_control.nodes.controller_node`` (as the launch runner starts it).
+"""The controller_node executable (``ros2 run liquid_control controller_node``; the entry point in setup.py).
 
-It spins ``ControllerNode`` (``liquid_control.nodes.controller``) and ends on Ctrl-C or SIGTERM with a
+It spins ``ControllerNode`` (``node.py``) and ends on Ctrl-C or SIGTERM with a
 final stop command, delivered before the process goes.
 """
 
@@ -15,8 +14,9 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from liquid_control.nodes.controller.node import NODE_NAME, ControllerNode
 from liquid_control.nodes.settings import EXIT_BAD_PARAMETER, ParameterError
+
+from .node import NODE_NAME, ControllerNode
 
 _STOP_REQUESTED = threading.Event()
 
