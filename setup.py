@@ -67,7 +67,7 @@ setup(
         'onnx',
         'onnxruntime',
         # The runtime's native backend: liquid-cell steps compiled to machine code
-        # (liquid_control/runtime/kernels.py).
+        # (liquid_control/runtime/kernels/).
         'numba>=0.60',
         # The live view without ROS (--live, --mcap): a Foxglove WebSocket server and MCAP writer
         # with Foxglove's well-known schemas, so no protocol is written by hand here.
