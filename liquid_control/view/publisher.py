@@ -4,6 +4,7 @@ built only when somebody can see them), the heavy part on the view's own thread 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -80,41 +81,47 @@ class ViewPublisher:
                 neurons: Callable[[], np.ndarray] | None = None, twist: Callable[[], tuple] | None = None,
                 step: dict | None = None, scene: Callable | None = None) -> None:
         """One step at ``now`` (s). Here, on the caller's thread, only what is due and seen is decided and
-        the step's values read (the callables are called only then); the rest runs on the view's thread."""
-        ch, time_ns, submit = self.channels, nanoseconds(now), self.worker.submit
+        the step's values are read (the callables are called only then); one job per step does the
+        rest on the view's thread: the images, the scene, every message's encoding."""
+        ch, gates, jobs = self.channels, self.gates, []
         if frame is not None:
-            self.frame = frame = np.array(frame, dtype=np.uint8)  # a copy: a renderer may reuse its buffer
-            if ch.camera.has_sinks() and self.gates["camera"].due(now):
-                submit(partial(_log_image, ch.camera, frame, now, time_ns))
+            camera_due = ch.camera.has_sinks() and gates["camera"].due(now)
+            if camera_due or ch.overlay.has_sinks():
+                self.frame = frame = np.array(frame, dtype=np.uint8)  # a copy: a renderer may reuse its buffer
+            if camera_due:
+                jobs.append(partial(_log_image, ch.camera, frame, now))
         if self.layout is not None and neurons is not None:
-            self._neurons(now, time_ns, neurons)
+            self._neurons(now, neurons, jobs)
         if (self.policy is not None and preprocessed is not None and self.frame is not None
-                and hasattr(self.policy, "head") and ch.overlay.has_sinks() and self.gates["overlay"].due(now)):
+                and hasattr(self.policy, "head") and ch.overlay.has_sinks() and gates["overlay"].due(now)):
             image = preprocessed()
             if image is not None:
-                submit(partial(self._log_overlay, self.policy, self.frame, image, self.crop, now, time_ns))
+                jobs.append(partial(self._log_overlay, self.policy, self.frame, image, self.crop, now))
         if twist is not None and ch.command.has_sinks():
-            submit(partial(ch.command.log, twist_message(*twist()), log_time=time_ns))
+            jobs.append(partial(_log_json, ch.command, _twist_of, twist()))
         if step is not None and ch.step.has_sinks():
-            submit(partial(ch.step.log, {**step, **self.limits}, log_time=time_ns))
-        if scene is not None and ch.scene.has_sinks() and self.gates["scene"].due(now):
-            submit(lambda: ch.scene.log(scene(), log_time=time_ns))
+            jobs.append(partial(_log_json, ch.step, dict, {**step, **self.limits}))
+        if scene is not None and ch.scene.has_sinks() and gates["scene"].due(now):
+            jobs.append(lambda time_ns: ch.scene.log(scene(), log_time=time_ns))
+        if jobs:
+            time_ns = nanoseconds(now)
+            self.worker.submit(partial(_run_jobs, jobs, time_ns))
 
     def _log_overlay(self, policy, frame, image, crop, now: float, time_ns: int) -> None:
         _log_image(self.channels.overlay, attention_overlay(policy, frame, image, crop), now, time_ns)
 
-    def _neurons(self, now: float, time_ns: int, neurons: Callable[[], np.ndarray]) -> None:
+    def _neurons(self, now: float, neurons: Callable[[], np.ndarray], jobs: list) -> None:
         ch = self.channels
         if ch.names.has_sinks() and self.gates["names"].due(now):
-            self.worker.submit(partial(ch.names.log, string_message(self.layout.describe()), log_time=time_ns))
+            jobs.append(partial(_log_json, ch.names, string_message, self.layout.describe()))
         wiring_due = ch.wiring.has_sinks() and self.gates["wiring"].due(now)
         if not (wiring_due or ch.neurons.has_sinks()):
             return
         values = np.array(neurons(), dtype=np.float32)  # a copy: the state moves on at the next step
         if ch.neurons.has_sinks():
-            self.worker.submit(partial(ch.neurons.log, float32_multi_array(values), log_time=time_ns))
+            jobs.append(partial(_log_json, ch.neurons, float32_multi_array, values))
         if wiring_due:
-            self.worker.submit(partial(self._log_wiring, values, now, time_ns))
+            jobs.append(partial(self._log_wiring, values, now))
 
     def _log_wiring(self, values: np.ndarray, now: float, time_ns: int) -> None:
         if self.renderer is None or self.renderer.layout is not self.layout:
@@ -126,5 +133,25 @@ class ViewPublisher:
         self.worker.close()
 
 
+def _run_jobs(jobs: list, time_ns: int) -> None:
+    """A step's jobs; one that fails does not keep the others from running (the worker reports it)."""
+    failure = None
+    for job in jobs:
+        try:
+            job(time_ns)
+        except Exception as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
+
+
+def _twist_of(fields: tuple) -> dict:
+    return twist_message(*fields)
+
+
 def _log_image(channel, pixels: np.ndarray, now: float, time_ns: int) -> None:
     channel.log(rgb_image(pixels, now), log_time=time_ns)
+
+
+def _log_json(channel, make: Callable, content, time_ns: int) -> None:
+    channel.log(json.dumps(make(content)).encode(), log_time=time_ns)

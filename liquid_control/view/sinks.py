@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import foxglove
+from foxglove.mcap import MCAPCompression, MCAPWriteOptions
 from foxglove.websocket import ServerListener
 
 from .channels import ViewChannels
@@ -44,7 +45,10 @@ class ViewSinks:
         self.context = foxglove.Context()
         self.channels = ViewChannels(self.context)
         self.mcap_path = str(mcap) if mcap else None
-        self.writer = foxglove.open_mcap(self.mcap_path, allow_overwrite=True, context=self.context) if mcap else None
+        # lz4 on the writer's own thread: zstd's default worker threads would take the drive's cores
+        options = MCAPWriteOptions(compression=MCAPCompression.Lz4, compression_threads=0)
+        self.writer = (foxglove.open_mcap(self.mcap_path, allow_overwrite=True, context=self.context,
+                                          writer_options=options) if mcap else None)
         self.server = None
         self._subscriptions = _Subscriptions()
         host = ""
