@@ -9,15 +9,16 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
 
-def _outside_code(path: Path):
-    """(line number, text) of the lines outside fenced code blocks, with code spans removed."""
+def _outside_code(path: Path, keep_code_spans: bool = False):
+    """(line number, text) of the lines outside fenced code blocks; code spans removed (they hold
+    no links), or kept without their backticks (a heading's slug keeps their text)."""
     fenced = False
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.startswith("```"):
             fenced = not fenced
             continue
         if not fenced:
-            yield number, re.sub(r"`[^`]*`", "", line)
+            yield number, line.replace("`", "") if keep_code_spans else re.sub(r"`[^`]*`", "", line)
 
 
 def _slug(heading: str) -> str:
@@ -26,7 +27,7 @@ def _slug(heading: str) -> str:
 
 def _anchors(path: Path) -> set[str]:
     found, seen = set(), {}
-    for _, line in _outside_code(path):
+    for _, line in _outside_code(path, keep_code_spans=True):
         heading = re.match(r"#{1,6}\s+(.*)", line)
         if heading:
             slug = _slug(heading.group(1))
