@@ -10,9 +10,17 @@ import torch
 
 from liquid_control.nets import save_model
 from liquid_control.nets.policy import make_policy
-from liquid_control.train.attention import (analyse_model, expert_frames, expert_sequence, hidden_activity,
-                                            noisy_frames, pc1_variance_fraction, saliency_panel, saliency_ssim,
-                                            step_through)
+from liquid_control.train.attention import (
+    analyse_model,
+    expert_frames,
+    expert_sequence,
+    hidden_activity,
+    noisy_frames,
+    pc1_variance_fraction,
+    saliency_panel,
+    saliency_ssim,
+    step_through,
+)
 from liquid_control.train.trainer import output_spread
 
 PREPROCESSING = {"size": [66, 200], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}

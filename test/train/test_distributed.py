@@ -18,7 +18,14 @@ from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model
 from liquid_control.nets.policy import make_policy
 from liquid_control.train import distributed
-from liquid_control.train.trainer import TrainConfig, default_loss_scale, output_weights, split_episodes, train, weighted_mse
+from liquid_control.train.trainer import (
+    TrainConfig,
+    default_loss_scale,
+    output_weights,
+    split_episodes,
+    train,
+    weighted_mse,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +85,8 @@ def _one_process_on_combined_batches(episodes, config: TrainConfig) -> tuple[tor
     torch.manual_seed(config.seed)
     spec = PreprocessSpec.from_dict(config.preprocessing)
     training, _ = split_episodes(episodes, config.val_fraction, config.seed)
-    train_set = SequenceDataset(training, spec, config.seq_len, config.stride, config.nominal_dt, Augmentation(), config.seed)
+    train_set = SequenceDataset(training, spec, config.seq_len, config.stride, config.nominal_dt, Augmentation(),
+                                config.seed)
     model = make_policy(config.arch, image_shape=(3, 66, 200), outputs=1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     shard = math.ceil(len(train_set) / 2)
@@ -93,7 +101,8 @@ def _one_process_on_combined_batches(episodes, config: TrainConfig) -> tuple[tor
         train_set.set_epoch(epoch)
         shards = []
         for rank in (0, 1):
-            sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=2, rank=rank, shuffle=True, seed=config.seed)
+            sampler = torch.utils.data.DistributedSampler(train_set, num_replicas=2, rank=rank, shuffle=True,
+                                                          seed=config.seed)
             sampler.set_epoch(epoch)
             shards.append(list(sampler))
         running = 0.0
@@ -120,7 +129,8 @@ def test_two_processes_train_what_one_process_trains_on_their_combined_batches(t
     np.savez(tmp_path / "episodes.npz", **{f"{key}{i}": getattr(e, key) for i, e in enumerate(episodes)
                                             for key in ("frames", "stamps", "labels")})
     (tmp_path / "worker.py").write_text(WORKER)
-    _torchrun(str(tmp_path / "worker.py"), str(tmp_path / "episodes.npz"), str(tmp_path), json.dumps(CONFIG), timeout=120)
+    _torchrun(str(tmp_path / "worker.py"), str(tmp_path / "episodes.npz"), str(tmp_path), json.dumps(CONFIG),
+              timeout=120)
 
     trained, card = load_model(tmp_path / "full")
     assert card["training"]["world_size"] == 2 and card["training"]["config"]["batch_size"] == 2
@@ -133,13 +143,15 @@ def test_two_processes_train_what_one_process_trains_on_their_combined_batches(t
         reference, losses = _one_process_on_combined_batches(episodes, TrainConfig(**CONFIG))
     finally:
         torch.set_num_threads(threads)
-    assert [h["train_loss"] for h in history] == pytest.approx(losses, rel=1e-4), "the logged loss is over both processes"
+    assert [h["train_loss"] for h in history] == pytest.approx(losses, rel=1e-4), \
+        "the logged loss is over both processes"
     for (name, a), b in zip(trained.state_dict().items(), reference.state_dict().values()):
         assert torch.allclose(a, b, atol=5e-5), f"{name}: differs by {float((a - b).abs().max()):.2e}"
 
     # Stopped after one epoch and resumed (also data parallel), training ends where the whole run did.
     resumed, resumed_card = load_model(tmp_path / "resumed")
-    assert [h["train_loss"] for h in resumed_card["training"]["history"]] == pytest.approx([h["train_loss"] for h in history])
+    resumed_losses = [h["train_loss"] for h in resumed_card["training"]["history"]]
+    assert resumed_losses == pytest.approx([h["train_loss"] for h in history])
     for (name, a), b in zip(trained.state_dict().items(), resumed.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), f"resuming changed the result ({name})"
 

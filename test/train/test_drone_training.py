@@ -26,7 +26,8 @@ def test_expert_flights_are_episodes_with_body_frame_velocity_labels(flights):
     assert flight.meta["report"]["success"], flight.meta["report"]
     forward, left, up, yaw_rate = flight.labels.T
     assert forward.max() > 1.0, "the expert flies forward, towards the target"
-    assert np.abs(yaw_rate).max() < 1.5 + 1e-6 and np.abs(up).max() <= 1.5 + 1e-6, "labels within the autopilot's limits"
+    assert np.abs(yaw_rate).max() < 1.5 + 1e-6 and np.abs(up).max() <= 1.5 + 1e-6, \
+        "labels within the autopilot's limits"
     assert np.allclose(np.diff(flight.stamps), 0.1), "one frame per 10 Hz camera period"
     assert not np.allclose(flight.meta["executed"], flight.labels), "recovery bursts: executed differs from the label"
 
@@ -55,20 +56,21 @@ def test_labels_must_name_one_kind_of_command():
 
 def test_cli_trains_a_velocity_policy_and_flies_it(tmp_path):
     def run(*args, ok=(0,)):
-        result = subprocess.run([sys.executable, "-m", "liquid_control", *args], capture_output=True, text=True, timeout=600)
+        result = subprocess.run([sys.executable, "-m", "liquid_control", *args], capture_output=True, text=True,
+                                timeout=600)
         assert result.returncode in ok, result.stderr[-2000:]
         return result.stdout
 
     run("generate", "--world", "drone", "--seeds", "5,6", "--out", str(tmp_path / "bags"))
-    run("train", "--world", "drone", "--bags", str(tmp_path / "bags"), "--epochs", "1", "--seq-len", "8", "--batch-size", "4",
-        "--threads", "2", "--out", str(tmp_path / "model"))
+    run("train", "--world", "drone", "--bags", str(tmp_path / "bags"), "--epochs", "1", "--seq-len", "8",
+        "--batch-size", "4", "--threads", "2", "--out", str(tmp_path / "model"))
     policy, card = load_model(tmp_path / "model")
     assert output_semantics_from_card(card) == ("velocity", TWIST_LABELS)
     assert card["outputs"]["units"] == ["m/s", "m/s", "m/s", "rad/s"] and card["outputs"]["frame"] == "body"
     assert card["preprocessing"]["size"] == [72, 128] and policy.output_size == 4
     assert policy.core.wiring.neuron_counts() == {"inter": 18, "command": 12, "motor": 4}
-    report = json.loads(run("eval", "--world", "drone", "--model", str(tmp_path / "model"), "--bags", str(tmp_path / "bags"),
-                            "--json"))
+    report = json.loads(run("eval", "--world", "drone", "--model", str(tmp_path / "model"),
+                            "--bags", str(tmp_path / "bags"), "--json"))
     assert report["frames"] > 50
     # An untrained policy rarely reaches the target (exit code 3), but it must fly the loop.
     flight = json.loads(run("drive", "--world", "drone", "--driver", "model", "--model", str(tmp_path / "model"),
@@ -80,7 +82,8 @@ def test_cli_trains_a_velocity_policy_and_flies_it(tmp_path):
 
 def test_cli_expert_report_has_the_drive_keys():
     result = subprocess.run([sys.executable, "-m", "liquid_control", "drive", "--world", "drone", "--seed", "1000",
-                             "--episodes", "2", "--domain", "winter", "--json"], capture_output=True, text=True, timeout=300)
+                             "--episodes", "2", "--domain", "winter", "--json"],
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode in (0, 3), result.stderr[-2000:]
     report = json.loads(result.stdout)
     assert (report["world"], report["domain"], report["episodes"]) == ("drone", "winter", 2)

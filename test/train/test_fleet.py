@@ -48,8 +48,8 @@ def test_a_fleet_drives_each_car_as_it_would_drive_alone(backend):
 
 
 def test_fleet_command_line(tmp_path):
-    completed = subprocess.run([sys.executable, "-m", "liquid_control", "drive", "--driver", "model", "--model", str(MODEL),
-                                "--seed", "1001", "--fleet", "3", "--distance", "8", "--json"],
+    completed = subprocess.run([sys.executable, "-m", "liquid_control", "drive", "--driver", "model",
+                                "--model", str(MODEL), "--seed", "1001", "--fleet", "3", "--distance", "8", "--json"],
                                capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr
     summary = json.loads(completed.stdout)

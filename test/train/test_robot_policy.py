@@ -5,10 +5,9 @@ import json
 
 import pytest
 import yaml
+from data.robot_bags import write_robot_bag
 
 from liquid_control.cli import main
-
-from data.robot_bags import write_robot_bag
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The shipped liquid drone: its card says what it outputs and how it was made, its ONNX export
-matches (test_shipped_model.py checks both models' exports), and it flies to the target in held-out scenes, in the world directly and through the
-real ROS nodes (drone_demo.launch.xml: drone_sim_node, perception_node, controller_node)."""
+matches (test_shipped_model.py checks both models' exports), and it flies to the target in held-out
+scenes, in the world directly and through the real ROS nodes (drone_demo.launch.xml: drone_sim_node,
+perception_node, controller_node)."""
 
 import json
 import subprocess

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from liquid_control.data.episodes import (Episode, episodes_from_bag, find_bags, pair_by_stamp,
-                                          write_episode_bag)
+from liquid_control.data.episodes import Episode, episodes_from_bag, find_bags, pair_by_stamp, write_episode_bag
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.data.sequences import Augmentation, SequenceDataset
 from liquid_control.nets import load_model
@@ -21,7 +20,8 @@ from liquid_control.train.trainer import TrainConfig, split_episodes, train
 @pytest.fixture(scope="module")
 def episodes():
     # Two short drives with dropped frames (irregular elapsed times) and recovery bursts.
-    return [simulate_episode(seed, "lane", 25.0, recovery_rate_hz=0.5, perturbations={"drop_probability": 0.15}) for seed in (0, 1)]
+    return [simulate_episode(seed, "lane", 25.0, recovery_rate_hz=0.5, perturbations={"drop_probability": 0.15})
+            for seed in (0, 1)]
 
 
 def test_simulated_episodes_hold_frames_stamps_and_expert_labels(episodes):
@@ -30,7 +30,8 @@ def test_simulated_episodes_hold_frames_stamps_and_expert_labels(episodes):
     gaps = np.diff(episode.stamps)
     assert np.all(gaps > 0) and gaps.max() >= 0.1 - 1e-9, "dropped frames leave longer gaps"
     executed = episode.meta["executed"]
-    assert not np.allclose(executed, episode.labels), "during bursts the label is the expert's, not the executed command"
+    assert not np.allclose(executed, episode.labels), \
+        "during bursts the label is the expert's, not the executed command"
     max_curvature = np.tan(0.5) / 0.5  # the car's steering limit (CarSpec.max_steer, wheelbase)
     assert 0.05 < np.abs(episode.labels).max() <= max_curvature + 1e-6
 
@@ -83,13 +84,15 @@ def test_sequences_keep_elapsed_times_and_augment_consistently(episodes):
 
 
 def test_validation_split_is_by_episode():
-    fake = [Episode(f"e{i}", np.zeros((3, 2, 2, 3), np.uint8), np.arange(3.0), np.zeros((3, 1), np.float32)) for i in range(7)]
+    fake = [Episode(f"e{i}", np.zeros((3, 2, 2, 3), np.uint8), np.arange(3.0), np.zeros((3, 1), np.float32))
+            for i in range(7)]
     training, validation = split_episodes(fake, 0.3, seed=1)
     assert len(validation) == 2 and not {e.name for e in training} & {e.name for e in validation}
 
 
 def test_a_tiny_training_run_reduces_the_loss_and_saves_a_usable_model(tmp_path, episodes):
-    config = TrainConfig(epochs=3, batch_size=4, seq_len=8, stride=8, lr=3e-3, val_fraction=0.5, augment=False, threads=2)
+    config = TrainConfig(epochs=3, batch_size=4, seq_len=8, stride=8, lr=3e-3, val_fraction=0.5, augment=False,
+                         threads=2)
     folder = train(episodes, tmp_path / "model", config, progress=False)
     model, card = load_model(folder)
     history = card["training"]["history"]
@@ -113,8 +116,8 @@ def test_a_tiny_training_run_reduces_the_loss_and_saves_a_usable_model(tmp_path,
 
 def test_an_ltc_policys_training_records_how_saturated_its_sensory_synapses_are(tmp_path, episodes):
     """Each epoch of an LTC records the share of its sensory synapses saturated on the validation
-    frames' features (the two drone NCP-LTCs of the study that never learned had 100 %, a lane one that learned 99.1 %); other
-    cores record nothing."""
+    frames' features (the two drone NCP-LTCs of the study that never learned had 100 %, a lane one
+    that learned 99.1 %); other cores record nothing."""
     import warnings
 
     from liquid_control.train.trainer import FLAT_OUTPUT_SPREAD
@@ -155,13 +158,14 @@ def test_the_output_spread_tells_a_network_that_answers_every_frame_alike(episod
 
 def test_cli_generate_train_eval_and_drive_with_a_model(tmp_path):
     def run(*args):
-        result = subprocess.run([sys.executable, "-m", "liquid_control", *args], capture_output=True, text=True, timeout=600)
+        result = subprocess.run([sys.executable, "-m", "liquid_control", *args], capture_output=True, text=True,
+                                timeout=600)
         assert result.returncode == 0, result.stderr[-2000:]
         return result.stdout
 
     run("generate", "--seeds", "3,4", "--distance", "15", "--out", str(tmp_path / "bags"))
-    run("train", "--bags", str(tmp_path / "bags"), "--epochs", "1", "--seq-len", "8", "--batch-size", "4", "--threads", "2",
-        "--out", str(tmp_path / "model"))
+    run("train", "--bags", str(tmp_path / "bags"), "--epochs", "1", "--seq-len", "8", "--batch-size", "4",
+        "--threads", "2", "--out", str(tmp_path / "model"))
     report = json.loads(run("eval", "--model", str(tmp_path / "model"), "--bags", str(tmp_path / "bags"), "--json",
                             "--plot", str(tmp_path / "eval.png")))
     assert report["frames"] > 100 and report["mae"] >= 0 and (tmp_path / "eval.png").is_file()
