@@ -2,9 +2,10 @@
 
 ``nets.plot.plot_wiring`` draws a wiring with matplotlib (a figure for a report). This renderer
 lays the nodes out once (the sensory inputs summarised as one box on the left, then each layer as
-a column), draws the synapses once into a background, and per frame only fills each neuron's disc
-with its value (blue negative, white zero, red positive; the scale is the largest |value| seen so
-far) with a rim in its role's colour. A core without a wiring (dense, LSTM) is drawn as a grid.
+a column) and draws the synapses and each neuron's rim in its role's colour once into a
+background; per frame it only fills the pixels inside the rims with the neurons' values (blue
+negative, white zero, red positive; the scale is the largest |value| seen so far). A core without
+a wiring (dense, LSTM) is drawn as a grid.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class WiringRenderer:
         else:
             self.centres, self.radius = self._place_grid(len(self.layout))
         self.background = self._draw_background(wiring)
+        self._inside, self._owner = self._discs()
 
     # ----------------------------------------------------------------- layout, once
     def _place_wired(self, wiring) -> tuple[np.ndarray, int]:
@@ -97,6 +99,21 @@ class WiringRenderer:
         cv2.putText(image, legend, (int(self.width * 0.3), 16), cv2.FONT_HERSHEY_SIMPLEX, 0.42, TEXT, 1, cv2.LINE_AA)
         return image
 
+    def _discs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each neuron's rim drawn into the background once, and the pixels inside it (flat indices,
+        and whose they are), so a frame only fills those pixels."""
+        labels = np.zeros((self.height, self.width), dtype=np.int32)
+        rim = max(1, self.radius // 5)
+        for index, ((x, y), role) in enumerate(zip(self.centres, self.layout.roles)):
+            cv2.circle(self.background, (int(x), int(y)), self.radius, ROLE_RGB.get(role, ROLE_RGB["hidden"]), -1,
+                       cv2.LINE_AA)
+            cv2.circle(labels, (int(x), int(y)), max(1, self.radius - rim), index + 1, -1, cv2.LINE_8)
+            if self._neuron_ids:  # the wiring's neuron id beside its disc
+                cv2.putText(self.background, str(self._neuron_ids[index]), (int(x) + self.radius + 2, int(y) + 4),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.32, TEXT, 1, cv2.LINE_AA)
+        inside = np.flatnonzero(labels)
+        return inside, labels.reshape(-1)[inside] - 1
+
     # ----------------------------------------------------------------- per frame
     def render(self, values: np.ndarray) -> np.ndarray:
         """The graph with neuron i filled by ``values[i]`` (the ``neuron_layout`` order)."""
@@ -107,11 +124,7 @@ class WiringRenderer:
         if finite.size:
             self.scale = max(self.scale, float(np.abs(finite).max()))
         image = self.background.copy()
-        colours = activity_colours(np.nan_to_num(values), self.scale)
-        for (x, y), colour, role in zip(self.centres, colours, self.layout.roles):
-            cv2.circle(image, (int(x), int(y)), self.radius, tuple(int(c) for c in colour), -1, cv2.LINE_AA)
-            cv2.circle(image, (int(x), int(y)), self.radius, ROLE_RGB.get(role, ROLE_RGB["hidden"]),
-                       max(1, self.radius // 5), cv2.LINE_AA)
+        image.reshape(-1, 3)[self._inside] = activity_colours(np.nan_to_num(values), self.scale)[self._owner]
         cv2.putText(image, f"|value| scale {self.scale:.2g}", (self.width - 150, self.height - 4),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.35, TEXT, 1, cv2.LINE_AA)
         return image
