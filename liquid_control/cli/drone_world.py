@@ -25,7 +25,8 @@ def demo(args: argparse.Namespace) -> int:
           f"(drone_sim_node -> perception_node -> controller_node, lock-step /clock) ...",
           file=sys.stderr, flush=True)
     report = run_drone_demo(str(model.resolve()), seed=seed, domain=args.domain,
-                            out_dir=args.out if args.out != "out/demo" else "out/drone_demo", timeout_s=args.timeout)
+                            out_dir=args.out if args.out != "out/demo" else "out/drone_demo", timeout_s=args.timeout,
+                            live=args.live, mcap=args.mcap)
     if args.json:
         print(json.dumps(report))
     else:

@@ -24,7 +24,7 @@ def demo(args: argparse.Namespace) -> int:
     print(f"demo: {model.name} drives {args.distance:g} m on track {args.seed} through the ROS nodes "
           f"(lane_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
     report = run_demo(str(model.resolve()), seed=args.seed, distance_m=args.distance, out_dir=args.out,
-                      timeout_s=args.timeout)
+                      timeout_s=args.timeout, live=args.live, mcap=args.mcap)
     if args.json:
         print(json.dumps(report))
     else:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from liquid_control.cli import bag, bench, dataset, launch, models, study, task, training, worlds
+from liquid_control.cli import bag, bench, dataset, launch, models, study, task, training, view, worlds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_parser(verbs)
     dataset.add_parser(verbs)
     bench.add_parser(verbs)
+    view.add_parser(verbs)
     return parser
 
 

@@ -83,6 +83,10 @@ def add_demo_parser(verbs) -> None:
     demo.add_argument("--timeout", type=float, default=1200.0,
                       help="wall-clock limit in seconds (default: %(default)s)")
     demo.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo.add_argument("--live", metavar="[HOST:]PORT",
+                      help="serve the nodes' view (camera, attention, neurons, wiring, command, world) to Foxglove "
+                           "over WebSocket (docs/live_view.md)")
+    demo.add_argument("--mcap", metavar="FILE.mcap", help="write the nodes' view to an MCAP file Foxglove opens")
     demo.set_defaults(func=cmd_demo)
 
 

@@ -65,6 +65,7 @@ class _Monitor:
         self.frame_every = frame_every
         self._images = 0
         self.key = key  # the metric kept with each odometry point
+        self.view_outputs: dict = {}  # where the live view went (--live, --mcap)
         self.node.create_subscription(DiagnosticStatus, metrics_topic, self._on_metrics, 10)
         self.node.create_subscription(Odometry, "odom", self._on_odom, 10)
         self.node.create_subscription(Image, "camera/image_raw", self._on_image, qos_profile_sensor_data)
@@ -91,9 +92,10 @@ class _Monitor:
 
 
 def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: float,
-            done) -> tuple[str, float, dict, "_Monitor"]:
+            done, view: dict | None = None) -> tuple[str, float, dict, "_Monitor"]:
     """Run ``launch ARGUMENTS`` until ``done(metrics)`` gives a reason (or the nodes exit, or the
-    time runs out); returns (stop reason, wall time, the last metrics, the monitor)."""
+    time runs out); returns (stop reason, wall time, the last metrics, the monitor). ``view``: the
+    ``open_relay`` arguments of the live view (live, mcap, world, seed, domain), or None."""
     env = local_ros_environment()
     log_path = out / "nodes.log"
     command = [sys.executable, "-m", "liquid_control", "launch", *arguments]
@@ -101,6 +103,12 @@ def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: flo
         runner = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                                   start_new_session=True)
         monitor = _Monitor(*monitor_args)
+        relay = None
+        if view:
+            from liquid_control.nodes.view_relay import open_relay  # the view's libraries only when asked
+
+            relay = open_relay(monitor.context, monitor.executor, **view)
+            monitor.view_outputs = relay.view.outputs()
         started = time.monotonic()
         stop_reason = "time limit"
         try:
@@ -123,8 +131,15 @@ def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: flo
                 except subprocess.TimeoutExpired:
                     os.killpg(runner.pid, signal.SIGKILL)
                     runner.wait()
+            if relay is not None:
+                relay.close()
             monitor.close()
     return stop_reason, wall, final, monitor
+
+
+def _view_options(live: str | None, mcap: str | None, world: str, seed: int, domain: str = "summer") -> dict | None:
+    """What ``_launch`` passes to ``open_relay`` (None: no view, the demo as without it)."""
+    return dict(live=live, mcap=mcap, world=world, seed=seed, domain=domain) if live or mcap else None
 
 
 def _previous_episode(metrics: dict) -> dict:
@@ -135,7 +150,9 @@ def _previous_episode(metrics: dict) -> dict:
 
 
 def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: str = "out/demo",
-             timeout_s: float = 900.0, frame_every: int = 4, quiet: bool = True) -> dict:
+             timeout_s: float = 900.0, frame_every: int = 4, quiet: bool = True, live: str | None = None,
+             mcap: str | None = None) -> dict:
+    """Drive ``distance_m`` on track ``seed``; ``live``/``mcap``: the live view of the nodes (view_relay)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -147,7 +164,8 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
         return ""
 
     stop_reason, wall, final, monitor = _launch(["sim_demo.launch.xml", f"seed:={seed}", f"model:={model}"], out,
-                                                (frame_every,), timeout_s, done)
+                                                (frame_every,), timeout_s, done,
+                                                _view_options(live, mcap, "lane", seed))
     drive = {**final, **_previous_episode(final)}  # the car left the road: that drive's figures, not the next one's
     report = {
         "model": model,
@@ -161,13 +179,15 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
         "stop_reason": stop_reason,
         "wall_time_s": round(wall, 1),
         "nodes_log": str(out / "nodes.log"),
+        **({"view": monitor.view_outputs} if monitor.view_outputs else {}),
     }
     report.update(_pictures(monitor, seed, out))
     return report
 
 
 def run_drone_demo(model: str, seed: int = 1000, domain: str = "summer", out_dir: str = "out/drone_demo",
-                   timeout_s: float = 600.0, frame_every: int = 2) -> dict:
+                   timeout_s: float = 600.0, frame_every: int = 2, live: str | None = None,
+                   mcap: str | None = None) -> dict:
     """Fly one episode through the ROS nodes; the report says whether the drone reached the target."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -187,7 +207,8 @@ def run_drone_demo(model: str, seed: int = 1000, domain: str = "summer", out_dir
 
     stop_reason, wall, final, monitor = _launch(["drone_demo.launch.xml", f"seed:={seed}", f"domain:={domain}",
                                                  f"model:={model}"], out,
-                                                (frame_every, "drone_metrics", "target_distance_m"), timeout_s, done)
+                                                (frame_every, "drone_metrics", "target_distance_m"), timeout_s, done,
+                                                _view_options(live, mcap, "drone", seed, domain))
     report = {
         "world": "drone",
         "model": model,
@@ -201,6 +222,7 @@ def run_drone_demo(model: str, seed: int = 1000, domain: str = "summer", out_dir
         "target_in_view_fraction": float(last.get("target_in_view_fraction", "nan")),
         "wall_time_s": round(wall, 1),
         "nodes_log": str(out / "nodes.log"),
+        **({"view": monitor.view_outputs} if monitor.view_outputs else {}),
     }
     report.update(_drone_pictures(monitor, seed, domain, out))
     return report

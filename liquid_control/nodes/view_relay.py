@@ -1,0 +1,168 @@
+"""The demos' live view: the running nodes' topics forwarded to the view's sinks (``liquid_control.view``:
+a Foxglove WebSocket server, an MCAP file) on the channels ``drive --live`` uses.
+
+A node of its own (on the simulator's /clock) subscribes to the camera (best-effort, as the simulator
+publishes it), the controller's attention overlay, neurons, neuron names and wiring image (RELIABLE;
+the controller renders them only while somebody subscribes), ``cmd_vel`` and ``odom``, and logs each at
+its header stamp (sim time; the headerless neurons and command at the node's sim clock); it turns the
+controller's attention overlay on (``publish_saliency``). The world's scene (``view.scene_for``) is
+drawn from ``odom``. The ROS names are the view's topic names made
+relative, so a namespace moves them together.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import partial
+from types import SimpleNamespace
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray, String
+
+from liquid_control.view import scene_for
+from liquid_control.view.channels import CAMERA, COMMAND, NEURON_NAMES, NEURONS, OVERLAY, WIRING
+from liquid_control.view.messages import float32_multi_array, rgb_image, twist_message
+from liquid_control.view.publisher import RateGate, nanoseconds
+from liquid_control.view.session import LiveView
+
+ODOMETRY = "odom"
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+NAMES_RESEND_HZ = 1.0  # the names again, for viewers who connect later
+CONTROLLER = "controller_node"
+ATTENTION_ON = "publish_saliency"  # the controller's switch of its attention overlay (off by default)
+
+
+def ros_name(topic: str) -> str:
+    """The view's topic as a ROS name relative to the relay's namespace."""
+    return topic.lstrip("/")
+
+
+def stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def image_pixels(message: Image) -> np.ndarray:
+    """An rgb8, bgr8 or mono8 Image as (H, W, 3) or (H, W) uint8 pixels."""
+    data = np.frombuffer(message.data, np.uint8)
+    if message.encoding == "mono8":
+        return data.reshape(message.height, message.step)[:, :message.width]
+    pixels = data.reshape(message.height, message.step)[:, :message.width * 3].reshape(message.height,
+                                                                                      message.width, 3)
+    return pixels[:, :, ::-1] if message.encoding == "bgr8" else pixels
+
+
+def odometry_observation(message: Odometry, seconds: float) -> SimpleNamespace:
+    """What a world scene reads of an observation (the lane car's ``car``, the drone's ``state``), from odom."""
+    position, q = message.pose.pose.position, message.pose.pose.orientation
+    yaw = math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y * q.y + q.z * q.z))
+    body = SimpleNamespace(x=position.x, y=position.y, z=position.z, yaw=yaw)
+    return SimpleNamespace(time=seconds, car=body, state=body)
+
+
+class ViewRelay:
+    """The relay node in ``context``, spun by ``executor``; ``close()`` finishes the file and stops the server."""
+
+    def __init__(self, context, executor, view: LiveView, world=None, scene_hz: float = 5.0):
+        self.view, self.executor = view, executor
+        self.channels = channels = view.sinks.channels
+        self.scene = scene_for(world) if world is not None else None
+        self.scene_gate, self.names_gate = RateGate(scene_hz), RateGate(NAMES_RESEND_HZ)
+        self.names: bytes | None = None
+        self.node = rclpy.create_node("view_relay", context=context,
+                                      parameter_overrides=[Parameter("use_sim_time", value=True)])
+        subscribe = self.node.create_subscription
+        subscribe(Image, ros_name(CAMERA), partial(self._on_image, channels.camera), qos_profile_sensor_data)
+        subscribe(Image, ros_name(OVERLAY), partial(self._on_image, channels.overlay), RELIABLE)
+        subscribe(Image, ros_name(WIRING), partial(self._on_image, channels.wiring), RELIABLE)
+        subscribe(Float32MultiArray, ros_name(NEURONS), self._on_neurons, RELIABLE)
+        subscribe(String, ros_name(NEURON_NAMES), self._on_names, LATCHED)
+        subscribe(Twist, ros_name(COMMAND), self._on_command, RELIABLE)
+        subscribe(Odometry, ODOMETRY, self._on_odometry, RELIABLE)
+        self._controller = AsyncParameterClient(self.node, CONTROLLER)
+        self._attention_asked = None
+        executor.add_node(self.node)
+
+    def _now(self) -> float:
+        return self.node.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, channel, message: Image) -> None:
+        if channel.has_sinks() and message.encoding in ("rgb8", "bgr8", "mono8"):
+            seconds = stamp_seconds(message.header.stamp)
+            channel.log(rgb_image(image_pixels(message), seconds, message.header.frame_id or "camera"),
+                        log_time=nanoseconds(seconds))
+
+    def _on_names(self, message: String) -> None:
+        self.names = json.dumps({"data": message.data}).encode()
+        self.names_gate.last = None
+
+    def _on_neurons(self, message: Float32MultiArray) -> None:
+        now = self._now()
+        names = self.channels.names
+        if self.names is not None and names.has_sinks() and self.names_gate.due(now):
+            names.log(self.names, log_time=nanoseconds(now))
+        if self.channels.neurons.has_sinks():
+            self.channels.neurons.log(json.dumps(float32_multi_array(message.data)).encode(),
+                                      log_time=nanoseconds(now))
+
+    def _on_command(self, message: Twist) -> None:
+        if self.channels.command.has_sinks():
+            linear, angular = message.linear, message.angular
+            content = twist_message(linear.x, linear.y, linear.z, angular.x, angular.y, angular.z)
+            self.channels.command.log(json.dumps(content).encode(), log_time=nanoseconds(self._now()))
+
+    def _ask_for_attention(self) -> None:
+        """Turn the controller's attention overlay on, once its parameter service is up."""
+        if self._attention_asked is None and self._controller.services_are_ready():
+            self._attention_asked = self._controller.set_parameters([Parameter(ATTENTION_ON, value=True)])
+
+    def _on_odometry(self, message: Odometry) -> None:
+        self._ask_for_attention()
+        if self.scene is None:
+            return
+        seconds = stamp_seconds(message.header.stamp)
+        observation = odometry_observation(message, seconds)
+        self.scene.observe(observation)
+        if self.channels.scene.has_sinks() and self.scene_gate.due(seconds):
+            self.channels.scene.log(self.scene.update(observation), log_time=nanoseconds(seconds))
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+        self.view.close()
+
+
+def demo_world(world: str, seed: int, domain: str = "summer"):
+    """The world the demo's simulator node builds (its track or scene; no camera), for the scene."""
+    if world == "drone":
+        from dataclasses import replace
+
+        from liquid_control.sim.drone.world import DroneWorld
+        from liquid_control.train.simulate import drone_config
+
+        return DroneWorld(seed, replace(drone_config(domain), render=False))
+    from liquid_control.sim.lane.world import LaneWorld, WorldConfig
+
+    return LaneWorld(seed, WorldConfig(render=False))
+
+
+def open_relay(context, executor, live: str | None, mcap: str | None, world: str, seed: int,
+               domain: str = "summer") -> ViewRelay | None:
+    """The relay the demo's ``--live``/``--mcap`` ask for (announced on stderr), or None without them."""
+    if not (live or mcap):
+        return None
+    view = LiveView(live, mcap)
+    view.announce()
+    simulated = demo_world(world, seed, domain)
+    try:
+        return ViewRelay(context, executor, view, simulated)
+    finally:
+        simulated.close()
