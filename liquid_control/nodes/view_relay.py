@@ -4,10 +4,10 @@ a Foxglove WebSocket server, an MCAP file) on the channels ``drive --live`` uses
 A node of its own (on the simulator's /clock) subscribes to the camera (best-effort, as the simulator
 publishes it), the controller's attention overlay, neurons, neuron names and wiring image (RELIABLE;
 the controller renders them only while somebody subscribes), ``cmd_vel`` and ``odom``, and logs each at
-its header stamp (sim time; the headerless neurons and command at the node's sim clock); it turns the
-controller's attention overlay on (``publish_saliency``). The world's scene (``view.scene_for``) is
-drawn from ``odom``. The ROS names are the view's topic names made
-relative, so a namespace moves them together.
+its header stamp (sim time; the headerless neurons and command at the newest sim time seen); it turns the
+controller's attention overlay on (``publish_saliency``) and sends the time between commands as the
+step, with the controller's command limits. The world's scene (``view.scene_for``) is drawn from
+``odom``. The ROS names are the view's topic names made relative, so a namespace moves them together.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.parameter import Parameter
+from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -30,7 +30,7 @@ from std_msgs.msg import Float32MultiArray, String
 from liquid_control.view import scene_for
 from liquid_control.view.channels import CAMERA, COMMAND, NEURON_NAMES, NEURONS, OVERLAY, WIRING
 from liquid_control.view.messages import float32_multi_array, rgb_image, twist_message
-from liquid_control.view.publisher import RateGate, nanoseconds
+from liquid_control.view.publisher import LIMIT_FIELDS, RateGate, nanoseconds
 from liquid_control.view.session import LiveView
 
 ODOMETRY = "odom"
@@ -88,15 +88,20 @@ class ViewRelay:
         subscribe(Twist, ros_name(COMMAND), self._on_command, RELIABLE)
         subscribe(Odometry, ODOMETRY, self._on_odometry, RELIABLE)
         self._controller = AsyncParameterClient(self.node, CONTROLLER)
-        self._attention_asked = None
+        self._attention_asked = self._limits_asked = None
+        self.limits: dict = {}  # the controller's command limits, sent with each step
+        self.last_command_s: float | None = None
+        self.newest_stamp_s = 0.0
         executor.add_node(self.node)
 
     def _now(self) -> float:
-        return self.node.get_clock().now().nanoseconds * 1e-9
+        """Sim time: the node's /clock, or the newest stamp the simulator's messages carried if that is later."""
+        return max(self.node.get_clock().now().nanoseconds * 1e-9, self.newest_stamp_s)
 
     def _on_image(self, channel, message: Image) -> None:
         if channel.has_sinks() and message.encoding in ("rgb8", "bgr8", "mono8"):
             seconds = stamp_seconds(message.header.stamp)
+            self.newest_stamp_s = max(self.newest_stamp_s, seconds)
             channel.log(rgb_image(image_pixels(message), seconds, message.header.frame_id or "camera"),
                         log_time=nanoseconds(seconds))
 
@@ -114,21 +119,32 @@ class ViewRelay:
                                       log_time=nanoseconds(now))
 
     def _on_command(self, message: Twist) -> None:
-        if self.channels.command.has_sinks():
+        now, channels = self._now(), self.channels
+        if channels.command.has_sinks():
             linear, angular = message.linear, message.angular
             content = twist_message(linear.x, linear.y, linear.z, angular.x, angular.y, angular.z)
-            self.channels.command.log(json.dumps(content).encode(), log_time=nanoseconds(self._now()))
+            channels.command.log(json.dumps(content).encode(), log_time=nanoseconds(now))
+        if channels.step.has_sinks() and self.last_command_s is not None and now > self.last_command_s:
+            step = {"elapsed_s": now - self.last_command_s, **self.limits}  # no compute time: it is the node's
+            channels.step.log(json.dumps(step).encode(), log_time=nanoseconds(now))
+        self.last_command_s = now
 
-    def _ask_for_attention(self) -> None:
-        """Turn the controller's attention overlay on, once its parameter service is up."""
+    def _ask_the_controller(self) -> None:
+        """Once its parameter services are up: turn its attention overlay on, and ask for its command limits."""
         if self._attention_asked is None and self._controller.services_are_ready():
             self._attention_asked = self._controller.set_parameters([Parameter(ATTENTION_ON, value=True)])
+            self._limits_asked = self._controller.get_parameters(list(LIMIT_FIELDS))
+        if self._limits_asked is not None and self._limits_asked.done():
+            values = self._limits_asked.result().values if self._limits_asked.result() is not None else []
+            self.limits = {name: float(parameter_value_to_python(value)) for name, value in zip(LIMIT_FIELDS, values)}
+            self._limits_asked = None
 
     def _on_odometry(self, message: Odometry) -> None:
-        self._ask_for_attention()
+        self._ask_the_controller()
         if self.scene is None:
             return
         seconds = stamp_seconds(message.header.stamp)
+        self.newest_stamp_s = max(self.newest_stamp_s, seconds)
         observation = odometry_observation(message, seconds)
         self.scene.observe(observation)
         if self.channels.scene.has_sinks() and self.scene_gate.due(seconds):
