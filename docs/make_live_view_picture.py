@@ -18,11 +18,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "test"))  # the tests' decoder of Foxglove protobuf messages, as a viewer decodes them
-
-from view.protobuf_decoding import message_class  # noqa: E402
 
 from liquid_control.view.channels import NEURON_NAMES, NEURONS, OVERLAY  # noqa: E402
+from liquid_control.view.decoding import message_class
 from liquid_control.view.wiring_image import ROLE_RGB  # noqa: E402
 
 

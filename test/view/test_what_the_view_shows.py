@@ -27,8 +27,7 @@ from liquid_control.view import (
     scene_for,
     state_values,
 )
-
-from .protobuf_decoding import decode_foxglove
+from liquid_control.view.decoding import decode_foxglove
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 

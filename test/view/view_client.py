@@ -10,8 +10,7 @@ from pathlib import Path
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from liquid_control.view.channels import CAMERA, COMMAND, NEURON_NAMES, NEURONS, OVERLAY, SCENE, STEP, TOPICS, WIRING
-
-from .protobuf_decoding import decode
+from liquid_control.view.decoding import decode
 
 REPO = Path(__file__).resolve().parents[2]
 LANE_MODEL = REPO / "models" / "ncp19_lane"

@@ -1,4 +1,5 @@
-"""Decode Foxglove protobuf messages from their schema (a FileDescriptorSet), as a viewer does."""
+"""Decode the view's Foxglove protobuf messages from their schema (a FileDescriptorSet), as a viewer does:
+for reading an MCAP the view wrote (docs/make_live_view_picture.py, the tests)."""
 
 from __future__ import annotations
 
