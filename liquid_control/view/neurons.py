@@ -79,8 +79,10 @@ def state_values(layout: NeuronLayout, hidden: np.ndarray | None) -> np.ndarray:
 
 
 def loop_values(layout: NeuronLayout, loop) -> np.ndarray:
-    """The neuron values of a ``runtime.loop.ControlLoop`` after its last step, on any backend."""
-    if loop.state is None or len(layout) == 0:
+    """The neuron values of a ``runtime.loop.ControlLoop`` after its last step, on any backend (the state
+    is read once: a tick in another thread may replace it meanwhile)."""
+    state = loop.state
+    if state is None or len(layout) == 0:
         return state_values(layout, None)
-    arrays = loop.engine.state_arrays(loop.state)
+    arrays = loop.engine.state_arrays(state)
     return state_values(layout, arrays[0][0] if arrays else None)
