@@ -17,7 +17,9 @@ from liquid_control.runtime.loop import ControlLoop, TickResult
 from liquid_control.runtime.rolling_stats import RollingStats
 from liquid_control.runtime.shadow import ShadowAgreement
 
-COUNTERS = ("frames", "invalid_frames", "ticks", "commands", "faults", "resets")
+COUNTERS = ("frames", "invalid_frames", "ticks", "commands", "faults", "resets",
+            # what the view topics computed (only while someone subscribes to them)
+            "view_attention_maps", "view_neuron_arrays", "view_wiring_images")
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""controller_node's messages: frames decoded into the network's input, commands and saliency images built.
+"""controller_node's messages: frames decoded into the network's input; commands, saliency, view images,
+neuron values and names built (the view's shapes, ``liquid_control.view.messages``, as ROS messages).
 
 Also the time a frame-triggered step runs at, from the frame's stamp. Plain functions of the messages,
 testable without ROS running.
@@ -11,9 +12,11 @@ from geometry_msgs.msg import Twist as TwistMessage
 from geometry_msgs.msg import TwistStamped
 from rclpy.time import Time
 from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension, MultiArrayLayout, String
 
 from liquid_control.data.images import PreprocessSpec, decode_float_image, decode_image
 from liquid_control.runtime.commands import Twist
+from liquid_control.view.messages import float32_multi_array, string_message
 
 
 def stamp_seconds(stamp) -> float:
@@ -21,13 +24,18 @@ def stamp_seconds(stamp) -> float:
     return Time.from_msg(stamp).nanoseconds * 1e-9
 
 
-def frame_image(message: Image, spec: PreprocessSpec | None) -> np.ndarray:
+def camera_pixels(message: Image) -> np.ndarray:
+    """A raw camera frame's pixels in its own encoding (a view of the message's data where possible)."""
+    return decode_image(message.encoding, message.height, message.width, message.step, message.data,
+                        message.is_bigendian)
+
+
+def frame_image(message: Image, spec: PreprocessSpec | None, raw: np.ndarray | None = None) -> np.ndarray:
     """The (H, W, C) float32 frame the policy takes: a preprocessed frame decoded, or with ``spec``
-    (input:=camera) a raw camera frame preprocessed as the card says. ValueError or cv2.error if bad."""
+    (input:=camera) a raw camera frame (``raw``: its pixels, when already decoded) preprocessed as the
+    card says. ValueError or cv2.error if bad."""
     if spec is not None:
-        raw = decode_image(message.encoding, message.height, message.width, message.step, message.data,
-                           message.is_bigendian)
-        return spec.apply(raw, message.encoding)
+        return spec.apply(camera_pixels(message) if raw is None else raw, message.encoding)
     return decode_float_image(message.encoding, message.height, message.width, message.step, message.data,
                               message.is_bigendian)
 
@@ -74,3 +82,26 @@ def saliency_message(saliency: np.ndarray, stamp) -> Image:
     message.header.frame_id = "camera"
     message.data = pixels.tobytes()
     return message
+
+
+def rgb8_message(pixels: np.ndarray, stamp, frame_id: str) -> Image:
+    """An rgb8 Image of (H, W, 3) uint8 pixels."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    message = Image(height=pixels.shape[0], width=pixels.shape[1], encoding="rgb8", step=pixels.shape[1] * 3)
+    message.header.stamp = stamp
+    message.header.frame_id = frame_id
+    message.data = pixels.tobytes()
+    return message
+
+
+def neurons_message(values: np.ndarray) -> Float32MultiArray:
+    """One value per neuron, one dimension labelled "neurons" (the view's shape)."""
+    shape = float32_multi_array(values)
+    layout = MultiArrayLayout(dim=[MultiArrayDimension(**dim) for dim in shape["layout"]["dim"]],
+                              data_offset=shape["layout"]["data_offset"])
+    return Float32MultiArray(layout=layout, data=shape["data"])
+
+
+def names_message(description: dict) -> String:
+    """The neurons' names and roles (``NeuronLayout.describe()``) as JSON in a String."""
+    return String(**string_message(description))

@@ -2,7 +2,9 @@
 
 subscribes  image_preprocessed (or image_raw with input:=camera, preprocessed here); in shadow mode cmd_vel
 publishes   cmd_vel (TwistStamped with twist_stamped:=true; ~/shadow/cmd_vel in shadow mode),
-            ~/policy_output (the network's raw outputs), ~/saliency (publish_saliency), /diagnostics
+            ~/policy_output (the network's raw outputs), /diagnostics, and the view (view_topics.py, while
+            subscribed): ~/saliency and ~/saliency/overlay (publish_saliency), ~/neurons, ~/neurons/names,
+            ~/wiring/image
 service     ~/reset (clear the network's hidden state)
 
 configure loads the model (``model_path``) and activate starts the control timer; deactivate publishes a stop.
@@ -37,11 +39,12 @@ from liquid_control.runtime.loop import ControlLoop, TickResult
 from liquid_control.runtime.shadow import ShadowAgreement, twist_values
 
 from .diagnostics import ControllerStats, configured_text, diagnostic_values, status_level, threads_text
-from .messages import command_message, command_values, frame_image, frame_step_time, saliency_message, stamp_seconds
+from .messages import camera_pixels, command_message, command_values, frame_image, frame_step_time, stamp_seconds
 from .model import load_control_loop, reason
 from .reconfigure import plan_change, refusal_for_model
 from .settings import SETTINGS, check_startup, control_period
 from .tick_sources import TickSources
+from .view_topics import ViewTopics
 
 NODE_NAME = "controller_node"
 WARN_THROTTLE_S = 2.0
@@ -70,14 +73,14 @@ class ControllerNode(LifecycleNode):
         # Held through a whole tick and its publishing, and when control stops: no command can
         # follow the stop that deactivation or shutdown publishes.
         self._tick_lock = threading.Lock()
-        self._ticks = TickSources(self, self._on_tick, self._on_watchdog, self._publish_saliency)
+        self._ticks = TickSources(self, self._on_tick, self._on_watchdog)
         self._spec: PreprocessSpec | None = None  # input:=camera: the card's preprocessing
         self.loop: ControlLoop | None = None
         self.card: dict = {}
         self._active = False
         self._subscription = None
-        self._last_frame = None
         self.stats = ControllerStats()
+        self._view = ViewTopics(self, self.stats.counts)
         self._configure_error = ""
         self._warnings = LogThrottle(WARN_THROTTLE_S)  # per kind of problem: one does not silence another
         self._shadow: ShadowAgreement | None = None
@@ -117,7 +120,8 @@ class ControllerNode(LifecycleNode):
         else:
             self._cmd_publisher = self.create_lifecycle_publisher(command_type, "cmd_vel", 10)
         self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
-        self._saliency_publisher = self.create_lifecycle_publisher(Image, "~/saliency", qos_profile_sensor_data)
+        self._view.open()
+        self._view.use_model(self.loop, self.card, self._spec)
         group = self._ticks.open_frames_thread(self.values) if self.values["dedicated_threads"] else None
         topic = "image_raw" if self._spec is not None else "image_preprocessed"
         self._subscription = self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data,
@@ -155,6 +159,7 @@ class ControllerNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         """Stop the dedicated threads before rclpy destroys the entities they wait on."""
+        self._view.stop()
         self._ticks.destroy_threads()
         super().destroy_node()
 
@@ -166,11 +171,11 @@ class ControllerNode(LifecycleNode):
         if getattr(self, "_driving_subscription", None) is not None:
             self.destroy_subscription(self._driving_subscription)
             self._driving_subscription = self._shadow = None
-        for publisher in ("_cmd_publisher", "_output_publisher", "_saliency_publisher"):
+        for publisher in ("_cmd_publisher", "_output_publisher"):
             if hasattr(self, publisher):
                 self.destroy_lifecycle_publisher(getattr(self, publisher))
                 delattr(self, publisher)
-        self._last_frame = None
+        self._view.close()
         self.loop = None
         self._spec = None
 
@@ -195,8 +200,10 @@ class ControllerNode(LifecycleNode):
         with self._tick_lock:
             self._active = True
         self._ticks.start(self.values, self._sim_time if sim_time is None else bool(sim_time))
+        self._view.start(self.values)
 
     def _stop_timers(self) -> None:
+        self._view.stop()
         self._ticks.stop_control_thread()  # waits for a tick in progress
         with self._tick_lock:  # a frame-triggered tick in progress ends first; none starts after
             self._active = False
@@ -226,6 +233,7 @@ class ControllerNode(LifecycleNode):
         if plan.swap_model:
             with self._lock:
                 self.loop, self.card, self._spec = loop, card, spec
+            self._view.use_model(loop, card, spec)
             self.get_logger().info(f"swapped in model {card.get('name')!r} from {changed['model_path']}")
         self.values = plan.values
         if self.loop is not None:
@@ -243,10 +251,11 @@ class ControllerNode(LifecycleNode):
     def _on_image(self, message: Image) -> None:
         self.stats.counts["frames"] += 1
         loop, spec = self.loop, self._spec
-        problem = "not configured" if loop is None else ""
+        problem, raw = "not configured" if loop is None else "", None
         if loop is not None:
             try:
-                image = frame_image(message, spec)
+                raw = camera_pixels(message) if spec is not None else None
+                image = frame_image(message, spec, raw)
             except (ValueError, cv2.error) as error:
                 problem = " ".join(str(error).split())
             else:
@@ -259,7 +268,7 @@ class ControllerNode(LifecycleNode):
                         else:
                             problem = "the model was swapped while this frame was being processed"
         if not problem:
-            self._last_frame = image
+            self._view.note_frame(image, raw, message.encoding)
             if frame.head_seconds is not None:
                 self.stats.head_latency.add(frame.head_seconds)
             if self._frame_triggered:  # the watchdog, on the node clock, stops the robot when frames stop
@@ -305,6 +314,7 @@ class ControllerNode(LifecycleNode):
         if result.status == "ok":
             self.stats.step_latency.add(result.step_seconds)
             self.stats.pipeline_latency.add(self._now() - result.frame_stamp)
+        self._view.after_tick()
 
     def _report(self, result: TickResult) -> None:
         """Count a tick's result and say what is wrong (throttled: a fault repeats at the tick rate)."""
@@ -333,19 +343,6 @@ class ControllerNode(LifecycleNode):
     def _on_driving_command(self, message) -> None:
         """Shadow mode: the command that drives the robot, timed on the node clock as it arrives."""
         self._shadow.driving(self._now(), command_values(message, self._shadow.fields))
-
-    def _publish_saliency(self) -> None:
-        import torch
-
-        from liquid_control.nets.saliency import visual_backprop
-
-        frame = self._last_frame
-        if frame is None or self.loop is None:
-            return
-        policy = self.loop.policy
-        image = torch.from_numpy(frame).to(self.loop.device).permute(2, 0, 1)
-        saliency = visual_backprop(policy.head, image).cpu().numpy()
-        self._saliency_publisher.publish(saliency_message(saliency, self.get_clock().now().to_msg()))
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if self.loop is None:

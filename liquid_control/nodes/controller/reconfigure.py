@@ -16,7 +16,8 @@ from liquid_control.runtime.commands import ControlConfig
 from .settings import control_config, control_period
 
 # A change of any of these restarts the timers of an active node.
-TIMER_PARAMETERS = frozenset({"control_rate_hz", "publish_saliency", "saliency_rate_hz", "use_sim_time"})
+TIMER_PARAMETERS = frozenset({"control_rate_hz", "publish_saliency", "saliency_rate_hz", "neurons_rate_hz",
+                              "wiring_rate_hz", "use_sim_time"})
 
 
 @dataclass(frozen=True)

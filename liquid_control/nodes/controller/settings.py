@@ -67,8 +67,14 @@ SETTINGS = (
             "whose clock runs ahead): dropped, counted, warned about, and a stop.", 0.0, 60.0, read_only=False),
     Setting("twist_stamped", False, "Publish geometry_msgs/TwistStamped instead of Twist."),
     Setting("frame_id", "base_link", "frame_id of TwistStamped commands."),
-    Setting("publish_saliency", False, "Publish ~/saliency (VisualBackProp of the conv head).", read_only=False),
-    Setting("saliency_rate_hz", 2.0, "Rate of ~/saliency.", 0.1, 100.0, read_only=False),
+    Setting("publish_saliency", False, "Publish ~/saliency (VisualBackProp of the conv head, mono8) and "
+            "~/saliency/overlay (the map blended on the frame the step used, rgb8), each only while subscribed.",
+            read_only=False),
+    Setting("saliency_rate_hz", 2.0, "Rate of ~/saliency and ~/saliency/overlay.", 0.1, 100.0, read_only=False),
+    Setting("neurons_rate_hz", 10.0, "Rate of ~/neurons (one value per neuron, in the order of ~/neurons/names), "
+            "published only while subscribed.", 0.1, 100.0, read_only=False),
+    Setting("wiring_rate_hz", 2.0, "Rate of ~/wiring/image (the wiring graph with the current activity), rendered "
+            "only while subscribed.", 0.1, 30.0, read_only=False),
     Setting("diagnostics_rate_hz", 1.0, "Rate of /diagnostics.", 0.1, 100.0),
     Setting("shadow", False, "Shadow mode: publish the policy's commands on ~/shadow/cmd_vel (never cmd_vel), listen "
             "to cmd_vel, which something else drives the robot with, and report the agreement on /diagnostics."),

@@ -1,6 +1,6 @@
 """What makes controller_node tick, started and stopped together: the control timer (with dedicated threads,
-a deadline thread on the wall clock or a served timer on the sim clock), the frame-trigger watchdog, the
-saliency timer, and the thread that serves the frames.
+a deadline thread on the wall clock or a served timer on the sim clock), the frame-trigger watchdog, and the
+thread that serves the frames (the view's timers are view_topics.py's).
 
 The node keeps what a tick does; this module keeps which timer or thread calls it.
 """
@@ -16,15 +16,14 @@ from liquid_control.nodes.dedicated_threads import DeadlineThread, ServingThread
 
 
 class TickSources:
-    """The timers and dedicated threads that call a controller node's tick, watchdog and saliency callbacks."""
+    """The timers and dedicated threads that call a controller node's tick and watchdog callbacks."""
 
-    def __init__(self, node: Node, on_tick: Callable[[], None], on_watchdog: Callable[[], None],
-                 on_saliency: Callable[[], None]):
+    def __init__(self, node: Node, on_tick: Callable[[], None], on_watchdog: Callable[[], None]):
         self._node = node
-        self._on_tick, self._on_watchdog, self._on_saliency = on_tick, on_watchdog, on_saliency
+        self._on_tick, self._on_watchdog = on_tick, on_watchdog
         self.frames_thread: ServingThread | None = None
         self.control_thread: ServingThread | DeadlineThread | None = None
-        self._timer = self._saliency_timer = self._watchdog_timer = None
+        self._timer = self._watchdog_timer = None
 
     def _log_error(self, text: str) -> None:
         self._node.get_logger().error(text)
@@ -75,8 +74,6 @@ class TickSources:
             self._report_scheduling(self.control_thread)
         else:
             self._timer = self._node.create_timer(period, self._on_tick)
-        if values["publish_saliency"]:
-            self._saliency_timer = self._node.create_timer(1.0 / values["saliency_rate_hz"], self._on_saliency)
 
     def stop_control_thread(self) -> None:
         if self.control_thread is not None:
@@ -84,10 +81,10 @@ class TickSources:
             self.control_thread = None
 
     def destroy_timers(self) -> None:
-        for timer in (self._timer, self._saliency_timer, self._watchdog_timer):
+        for timer in (self._timer, self._watchdog_timer):
             if timer is not None:
                 self._node.destroy_timer(timer)
-        self._timer = self._saliency_timer = self._watchdog_timer = None
+        self._timer = self._watchdog_timer = None
 
     def destroy_threads(self) -> None:
         """Stop both threads, before rclpy destroys the entities they wait on."""
