@@ -67,15 +67,26 @@ def set_realtime_priority(priority: int) -> str:
     return ""
 
 
+def lower_to_background() -> str:
+    """Give the calling thread the lowest CPU priority (nice 19; a per-thread value on Linux), so that on
+    a busy machine the control thread and DDS win the cores; '' or the reason it could not."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError) as error:
+        return f"could not lower the thread's priority ({error})"
+    return ""
+
+
 class _WorkerThread:
     """What both threads share: a name, a start that waits until the thread runs (at its priority), a
     stop that waits for a callback in progress (never from inside one), and calling callbacks so that
     an exception is reported through `on_error` and the thread carries on."""
 
-    def __init__(self, name: str, on_error: Callable[[str], None], realtime_priority: int):
+    def __init__(self, name: str, on_error: Callable[[str], None], realtime_priority: int, background: bool = False):
         self.name = name
         self._on_error = on_error
         self._priority = realtime_priority
+        self._background = background
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.scheduling_problem = ""
@@ -91,7 +102,7 @@ class _WorkerThread:
         ready.wait(5.0)
 
     def _main(self, ready: threading.Event) -> None:
-        self.scheduling_problem = set_realtime_priority(self._priority)
+        self.scheduling_problem = lower_to_background() if self._background else set_realtime_priority(self._priority)
         ready.set()
         self._run()
 
@@ -130,8 +141,9 @@ class ServingThread(_WorkerThread):
     the control loop.
     """
 
-    def __init__(self, node, name: str, on_error: Callable[[str], None], realtime_priority: int = 0):
-        super().__init__(name, on_error, realtime_priority)
+    def __init__(self, node, name: str, on_error: Callable[[str], None], realtime_priority: int = 0,
+                 background: bool = False):
+        super().__init__(name, on_error, realtime_priority, background)
         self.node = node
         self.group = ServedOutside()
         self._subscriptions = []

@@ -137,3 +137,25 @@ def test_realtime_priority_is_applied_or_refused_with_the_reason():
     else:
         assert result["policy"] == os.SCHED_FIFO
     assert os.sched_getscheduler(0) == os.SCHED_OTHER, "only the thread that asked changes"
+
+
+def test_a_background_serving_thread_runs_at_the_lowest_cpu_priority_and_the_node_keeps_its_own(node):
+    """The view's renders run in such a thread: on a busy machine the control thread wins the cores."""
+    import os
+
+    seen, noted = {}, threading.Event()
+
+    def note_priority():
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        noted.set()
+
+    thread = ServingThread(node, "background", pytest.fail, background=True)
+    timer = node.create_timer(0.01, note_priority, callback_group=thread.group)
+    thread.start(timers=[timer])
+    try:
+        assert noted.wait(10.0), "the background thread never ran its timer"
+    finally:
+        thread.destroy()
+    assert thread.scheduling_problem == ""
+    assert seen["nice"] == 19
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) != 19

@@ -138,7 +138,9 @@ class ViewTopics:
         when this rclpy cannot serve one)."""
         node = self._node
         self._tick_wait_s = min(2.0 / values["control_rate_hz"], 0.5)  # frames stopped: render all the same
-        self._thread = None if serving_available() else ServingThread(node, "view", node.get_logger().error)
+        # Lowest CPU priority: on a busy machine the control thread and DDS win the cores.
+        self._thread = (None if serving_available()
+                        else ServingThread(node, "view", node.get_logger().error, background=True))
         group = self._thread.group if self._thread is not None else MutuallyExclusiveCallbackGroup()
         rates = [(values["neurons_rate_hz"], self._publish_neurons), (values["wiring_rate_hz"], self._publish_wiring)]
         if values["publish_saliency"]:
