@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from liquid_control.cli.arguments import REPO_MODELS, open_view, parse_assignments, value_range
-from liquid_control.cli.frames import FrameSink, print_files
+from liquid_control.cli.frames import FrameSink, print_files, run_outputs
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -92,12 +92,7 @@ def drive(args: argparse.Namespace) -> int:
                              parse_assignments(args.perturb, "perturbation"))
     if args.plot:
         summary["plot"] = args.plot
-    summary.update(frames.outputs())
-    if view:
-        summary["view"] = view.outputs()
-    if args.driver == "model":
-        summary["backend"] = pilot.loop.engine.backend
-        summary["network_step_ms"] = pilot.loop_step_stats()
+    summary.update(run_outputs(frames, view, pilot))
     summary["flights"] = reports
     if args.json:
         print(json.dumps(summary))

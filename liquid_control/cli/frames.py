@@ -56,3 +56,18 @@ class FrameSink:
         if self.video_path:
             result["video"] = self.video_path
         return result
+
+
+def run_outputs(frames: FrameSink, view, driver) -> dict:
+    """What a drive or flight adds to its report: the files it wrote, its live view, and, when a model
+    drives, the network's backend and step times."""
+    outputs = frames.outputs()
+    if view:
+        outputs["view"] = view.outputs()
+    loop = getattr(driver, "loop", None)
+    if loop is not None:
+        outputs["backend"] = loop.engine.backend
+        step = driver.loop_step_stats()
+        if step:
+            outputs["network_step_ms"] = step
+    return outputs

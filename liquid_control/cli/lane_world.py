@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from liquid_control.cli.arguments import REPO_MODELS, open_view, parse_assignments
-from liquid_control.cli.frames import FrameSink, print_files
+from liquid_control.cli.frames import FrameSink, print_files, run_outputs
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -79,14 +79,7 @@ def drive(args: argparse.Namespace) -> int:
 
         plot_drive(world.track, result.trajectory, args.plot)
         report["plot"] = args.plot
-    report.update(frames.outputs())
-    if view:
-        report["view"] = view.outputs()
-    if args.driver == "model":
-        report["backend"] = driver.loop.engine.backend
-        step = driver.loop_step_stats()
-        if step:
-            report["network_step_ms"] = step
+    report.update(run_outputs(frames, view, driver))
     if args.json:
         print(json.dumps(report))
     else:
