@@ -21,8 +21,8 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
+from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter, parameter_value_to_python
-from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, String
@@ -87,7 +87,9 @@ class ViewRelay:
         subscribe(String, ros_name(NEURON_NAMES), self._on_names, LATCHED)
         subscribe(Twist, ros_name(COMMAND), self._on_command, RELIABLE)
         subscribe(Odometry, ODOMETRY, self._on_odometry, RELIABLE)
-        self._controller = AsyncParameterClient(self.node, CONTROLLER)
+        # The controller's parameter services themselves (Humble's rclpy has no AsyncParameterClient).
+        self._set_parameters = self.node.create_client(SetParameters, f"{CONTROLLER}/set_parameters")
+        self._get_parameters = self.node.create_client(GetParameters, f"{CONTROLLER}/get_parameters")
         self._attention_asked = self._limits_asked = None
         self.limits: dict = {}  # the controller's command limits, sent with each step
         self.last_command_s: float | None = None
@@ -131,9 +133,11 @@ class ViewRelay:
 
     def _ask_the_controller(self) -> None:
         """Once its parameter services are up: turn its attention overlay on, and ask for its command limits."""
-        if self._attention_asked is None and self._controller.services_are_ready():
-            self._attention_asked = self._controller.set_parameters([Parameter(ATTENTION_ON, value=True)])
-            self._limits_asked = self._controller.get_parameters(list(LIMIT_FIELDS))
+        ready = self._set_parameters.service_is_ready() and self._get_parameters.service_is_ready()
+        if self._attention_asked is None and ready:
+            turn_on = SetParameters.Request(parameters=[Parameter(ATTENTION_ON, value=True).to_parameter_msg()])
+            self._attention_asked = self._set_parameters.call_async(turn_on)
+            self._limits_asked = self._get_parameters.call_async(GetParameters.Request(names=list(LIMIT_FIELDS)))
         if self._limits_asked is not None and self._limits_asked.done():
             values = self._limits_asked.result().values if self._limits_asked.result() is not None else []
             self.limits = {name: float(parameter_value_to_python(value)) for name, value in zip(LIMIT_FIELDS, values)}
