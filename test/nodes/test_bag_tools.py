@@ -294,21 +294,20 @@ def test_play_with_clock_remap_and_double_rate(tmp_path, ros_env, drive_bag):
     assert 'no subscriber' not in player.output()
 
     arrivals = report['arrivals']
-    # Content and order: the bag's order, across both topics.
-    expected = []
-    for i in range(TWISTS):
-        expected.append(['twist', float(i)])
-        if i % 2 == 0:
-            expected.append(['image', f'frame{i // 2}'])
-    assert [[kind, value] for kind, _, value in arrivals] == expected
+    # Content and order: each topic in the bag's order. Not across topics: DDS orders a writer's
+    # messages, not two writers' (a RELIABLE twist can reach the listener after the best-effort
+    # image the player published 50 ms of bag time later, seen on a busy 2-core machine).
+    assert [value for kind, _, value in arrivals if kind == 'twist'] == [float(i) for i in range(TWISTS)]
+    assert [value for kind, _, value in arrivals if kind == 'image'] == [f'frame{i}' for i in range((TWISTS + 1) // 2)]
     assert report['qos'] == {'/played/twist': ['RELIABLE'], '/played/image': ['BEST_EFFORT']}
 
     # Timing: 1.9 s of bag time between the first and last twist, played at rate 2.0.
     twist_times = [at for kind, at, _ in arrivals if kind == 'twist']
     span = (twist_times[-1] - twist_times[0]) / 1e9
     assert 0.9 * 0.95 <= span <= 1.4, f'{span:.3f} s for 1.9 s of bag time at rate 2'
-    image_offset = (arrivals[1][1] - arrivals[0][1]) / 1e9  # 50 ms of bag time after twist 0
-    assert 0.015 <= image_offset <= 0.2, image_offset
+    image_times = [at for kind, at, _ in arrivals if kind == 'image']
+    image_span = (image_times[-1] - image_times[0]) / 1e9  # 1.8 s of bag time between the first and last image
+    assert 0.9 * 0.95 <= image_span <= 1.4, f'{image_span:.3f} s for 1.8 s of bag time at rate 2'
 
     # /clock: the bag's time, at every message and in between (100 Hz for ~0.95 s).
     clock = report['clock']
