@@ -5,7 +5,6 @@ PreprocessSpec.apply, exactly as perception_node calls them. The only exception 
 own ImageDecodeError (a ValueError with a reason), and every frame is done within a time bound.
 """
 
-import time
 
 import cv2
 import numpy as np
@@ -19,20 +18,18 @@ from liquid_control.data.images import ImageDecodeError, PreprocessSpec, decode_
 ENCODINGS = sorted(images._ENCODINGS) + ["32FC1", "rgb16", "bayer_rggb8", "", "RGB8", "nonsense"]
 SPECS = [PreprocessSpec(), PreprocessSpec(input_encoding="mono8", crop=(2, 2, 3, 3), size=(20, 30)),
          PreprocessSpec(input_encoding="bgr8", interpolation="linear", size=(66, 200))]
-FRAME_S = 2.0  # generous for a shared 2-core machine; a 4000x4000 frame takes about 0.1 s here
 
 fuzz = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _through_perception(decode, encoding: str, spec: PreprocessSpec) -> None:
-    started = time.perf_counter()
+    """Any input either preprocesses to a finite frame of the spec's size or is refused with a reason.
+    (How long it takes is a benchmark's question; pytest-timeout catches a hang.)"""
     try:
         out = spec.apply(decode(), encoding)
     except ImageDecodeError as error:
         assert str(error) and error.reason, "our errors say what is wrong"
         return
-    finally:
-        assert time.perf_counter() - started < FRAME_S
     assert out.dtype == np.float32 and out.shape[:2] == spec.size and np.isfinite(out).all()
 
 
@@ -75,12 +72,14 @@ def test_compressed_images_give_a_frame_or_our_error(kind, seed, mutation, where
     _through_perception(lambda: decode_compressed(kind[1:], bytes(data)), "rgb8", spec)
 
 
-def test_a_4000x4000_frame_is_preprocessed_well_within_a_control_period_budget():
-    """Not stalled for seconds: bounded by FRAME_S, measured about 0.1 s (raw) here."""
-    big = np.random.default_rng(0).integers(0, 256, (4000, 4000, 3), dtype=np.uint8)
-    started = time.perf_counter()
+def test_a_4000x4000_frame_is_preprocessed_to_the_networks_input():
+    """A camera far larger than the network's input is reduced, not refused: the area average of a
+    uniform frame stays that grey everywhere (its time is benchmarks/', not a test's)."""
+    big = np.full((4000, 4000, 3), 128, dtype=np.uint8)
+    big[::2, ::2] = 0  # a fine pattern that an area reduction averages away and a sampling resize would not
     out = PreprocessSpec().apply(decode_image("rgb8", 4000, 4000, 12000, big.tobytes()), "rgb8")
-    assert out.shape == (66, 200, 3) and time.perf_counter() - started < FRAME_S
+    reference = PreprocessSpec().apply(decode_image("rgb8", 4000, 4000, 12000, np.full_like(big, 96).tobytes()), "rgb8")
+    assert out.shape == (66, 200, 3) and np.allclose(out, reference, atol=0.02)
 
 
 @pytest.mark.parametrize("kind", [".png", ".jpg"])
@@ -90,7 +89,5 @@ def test_a_compressed_frame_declaring_a_huge_size_is_refused_before_decoding(kin
     image = np.zeros((20000, 20000, 3) if kind == ".png" else (12000, 12000, 3), dtype=np.uint8)
     data = cv2.imencode(kind, image)[1].tobytes()
     del image
-    started = time.perf_counter()
     with pytest.raises(ImageDecodeError, match="pixels, more than"):
         decode_compressed(kind[1:], data)
-    assert time.perf_counter() - started < 0.5
