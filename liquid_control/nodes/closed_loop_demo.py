@@ -100,15 +100,15 @@ def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: flo
     log_path = out / "nodes.log"
     command = [sys.executable, "-m", "liquid_control", "launch", *arguments]
     with open(log_path, "w") as log:
-        runner = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                                  start_new_session=True)
         monitor = _Monitor(*monitor_args)
         relay = None
-        if view:
+        if view:  # before the nodes start: their view publishers then find its subscriptions as they appear
             from liquid_control.nodes.view_relay import open_relay  # the view's libraries only when asked
 
             relay = open_relay(monitor.context, monitor.executor, **view)
             monitor.view_outputs = relay.view.outputs()
+        runner = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                                  start_new_session=True)
         started = time.monotonic()
         stop_reason = "time limit"
         try:

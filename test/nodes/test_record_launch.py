@@ -14,8 +14,10 @@ import yaml
 from geometry_msgs.msg import Twist
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
 
 from liquid_control.data.bags import BagReader
 from liquid_control.data.episodes import LABEL_NAMES, TWIST_LABELS, episodes_from_bag
@@ -47,6 +49,9 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path, la
     node = rclpy.create_node("record_test_probe", context=context)
     commands = []
     node.create_subscription(Twist, "/cmd_vel", commands.append, 100)
+    frames = []  # stamps only: the frames the simulator sent (best effort, as the recorder takes them)
+    node.create_subscription(Image, "/camera/image_raw", lambda message: frames.append(message.header.stamp),
+                             qos_profile_sensor_data)
     # (wall time, sim time) of each /clock message seen here: how fast the lock-step world runs.
     clock_pairs = []
     node.create_subscription(Clock, "/clock", lambda message: clock_pairs.append(
@@ -68,8 +73,10 @@ def test_recording_a_simulated_drive_gives_a_bag_ready_for_training(tmp_path, la
             assert condition(), f"{what}:\n" + (tmp_path / "launch.log").read_text()[-3000:]
 
         spin_until(lambda: "recording /cmd_vel" in (tmp_path / "launch.log").read_text(), "the recorder on /cmd_vel")
-        start, clock_start = len(commands), len(clock_pairs)
-        spin_until(lambda: len(commands) >= start + 100, "a hundred commands")
+        start, clock_start, frames_start = len(commands), len(clock_pairs), len(frames)
+        # On a busy machine the controller answers some frames with more than one command: count both.
+        spin_until(lambda: len(commands) >= start + 100 and len(frames) >= frames_start + 80,
+                   "a hundred commands and eighty frames")
     finally:
         runner.send_signal(signal.SIGINT)
         code = runner.wait(60)

@@ -21,11 +21,11 @@ from .view_client import REPO, check_message, decoded, message_seconds, run_cli
 
 def test_the_lane_demo_writes_the_nodes_view_to_an_mcap_file(tmp_path):
     path = tmp_path / "demo.mcap"
-    result = run_cli("demo", "--distance", "12", "--out", str(tmp_path / "demo"), "--mcap", str(path), "--json",
+    result = run_cli("demo", "--distance", "25", "--out", str(tmp_path / "demo"), "--mcap", str(path), "--json",
                      timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["view"] == {"mcap": str(path)} and report["distance_m"] >= 12
+    assert report["view"] == {"mcap": str(path)} and report["distance_m"] >= 25
     messages = read_view(path)
     assert set(messages) == set(TOPICS), sorted(messages)
     for topic, logged in messages.items():
