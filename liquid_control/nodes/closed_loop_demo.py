@@ -118,7 +118,7 @@ def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: flo
                     stop_reason = f"the nodes exited (code {runner.returncode}); see {log_path}"
                     break
                 reason = done(monitor.metrics) if monitor.metrics else ""
-                if reason:
+                if reason and (relay is None or relay.has_heard_the_controller()):  # the view holds the end
                     stop_reason = reason
                     break
             wall = time.monotonic() - started

@@ -79,7 +79,14 @@ class ViewRelay:
         self.names: bytes | None = None
         self.node = rclpy.create_node("view_relay", context=context,
                                       parameter_overrides=[Parameter("use_sim_time", value=True)])
-        subscribe = self.node.create_subscription
+        self.heard: set[str] = set()  # the topics a message came on
+
+        def subscribe(kind, topic: str, callback, qos) -> None:
+            def heard(message) -> None:
+                self.heard.add(topic)
+                callback(message)
+            self.node.create_subscription(kind, topic, heard, qos)
+
         subscribe(Image, ros_name(CAMERA), partial(self._on_image, channels.camera), qos_profile_sensor_data)
         subscribe(Image, ros_name(OVERLAY), partial(self._on_image, channels.overlay), RELIABLE)
         subscribe(Image, ros_name(WIRING), partial(self._on_image, channels.wiring), RELIABLE)
@@ -154,24 +161,41 @@ class ViewRelay:
         if self.channels.scene.has_sinks() and self.scene_gate.due(seconds):
             self.channels.scene.log(self.scene.update(observation), log_time=nanoseconds(seconds))
 
+    def has_heard_the_controller(self) -> bool:
+        """Every topic of the controller's view has delivered: a demo that ended sooner (discovery on a
+        busy machine can outlast a short drive) would leave them out of the view."""
+        return {ros_name(topic) for topic in (OVERLAY, WIRING, NEURONS, NEURON_NAMES, COMMAND)} <= self.heard
+
     def close(self) -> None:
         self.executor.remove_node(self.node)
         self.node.destroy_node()
         self.view.close()
 
 
-def demo_world(world: str, seed: int, domain: str = "summer"):
-    """The world the demo's simulator node builds (its track or scene; no camera), for the scene."""
-    if world == "drone":
-        from dataclasses import replace
+def _drone_world(seed: int, domain: str):
+    from dataclasses import replace
 
-        from liquid_control.sim.drone.world import DroneWorld
-        from liquid_control.train.simulate import drone_config
+    from liquid_control.sim.drone.world import DroneWorld
+    from liquid_control.train.simulate import drone_config
 
-        return DroneWorld(seed, replace(drone_config(domain), render=False))
+    return DroneWorld(seed, replace(drone_config(domain), render=False))
+
+
+def _lane_world(seed: int, domain: str):
     from liquid_control.sim.lane.world import LaneWorld, WorldConfig
 
     return LaneWorld(seed, WorldConfig(render=False))
+
+
+# The world each simulator's demo node builds (its track or scene; no camera), by simulator name.
+DEMO_WORLDS = {"lane": _lane_world, "drone": _drone_world}
+
+
+def demo_world(world: str, seed: int, domain: str = "summer"):
+    """The world the demo's simulator node builds, for the scene."""
+    if world not in DEMO_WORLDS:
+        raise ValueError(f"no demo world {world!r}; the demo worlds are {', '.join(DEMO_WORLDS)}")
+    return DEMO_WORLDS[world](seed, domain)
 
 
 def open_relay(context, executor, live: str | None, mcap: str | None, world: str, seed: int,
