@@ -100,11 +100,13 @@ LISTENER = textwrap.dedent('''
     node = rclpy.create_node('bag_test_listener')
     arrivals, clock = [], []
 
-    def on_twist(message):
-        arrivals.append(['twist', time.monotonic_ns(), message.linear.x])
+    # The time each message was published (the writer's source timestamp): the player's pace, not
+    # how late DDS delivered it on a busy machine.
+    def on_twist(message, info):
+        arrivals.append(['twist', info['source_timestamp'], message.linear.x])
 
-    def on_image(message):
-        arrivals.append(['image', time.monotonic_ns(), message.header.frame_id])
+    def on_image(message, info):
+        arrivals.append(['image', info['source_timestamp'], message.header.frame_id])
 
     node.create_subscription(Twist, '/played/twist', on_twist, 100)
     node.create_subscription(Image, '/played/image', on_image, qos_profile_sensor_data)
@@ -301,13 +303,15 @@ def test_play_with_clock_remap_and_double_rate(tmp_path, ros_env, drive_bag):
     assert [value for kind, _, value in arrivals if kind == 'image'] == [f'frame{i}' for i in range((TWISTS + 1) // 2)]
     assert report['qos'] == {'/played/twist': ['RELIABLE'], '/played/image': ['BEST_EFFORT']}
 
-    # Timing: 1.9 s of bag time between the first and last twist, played at rate 2.0.
-    twist_times = [at for kind, at, _ in arrivals if kind == 'twist']
-    span = (twist_times[-1] - twist_times[0]) / 1e9
-    assert 0.9 * 0.95 <= span <= 1.4, f'{span:.3f} s for 1.9 s of bag time at rate 2'
-    image_times = [at for kind, at, _ in arrivals if kind == 'image']
-    image_span = (image_times[-1] - image_times[0]) / 1e9  # 1.8 s of bag time between the first and last image
-    assert 0.9 * 0.95 <= image_span <= 1.4, f'{image_span:.3f} s for 1.8 s of bag time at rate 2'
+    # Timing, from the publish times: twists 100 ms and images 200 ms apart in the bag, so 50 and
+    # 100 ms at rate 2. The median gap is the pace; one late start on a busy machine makes the player
+    # catch up (as ros2 bag play does), which shortens the whole span but not the median.
+    for kind, bag_period_s, count in (('twist', 0.1, TWISTS), ('image', 0.2, IMAGES)):
+        times = [at for what, at, _ in arrivals if what == kind]
+        gaps = np.diff(times) / 1e9
+        assert 0.8 * bag_period_s / 2 <= np.median(gaps) <= 1.3 * bag_period_s / 2, (kind, gaps.round(3))
+        span = (times[-1] - times[0]) / 1e9
+        assert span <= 1.5 * (count - 1) * bag_period_s / 2, f'{kind}: {span:.3f} s, played too slowly'
 
     # /clock: the bag's time, at every message and in between (100 Hz for ~0.95 s).
     clock = report['clock']
