@@ -29,10 +29,15 @@ JAZZY_STAMP := $(JAZZY_VENV)/.installed
 # The editable install maps the top-level package found at install time, so reinstall once the
 # package appears (wildcard: no error while it does not exist yet).
 PACKAGE_INIT := $(wildcard liquid_control/__init__.py)
+# Message packages PyPI lacks (px4_msgs, ackermann_msgs), built from msgs/ into each test venv.
+MSG_SOURCES := $(shell find msgs -type f -not -path '*/__pycache__/*') requirements/message_build_kilted.txt \
+	requirements/message_build_jazzy.txt
+VENV_MSGS := $(VENV)/.msgs-built
+JAZZY_MSGS := $(JAZZY_VENV)/.msgs-built
 
 .PHONY: venv venv-jazzy test test-kilted test-jazzy test-nightly demo demo-drone clean
 
-venv: $(VENV_STAMP)
+venv: $(VENV_STAMP) $(VENV_MSGS)
 
 $(VENV_STAMP): setup.py setup.cfg package.xml $(CONSTRAINTS) $(PACKAGE_INIT)
 	@rm -f $@
@@ -46,7 +51,7 @@ $(VENV_STAMP): setup.py setup.cfg package.xml $(CONSTRAINTS) $(PACKAGE_INIT)
 	@$(PIP) install -q -c $(CONSTRAINTS) -e '.[ros,test]' $(PIP_NOISE_FILTER)
 	@touch $@
 
-venv-jazzy: $(JAZZY_STAMP)
+venv-jazzy: $(JAZZY_STAMP) $(JAZZY_MSGS)
 
 $(JAZZY_STAMP): setup.py setup.cfg package.xml $(CONSTRAINTS) $(PACKAGE_INIT)
 	@rm -f $@
@@ -57,6 +62,13 @@ $(JAZZY_STAMP): setup.py setup.cfg package.xml $(CONSTRAINTS) $(PACKAGE_INIT)
 	@echo "venv-jazzy: installing liquid_control (editable) with extras jazzy,test (ROS 2 Jazzy wheels)"
 	@$(JAZZY_VENV)/bin/python -m pip install -q -c $(CONSTRAINTS) -e '.[jazzy,test]' $(PIP_NOISE_FILTER)
 	@touch $@
+
+# The test environments' message packages (the script skips a build it already made).
+$(VENV_MSGS): $(VENV_STAMP) $(MSG_SOURCES)
+	$(VENV_PYTHON) msgs/build.py $(VENV) kilted
+
+$(JAZZY_MSGS): $(JAZZY_STAMP) $(MSG_SOURCES)
+	$(JAZZY_VENV)/bin/python msgs/build.py $(JAZZY_VENV) jazzy
 
 # Both lanes, each to the end (a failure in the first does not hide the second); CI runs this.
 test:
@@ -76,7 +88,7 @@ define run_pytest
 	exit $$status
 endef
 
-test-kilted: $(VENV_STAMP)
+test-kilted: $(VENV_STAMP) $(VENV_MSGS)
 	@echo "== test lane: ROS 2 Kilted ($(VENV)), the whole suite"
 	$(call run_pytest,env -u ROS_DISTRO LIQUID_CONTROL_EXPECT_DISTRO=kilted $(VENV_PYTHON),test)
 
@@ -84,7 +96,7 @@ test-kilted: $(VENV_STAMP)
 test-nightly: $(VENV_STAMP)
 	$(call run_pytest,env HYPOTHESIS_PROFILE=nightly $(VENV_PYTHON),test/runtime/test_safety_properties.py)
 
-test-jazzy: $(JAZZY_STAMP)
+test-jazzy: $(JAZZY_STAMP) $(JAZZY_MSGS)
 	@echo "== test lane: ROS 2 Jazzy ($(JAZZY_VENV)), the ROS-facing tests"
 	$(call run_pytest,env -u ROS_DISTRO LIQUID_CONTROL_EXPECT_DISTRO=jazzy $(JAZZY_VENV)/bin/python,$(JAZZY_TESTS))
 
