@@ -31,7 +31,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
 from liquid_control.data.images import (
@@ -42,6 +41,7 @@ from liquid_control.data.images import (
     decode_image,
     float_image_fields,
 )
+from liquid_control.nodes import qos
 from liquid_control.nodes.dedicated_threads import ServingThread, serving_available
 from liquid_control.nodes.settings import (
     ParameterError,
@@ -180,17 +180,16 @@ class PerceptionNode(Node):
             self._frames_thread = ServingThread(self, 'frames', lambda text: self.get_logger().error(text))
             group = self._frames_thread.group
 
-        self._publisher = self.create_publisher(Image, 'image_preprocessed', qos_profile_sensor_data)
+        self._publisher = qos.publisher(self, Image, 'image_preprocessed', qos.SENSOR_PUBLISHER)
         if values['use_compressed']:
-            self._subscription = self.create_subscription(
-                CompressedImage, 'image_raw/compressed', self._on_compressed, qos_profile_sensor_data,
-                callback_group=group)
+            self._subscription = qos.subscription(self, CompressedImage, 'image_raw/compressed', self._on_compressed,
+                                                  qos.SENSOR_SUBSCRIPTION, callback_group=group)
         else:
-            self._subscription = self.create_subscription(Image, 'image_raw', self._on_image, qos_profile_sensor_data,
-                                                          callback_group=group)
+            self._subscription = qos.subscription(self, Image, 'image_raw', self._on_image, qos.SENSOR_SUBSCRIPTION,
+                                                  callback_group=group)
         if self._frames_thread is not None:
             self._frames_thread.start(subscriptions=[self._subscription])
-        self._diagnostics = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._diagnostics = qos.publisher(self, DiagnosticArray, '/diagnostics', qos.RELIABLE)
         # A steady-clock timer: with use_sim_time and no /clock a ROS-time timer would never fire.
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))

@@ -20,11 +20,11 @@ from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock as ClockMessage
 from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 
+from liquid_control.nodes import qos
 from liquid_control.nodes.settings import ParameterError, Setting, declare_settings
 from liquid_control.sim.perturbations import PerturbationConfig
 
@@ -231,12 +231,12 @@ class SimNode(Node):
         self._camera_info = camera_info_message(config.camera_width, config.camera_height, config.camera_fovy_deg,
                                                 self._frame_id)
 
-        self._image_publisher = self.create_publisher(Image, 'camera/image_raw', qos_profile_sensor_data)
-        self._camera_info_publisher = self.create_publisher(CameraInfo, 'camera/camera_info', qos_profile_sensor_data)
-        self._odometry_publisher = self.create_publisher(Odometry, 'odom', 10)
-        self._metrics_publisher = self.create_publisher(DiagnosticStatus, self.METRICS_TOPIC, 10)
-        self._clock_publisher = self.create_publisher(ClockMessage, '/clock', 10) if self._lockstep else None
-        self.create_subscription(TwistStamped if self._stamped else Twist, 'cmd_vel', self._on_cmd_vel, 10)
+        self._image_publisher = qos.publisher(self, Image, 'camera/image_raw', qos.SENSOR_PUBLISHER)
+        self._camera_info_publisher = qos.publisher(self, CameraInfo, 'camera/camera_info', qos.SENSOR_PUBLISHER)
+        self._odometry_publisher = qos.publisher(self, Odometry, 'odom', qos.RELIABLE)
+        self._metrics_publisher = qos.publisher(self, DiagnosticStatus, self.METRICS_TOPIC, qos.RELIABLE)
+        self._clock_publisher = qos.publisher(self, ClockMessage, '/clock', qos.RELIABLE) if self._lockstep else None
+        qos.subscription(self, TwistStamped if self._stamped else Twist, 'cmd_vel', self._on_cmd_vel, qos.RELIABLE)
         self.create_service(Trigger, '~/reset', self._on_reset)
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         if self._lockstep:

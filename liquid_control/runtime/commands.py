@@ -125,18 +125,17 @@ class ControlConfig:
         card_mode, meaning = output_semantics_from_card(card)
         kind = self.output_kind if self.output_kind != "auto" else meaning if card_mode == "steering" else "curvature"
         mode = card_mode if self.output_mode == "auto" else self.output_mode
-        if mode == "steering":
-            if mode == self.output_mode:
-                return self, kind
-            return replace(self, output_mode=mode), kind
         if not self.velocity_outputs_from_card:
             return (self if mode == self.output_mode else replace(self, output_mode=mode)), kind
         fields = meaning if card_mode == "velocity" else DEFAULT_VELOCITY_OUTPUTS
+        # Checked in steering mode too: the gains must fit the moment the mode switches to velocity.
         if self.velocity_gains and len(self.velocity_gains) != len(fields):
             source = "the model card's outputs.names" if card_mode == "velocity" else "the default"
             raise ValueError(f"velocity_gains has {len(self.velocity_gains)} gains but the velocity outputs, from "
                              f"{source}, are {len(fields)} ({', '.join(fields)}): give one gain per output, or [] "
                              "for all 1")
+        if mode == "steering":
+            return (self if mode == self.output_mode else replace(self, output_mode=mode)), kind
         return replace(self, output_mode=mode, velocity_outputs=tuple(fields)), kind
 
     def validate(self) -> None:

@@ -36,7 +36,7 @@ def ros_time(seconds: float):
 
 class NodeProcess:
     def __init__(self, module: str, env: dict, log_path: Path, params_file: Path | None = None, parameters=(),
-                 namespace: str = ""):
+                 namespace: str = "", remaps=()):
         self.name = module.removeprefix("liquid_control.nodes.")
         self.namespace = namespace
         self.log_path = log_path
@@ -48,6 +48,8 @@ class NodeProcess:
             args += ["-r", f"__ns:={namespace}"]
         for parameter in parameters:
             args += ["-p", parameter]
+        for remap in remaps:
+            args += ["-r", remap]
         self.process = subprocess.Popen([sys.executable, "-m", module, *args], env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, cwd=REPO_ROOT)
 

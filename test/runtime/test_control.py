@@ -243,6 +243,11 @@ def test_explicit_settings_override_the_card(policy, velocity_policy):
         ControlLoop(velocity_policy, ControlConfig(velocity_gains=(1.0, 2.0)), VELOCITY_CARD)
     loop = ControlLoop(velocity_policy, ControlConfig(velocity_gains=(1.0,) * 4), VELOCITY_CARD)
     assert loop.config.velocity_gains == (1.0,) * 4
+    # ... in steering mode too (issue 24: accepted there, a later switch to velocity failed).
+    steering = ControlLoop(velocity_policy, ControlConfig(output_mode="steering"), VELOCITY_CARD)
+    with pytest.raises(ValueError, match="velocity_gains has 3 gains .* are 4"):
+        steering.set_config(ControlConfig(output_mode="steering", velocity_gains=(1.0, 2.0, 3.0)))
+    assert steering.config.velocity_gains == ()
 
 
 def test_a_velocity_card_naming_more_outputs_than_the_model_has_is_refused():

@@ -25,12 +25,12 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray
 from std_srvs.srv import Trigger
 
 from liquid_control.data.images import PreprocessSpec
+from liquid_control.nodes import qos
 from liquid_control.nodes.dedicated_threads import serving_available
 from liquid_control.nodes.settings import ParameterError, declare_settings
 from liquid_control.nodes.throttle import LogThrottle
@@ -86,7 +86,7 @@ class ControllerNode(LifecycleNode):
         self._shadow: ShadowAgreement | None = None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_service(Trigger, "~/reset", self._on_reset)
-        self._diagnostics_publisher = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_publisher = qos.publisher(self, DiagnosticArray, "/diagnostics", qos.RELIABLE)
         # Diagnostics watch the node in wall time: on a paused sim clock they must still report.
         self._diagnostics_timer = self.create_timer(1.0 / self.values["diagnostics_rate_hz"], self._publish_diagnostics,
                                                     clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -115,17 +115,18 @@ class ControllerNode(LifecycleNode):
             config = self.loop.config
             fields = ("angular.z",) if config.output_mode == "steering" else tuple(config.velocity_outputs)
             self._shadow = ShadowAgreement(fields, self.values["shadow_tolerance"], self.values["input_timeout_s"])
-            self._cmd_publisher = self.create_lifecycle_publisher(command_type, "~/shadow/cmd_vel", 10)
-            self._driving_subscription = self.create_subscription(command_type, "cmd_vel", self._on_driving_command, 10)
+            self._cmd_publisher = qos.publisher(self, command_type, "~/shadow/cmd_vel", qos.RELIABLE, lifecycle=True)
+            self._driving_subscription = qos.subscription(self, command_type, "cmd_vel", self._on_driving_command,
+                                                          qos.RELIABLE)
         else:
-            self._cmd_publisher = self.create_lifecycle_publisher(command_type, "cmd_vel", 10)
-        self._output_publisher = self.create_lifecycle_publisher(Float32MultiArray, "~/policy_output", 10)
+            self._cmd_publisher = qos.publisher(self, command_type, "cmd_vel", qos.RELIABLE, lifecycle=True)
+        self._output_publisher = qos.publisher(self, Float32MultiArray, "~/policy_output", qos.RELIABLE, lifecycle=True)
         self._view.open()
         self._view.use_model(self.loop, self.card, self._spec)
         group = self._ticks.open_frames_thread(self.values) if self.values["dedicated_threads"] else None
         topic = "image_raw" if self._spec is not None else "image_preprocessed"
-        self._subscription = self.create_subscription(Image, topic, self._on_image, qos_profile_sensor_data,
-                                                      callback_group=group)
+        self._subscription = qos.subscription(self, Image, topic, self._on_image, qos.SENSOR_SUBSCRIPTION,
+                                              callback_group=group)
         if group is not None:
             self._ticks.serve_frames(self._subscription)
         self.get_logger().info(configured_text(self.loop, self.card, self._subscription.topic_name,

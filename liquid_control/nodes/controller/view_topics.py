@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, String
 
 from liquid_control.data.images import PreprocessSpec, to_rgb
+from liquid_control.nodes import qos
 from liquid_control.nodes.dedicated_threads import ServingThread, serving_available
 from liquid_control.runtime.loop import ControlLoop
 from liquid_control.view.attention import blend_attention, saliency_map
@@ -30,9 +30,6 @@ from liquid_control.view.wiring_image import WiringRenderer
 
 from .messages import names_message, neurons_message, rgb8_message, saliency_message
 
-# REP-2003: publishers offer RELIABLE (what rviz2, rqt and foxglove_bridge subscribe with by default).
-VIEW_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 # The wiring image's size: under Fast DDS's default shared-memory segment (512 KiB), so a local viewer
 # gets it in one piece; larger ones travel as UDP fragments, which delayed the control ticks.
 WIRING_SIZE = (480, 270)
@@ -98,12 +95,12 @@ class ViewTopics:
         """Create the publishers (configure); the names are published by ``use_model``."""
         node = self._node
         self._publishers = {
-            "saliency": node.create_lifecycle_publisher(Image, "~/saliency", qos_profile_sensor_data),
-            "overlay": node.create_lifecycle_publisher(Image, "~/saliency/overlay", VIEW_QOS),
-            "neurons": node.create_lifecycle_publisher(Float32MultiArray, "~/neurons", VIEW_QOS),
-            "wiring": node.create_lifecycle_publisher(Image, "~/wiring/image", VIEW_QOS),
+            "saliency": qos.publisher(node, Image, "~/saliency", qos.SENSOR_PUBLISHER, lifecycle=True),
+            "overlay": qos.publisher(node, Image, "~/saliency/overlay", qos.VIEW, lifecycle=True),
+            "neurons": qos.publisher(node, Float32MultiArray, "~/neurons", qos.VIEW, lifecycle=True),
+            "wiring": qos.publisher(node, Image, "~/wiring/image", qos.VIEW, lifecycle=True),
         }
-        self._names = node.create_publisher(String, "~/neurons/names", LATCHED_QOS)
+        self._names = qos.publisher(node, String, "~/neurons/names", qos.LATCHED)
 
     def use_model(self, loop: ControlLoop, card: dict, spec: PreprocessSpec | None) -> None:
         """Show ``loop``'s network (at configure and on a model swap); ``spec``: the card's preprocessing when
