@@ -42,14 +42,15 @@ def table(result: dict[str, Any]) -> str:
         lines.append("")
     if "train" in result:
         train = result["train"]
-        full, recipe = train["full"], train["full_training_recipe"]
-        lines.append(f"training (batch {train['batch']} x {train['seq_len']} frames): full step "
-                     f"{full['ours']['sequences_per_s']:g} vs ncps {full['ncps']['sequences_per_s']:g} "
-                     f"sequences/s ({full['ratio_ours_over_ncps']:g}x); as training runs it (channels-last, "
-                     f"{'bf16' if train.get('head_bf16') else 'fp32'} head) "
+        full, recipe = train["full"], train.get("full_training_recipe")
+        line = (f"training (batch {train['batch']} x {train['seq_len']} frames): full step "
+                f"{full['ours']['sequences_per_s']:g} vs ncps {full['ncps']['sequences_per_s']:g} "
+                f"sequences/s ({full['ratio_ours_over_ncps']:g}x)")
+        if recipe is not None:  # results saved before the recipe's own figure have none
+            line += (f"; as training runs it (channels-last, {'bf16' if train.get('head_bf16') else 'fp32'} head) "
                      f"{recipe['ours']['sequences_per_s']:g} vs {recipe['ncps']['sequences_per_s']:g} "
-                     f"({recipe['ratio_ours_over_ncps']:g}x); core alone "
-                     f"{train['core']['ratio_ours_over_ncps']:g}x; time to a driving policy: "
+                     f"({recipe['ratio_ours_over_ncps']:g}x)")
+        lines.append(f"{line}; core alone {train['core']['ratio_ours_over_ncps']:g}x; time to a driving policy: "
                      "benchmarks/time_to_policy.py")
     return "\n".join(lines)
 
