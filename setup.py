@@ -142,6 +142,8 @@ setup(
             'perception_node = liquid_control.nodes.perception_node:main',
             'controller_node = liquid_control.nodes.controller.main:main',
             'bag_recorder = liquid_control.nodes.bag_recorder:main',
+            'px4_bridge = liquid_control.nodes.autopilots.px4_bridge:main',
+            'twist_bridge = liquid_control.nodes.autopilots.twist_bridge:main',
         ],
     },
 )
