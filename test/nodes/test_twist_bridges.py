@@ -1,9 +1,10 @@
 """twist_bridge as MAVROS and ArduPilot meet it: real node processes, read the way each autopilot reads.
 
 One bridge per profile, started together in namespaces of their own: the probe plays the policy
-(cmd_vel) and, for MAVROS in LOCAL_NED, MAVROS's pose; it reads the setpoints best effort with the
-depth each autopilot's reader has (MAVROS: the sensor-data profile; ArduPilot's /ap/cmd_vel reader:
-best effort, keep last 5), so a QoS the autopilot could not match would show here as silence.
+(cmd_vel; TwistStamped for mavros_local) and, for MAVROS in LOCAL_NED, MAVROS's pose. It reads the
+setpoints best effort with the depth each autopilot's reader has (MAVROS: the sensor-data profile;
+ArduPilot's /ap/cmd_vel reader: best effort, keep last 5), so a QoS the autopilot could not match
+would show here as silence.
 """
 import math
 import os
@@ -29,21 +30,22 @@ MODULE = 'liquid_control.nodes.autopilots.twist_bridge'
 STARTUP_S = 30.0
 COMMAND = (1.5, -0.5, 0.25, 0.3)  # forward, left, up (m/s), yaw rate (rad/s, counter-clockwise)
 ARDUPILOT_READER = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
-# autopilot -> (namespace, setpoint topic, how the autopilot reads it)
+# autopilot -> (namespace, setpoint topic, how the autopilot reads it, cmd_vel as TwistStamped)
 BRIDGES = {
-    'ardupilot': ('/copter', 'ap/cmd_vel', ARDUPILOT_READER),
-    'mavros': ('/uav1', 'mavros/setpoint_velocity/cmd_vel', qos_profile_sensor_data),
-    'mavros_local': ('/uav2', 'mavros/setpoint_velocity/cmd_vel', qos_profile_sensor_data),
+    'ardupilot': ('/copter', 'ap/cmd_vel', ARDUPILOT_READER, False),
+    'mavros': ('/uav1', 'mavros/setpoint_velocity/cmd_vel', qos_profile_sensor_data, False),
+    'mavros_local': ('/uav2', 'mavros/setpoint_velocity/cmd_vel', qos_profile_sensor_data, True),
 }
 
 
 class Probe(harness.Probe):
-    def __init__(self, node_process: harness.NodeProcess, topic: str, reader: QoSProfile):
+    def __init__(self, node_process: harness.NodeProcess, topic: str, reader: QoSProfile, stamped: bool):
         super().__init__(node_process, 'twist_bridge_probe')
         self.setpoints = []
         self.command = COMMAND  # None: the policy is silent
+        self.stamped = stamped
         self.node.create_subscription(TwistStamped, topic, self.setpoints.append, reader)
-        self.cmd_vel = self.node.create_publisher(Twist, 'cmd_vel', 10)
+        self.cmd_vel = self.node.create_publisher(TwistStamped if stamped else Twist, 'cmd_vel', 10)
         self.pose = self.node.create_publisher(PoseStamped, 'mavros/local_position/pose', qos_profile_sensor_data)
         self.node.create_timer(0.05, self._send)
 
@@ -53,9 +55,10 @@ class Probe(harness.Probe):
         pose.pose.orientation.w = pose.pose.orientation.z = math.sqrt(0.5)  # ENU heading: north
         self.pose.publish(pose)
         if self.command is not None:
-            twist = Twist()
+            message = TwistStamped() if self.stamped else Twist()
+            twist = message.twist if self.stamped else message
             twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z = self.command
-            self.cmd_vel.publish(twist)
+            self.cmd_vel.publish(message)
 
     def latest(self):
         twist = self.setpoints[-1].twist
@@ -66,11 +69,11 @@ class Probe(harness.Probe):
 def bridges(tmp_path_factory):
     folder = tmp_path_factory.mktemp('twist_bridge')
     probes = {}
-    for autopilot, (namespace, topic, reader) in BRIDGES.items():
+    for autopilot, (namespace, topic, reader, stamped) in BRIDGES.items():
         node_process = harness.NodeProcess(MODULE, dict(os.environ), folder / f'{autopilot}.log', PARAMS_FILE,
-                                           (f'autopilot:={autopilot}', 'cmd_timeout_s:=0.3', 'failsafe_after_s:=0.6'),
-                                           namespace=namespace)
-        probes[autopilot] = Probe(node_process, topic, reader)
+                                           (f'autopilot:={autopilot}', 'cmd_timeout_s:=0.3', 'failsafe_after_s:=0.6',
+                                            f'twist_stamped:={str(stamped).lower()}'), namespace=namespace)
+        probes[autopilot] = Probe(node_process, topic, reader, stamped)
     try:
         for probe in probes.values():
             probe.spin_until(lambda: probe.setpoints and probe.latest() != [0.0] * 4, 'a setpoint', STARTUP_S)
@@ -97,7 +100,7 @@ def test_mavros_body_ned_gets_the_body_frame_twist(bridges):
 
 
 def test_mavros_local_ned_gets_an_enu_twist_rotated_by_the_heading(bridges):
-    probe = bridges['mavros_local']
+    probe = bridges['mavros_local']  # its cmd_vel is TwistStamped (twist_stamped:=true)
     assert probe.setpoints[-1].header.frame_id == 'map'
     # Facing north: forward 1.5 is +y (north), left -0.5 is +x (east); up and the yaw rate are kept in ENU.
     assert probe.latest() == pytest.approx([0.5, 1.5, 0.25, 0.3])
