@@ -75,8 +75,7 @@ def bridges(tmp_path_factory):
                                             f'twist_stamped:={str(stamped).lower()}'), namespace=namespace)
         probes[autopilot] = Probe(node_process, topic, reader, stamped)
     try:
-        for probe in probes.values():
-            probe.spin_until(lambda: probe.setpoints and probe.latest() != [0.0] * 4, 'a setpoint', STARTUP_S)
+        wait_for_setpoints(probes.values())
         yield probes
     finally:
         for probe in probes.values():
@@ -108,6 +107,8 @@ def test_mavros_local_ned_gets_an_enu_twist_rotated_by_the_heading(bridges):
 
 def test_a_stale_policy_becomes_zero_velocity_then_the_stream_stops(bridges):
     probe = bridges['ardupilot']
+    probe.wait_for_more(probe.setpoints, 5, 'setpoints')  # the policy (this probe) was not spun meanwhile
+    probe.spin_until(lambda: probe.latest() != [0.0] * 4, 'the policy flown again')
     stops_logged = stops(probe)  # there may be one from the start-up, before the probe's first command
     probe.command = None
     probe.spin_until(lambda: probe.latest() == [0.0] * 4, 'a zero-velocity setpoint')
@@ -126,6 +127,18 @@ def test_unknown_autopilot_stops_the_node_with_one_line(ros_env):
                             env=ros_env, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
     assert result.returncode == 2
     assert "parameter 'autopilot' must be one of mavros, mavros_local, ardupilot, got 'betaflight'" in result.stderr
+
+
+def wait_for_setpoints(probes) -> None:
+    """Spin every probe in turn (each plays its bridge's policy) until each has a setpoint of its command."""
+    deadline = time.monotonic() + STARTUP_S
+    while not all(probe.setpoints and probe.latest() != [0.0] * 4 for probe in probes):
+        if time.monotonic() > deadline:
+            pytest.fail('timed out waiting for the first setpoints: ' + ' | '.join(
+                probe.node_process.output()[-1000:] for probe in probes))
+        for probe in probes:
+            probe.node_process.check_alive()
+            probe.executor.spin_once(timeout_sec=0.01)
 
 
 def stops(probe: Probe) -> int:

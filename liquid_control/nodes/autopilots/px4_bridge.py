@@ -129,7 +129,7 @@ class Px4BridgeNode(Node):
             if tick.heartbeat:
                 self.get_logger().info('policy back: heartbeat streaming')
             else:
-                self.get_logger().warn("policy lost: heartbeat stopped, PX4's offboard-loss failsafe takes over")
+                self.get_logger().warning("policy lost: heartbeat stopped, PX4's offboard-loss failsafe takes over")
             self._heartbeat = tick.heartbeat
 
 

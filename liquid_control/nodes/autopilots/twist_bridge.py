@@ -79,7 +79,7 @@ class TwistBridgeNode(Node):
             if self._streaming:
                 self.get_logger().info('policy back: setpoints streaming')
             else:
-                self.get_logger().warn("policy lost: setpoints stopped, the autopilot's own failsafe takes over")
+                self.get_logger().warning("policy lost: setpoints stopped, the autopilot's own failsafe takes over")
         if values is None:
             return
         message = TwistStamped()
