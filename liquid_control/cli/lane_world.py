@@ -22,9 +22,10 @@ def demo(args: argparse.Namespace) -> int:
     from liquid_control.nodes.closed_loop_demo import run_demo
 
     print(f"demo: {model.name} drives {args.distance:g} m on track {args.seed} through the ROS nodes "
-          f"(lane_sim_node -> perception_node -> controller_node, lock-step /clock) ...", file=sys.stderr, flush=True)
+          f"(lane_sim_node -> perception_node -> controller_node, lock-step /clock, {args.command_type} commands) "
+          "...", file=sys.stderr, flush=True)
     report = run_demo(str(model.resolve()), seed=args.seed, distance_m=args.distance, out_dir=args.out,
-                      timeout_s=args.timeout, live=args.live, mcap=args.mcap)
+                      timeout_s=args.timeout, live=args.live, mcap=args.mcap, command_type=args.command_type)
     if args.json:
         print(json.dumps(report))
     else:

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 from liquid_control.cli.arguments import add_view_options, parse_assignments, seed_list
+from liquid_control.runtime.ackermann import COMMAND_TYPES
 
 
 def world_verbs(task_name: str) -> ModuleType:
@@ -75,6 +76,9 @@ def add_demo_parser(verbs) -> None:
     demo.add_argument("--model", help="model folder (default: the shipped models/ncp19_lane, or models/ncp_drone)")
     demo.add_argument("--domain", default="summer",
                       help="--world drone: summer (training), autumn, winter, urban, dusk")
+    demo.add_argument("--command-type", choices=COMMAND_TYPES, default="twist",
+                      help="--world lane: the commands controller_node sends lane_sim_node: Twist or TwistStamped on "
+                           "cmd_vel, or AckermannDriveStamped on drive (docs/ackermann.md; default: %(default)s)")
     demo.add_argument("--seed", type=int, default=1000, help="track or scene seed; >= 1000 is held out from training "
                       "(default: %(default)s)")
     demo.add_argument("--distance", type=float, default=1000.0, help="metres to drive (default: %(default)s)")

@@ -151,8 +151,9 @@ def _previous_episode(metrics: dict) -> dict:
 
 def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: str = "out/demo",
              timeout_s: float = 900.0, frame_every: int = 4, quiet: bool = True, live: str | None = None,
-             mcap: str | None = None) -> dict:
-    """Drive ``distance_m`` on track ``seed``; ``live``/``mcap``: the live view of the nodes (view_relay)."""
+             mcap: str | None = None, command_type: str = "twist") -> dict:
+    """Drive ``distance_m`` on track ``seed``; ``live``/``mcap``: the live view of the nodes (view_relay);
+    ``command_type``: the commands between controller and simulator (twist, twist_stamped, ackermann)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -163,13 +164,14 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
             return "distance reached"
         return ""
 
-    stop_reason, wall, final, monitor = _launch(["sim_demo.launch.xml", f"seed:={seed}", f"model:={model}"], out,
-                                                (frame_every,), timeout_s, done,
+    stop_reason, wall, final, monitor = _launch(["sim_demo.launch.xml", f"seed:={seed}", f"model:={model}",
+                                                 f"command_type:={command_type}"], out, (frame_every,), timeout_s, done,
                                                 _view_options(live, mcap, "lane", seed))
     drive = {**final, **_previous_episode(final)}  # the car left the road: that drive's figures, not the next one's
     report = {
         "model": model,
         "seed": seed,
+        "command_type": command_type,
         "track_family": final.get("track_family"),
         "distance_m": float(drive.get("distance_m", 0.0)),
         "mean_abs_lateral_m": float(drive.get("mean_abs_lateral_m", "nan")),

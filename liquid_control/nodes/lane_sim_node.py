@@ -8,9 +8,11 @@ publishes   lane_metrics        diagnostic_msgs/DiagnosticStatus ``lane_sim``: l
                                 the episode's metrics, episode counters, the command applied
             odom                the car on the ground (z = 0), its forward and sideways speed
 subscribes  cmd_vel             linear.x = speed, angular.z = yaw rate (the bicycle relation
-                                turns them into a steering angle)
+                                turns them into a steering angle); or with command_type ackermann
+            drive               ackermann_msgs/AckermannDriveStamped: speed and steering_angle, applied
+                                as they are (the car's own command; docs/ackermann.md)
 
-A cmd_vel older than ``cmd_timeout_s`` of sim time stops the car (speed 0, steering 0). When the
+A command older than ``cmd_timeout_s`` of sim time stops the car (speed 0, steering 0). When the
 car leaves the road (or reaches the end of an open road) the episode restarts by itself.
 """
 
@@ -22,7 +24,14 @@ import sys
 from diagnostic_msgs.msg import DiagnosticStatus
 
 from liquid_control.nodes.settings import Setting, run_node
-from liquid_control.nodes.sim_node import SimNode, checked, common_settings, odometry_message, perturbation_config
+from liquid_control.nodes.sim_node import (
+    TWIST_READERS,
+    SimNode,
+    checked,
+    common_settings,
+    odometry_message,
+    perturbation_config,
+)
 
 # Nothing here imports mujoco itself: liquid_control.sim.lane.world sets MUJOCO_GL=egl (headless
 # rendering) before it does, whatever order these imports run in.
@@ -31,12 +40,14 @@ from liquid_control.sim.lane.track import TrackSpec
 from liquid_control.sim.lane.world import LaneWorld, WorldConfig
 
 NODE_NAME = 'lane_sim_node'
+# The car is an Ackermann car: it also takes AckermannDriveStamped, whose speed and steering angle are its command.
+COMMAND_READERS = {**TWIST_READERS, 'ackermann': lambda node, message: node.command_from_ackermann(message.drive)}
 
 SETTINGS = (
     Setting('seed', 0, 'Track seed: the same seed draws the same road. Seeds below 1000 are the training '
             'family, from 1000 on the held-out family (unseen shapes and colours).', 0, 2**31 - 1),
     Setting('closed_track', True, 'true: a closed loop; false: an open road (the episode restarts at its end).'),
-    *common_settings(200, 66, 20.0, 'the car is stopped (speed 0, steering 0)'),
+    *common_settings(200, 66, 20.0, 'the car is stopped (speed 0, steering 0)', tuple(COMMAND_READERS)),
 )
 
 
@@ -60,6 +71,7 @@ class LaneSimNode(SimNode):
     METRICS_NAME = 'lane_sim'
     LIMITS = "the car's limits"
     SETTINGS = SETTINGS
+    COMMAND_READERS = COMMAND_READERS
 
     def make_world(self, values: dict):
         config = world_config(values)  # refused parameters end the node before anything is built
@@ -73,6 +85,11 @@ class LaneSimNode(SimNode):
 
     def command_from_twist(self, twist):
         return Command.from_twist(twist.linear.x, twist.angular.z, self._car).clamped(self._car)
+
+    def command_from_ackermann(self, drive):
+        """An AckermannDrive's speed and steering angle, within the car's limits. Its rate fields
+        (steering_angle_velocity, acceleration, jerk) are not modelled: the car's actuators set the pace."""
+        return Command(float(drive.speed), float(drive.steering_angle)).clamped(self._car)
 
     def stop_command(self) -> Command:
         return Command()

@@ -1,8 +1,9 @@
 """The plumbing every simulated world's node shares: ``SimNode`` (lane_sim_node, drone_sim_node).
 
-A subclass names its world and says how a cmd_vel becomes the world's command, what the stop
-command is (the car stands still, the drone hovers) and what its odometry and metrics hold. Here:
-the camera, odometry and metrics publishers, the lockstep and realtime modes, stale-command stops,
+A subclass names its world and says how a cmd_vel (or another command message it takes, by
+``command_type``: ``COMMAND_READERS``) becomes the world's command, what the stop command is (the
+car stands still, the drone hovers) and what its odometry and metrics hold. Here: the camera,
+odometry and metrics publishers, the lockstep and realtime modes, stale-command stops,
 episode restarts, and a ROS time that stays continuous over episodes (a /clock that went back
 would make sim-time subscribers drop their TF buffers). Topics and modes: docs/nodes.md.
 """
@@ -16,7 +17,6 @@ from typing import Any
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -25,7 +25,9 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 
 from liquid_control.nodes import qos
+from liquid_control.nodes.command_topics import COMMAND_TOPICS, missing_package
 from liquid_control.nodes.settings import ParameterError, Setting, declare_settings
+from liquid_control.runtime.ackermann import resolve_command_type
 from liquid_control.sim.perturbations import PerturbationConfig
 
 MODES = ('lockstep', 'realtime')
@@ -35,11 +37,20 @@ BASE_FRAME = 'base_link'
 WARN_THROTTLE_S = 2.0
 RESET_REASON = 'reset requested'
 PERTURBATION_PREFIX = 'perturbations.'
+# How a command message becomes the world's command (within its limits) and what had to change, by
+# command_type: every world takes a Twist; one that takes more (the lane world's car: ackermann) adds readers.
+TWIST_READERS = {
+    'twist': lambda node, message: node.command_from_twist(message),
+    'twist_stamped': lambda node, message: node.command_from_twist(message.twist),
+}
 
 
-def common_settings(camera_width: int, camera_height: int, camera_rate_hz: float, stop: str) -> tuple[Setting, ...]:
+def common_settings(camera_width: int, camera_height: int, camera_rate_hz: float, stop: str,
+                    command_types=tuple(TWIST_READERS)) -> tuple[Setting, ...]:
     """The settings of every sim node, with the world's camera defaults; ``stop`` says what the
-    stop command does (for the cmd_timeout_s description)."""
+    stop command does (for the cmd_timeout_s description), ``command_types`` what the node takes."""
+    taken = ', '.join(f'{name} ({COMMAND_TOPICS[name].type_name} on {COMMAND_TOPICS[name].topic})'
+                      for name in command_types)
     # The ranges are those the simulator accepts (liquid_control.sim validates again, and catches
     # the combinations a range cannot express, e.g. physics_dt must divide the camera period); where
     # the simulator has no upper bound the range takes a generous one, since a ROS range needs both ends.
@@ -57,7 +68,9 @@ def common_settings(camera_width: int, camera_height: int, camera_rate_hz: float
         Setting('cmd_timeout_s', 0.5, f'Seconds of sim time after which the last cmd_vel is stale and {stop}.',
                 0.0, 3600.0),
         Setting('frame_id', 'camera', 'frame_id of camera/image_raw and camera/camera_info.'),
-        Setting('cmd_vel_stamped', False, 'Subscribe to cmd_vel as geometry_msgs/TwistStamped instead of Twist.'),
+        Setting('cmd_vel_stamped', False, 'Subscribe to cmd_vel as geometry_msgs/TwistStamped instead of Twist '
+                '(the same as command_type twist_stamped).'),
+        Setting('command_type', 'twist', f'The command message taken: {taken}.'),
         Setting('perturbations.noise_std', 0.0, 'Gaussian pixel noise, standard deviation in 0..255 pixel units.',
                 0.0, 255.0),
         Setting('perturbations.brightness', 0.0, 'Brightness offset, fraction of full scale (0.2 adds 51).', -1.0, 1.0),
@@ -180,6 +193,7 @@ class SimNode(Node):
     METRICS_NAME = ''
     LIMITS = "the world's limits"  # whose limits a clamped command was held to, for the log
     SETTINGS: tuple[Setting, ...] = ()
+    COMMAND_READERS = TWIST_READERS  # by command_type: (node, message) -> (the world's command, what had to change)
 
     # ----------------------------------------------------------------- what a world says
     def make_world(self, values: dict) -> tuple[Any, str]:
@@ -209,7 +223,15 @@ class SimNode(Node):
         super().__init__(self.NODE_NAME, **node_options)
         values = declare_sim_settings(self, self.SETTINGS)
         self._lockstep = values['mode'] == 'lockstep'
-        self._stamped = values['cmd_vel_stamped']
+        try:
+            command_type = resolve_command_type(values['command_type'], values['cmd_vel_stamped'], 'cmd_vel_stamped',
+                                                tuple(self.COMMAND_READERS))
+            if missing_package(command_type):
+                raise ValueError(missing_package(command_type))
+        except ValueError as error:
+            raise ParameterError(f"parameter 'command_type' rejected: {error}") from None
+        self._read_command = self.COMMAND_READERS[command_type]
+        commands = COMMAND_TOPICS[command_type]
         self._frame_id = values['frame_id']
         self._lockstep_timeout_s = values['lockstep_timeout_s']
         self._cmd_timeout_ns = round(values['cmd_timeout_s'] * 1e9)
@@ -236,7 +258,8 @@ class SimNode(Node):
         self._odometry_publisher = qos.publisher(self, Odometry, 'odom', qos.RELIABLE)
         self._metrics_publisher = qos.publisher(self, DiagnosticStatus, self.METRICS_TOPIC, qos.RELIABLE)
         self._clock_publisher = qos.publisher(self, ClockMessage, '/clock', qos.RELIABLE) if self._lockstep else None
-        qos.subscription(self, TwistStamped if self._stamped else Twist, 'cmd_vel', self._on_cmd_vel, qos.RELIABLE)
+        self._command_topic = qos.subscription(self, commands.message_type(), commands.topic, self._on_cmd_vel,
+                                               qos.RELIABLE).topic_name
         self.create_service(Trigger, '~/reset', self._on_reset)
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         if self._lockstep:
@@ -244,7 +267,8 @@ class SimNode(Node):
         else:
             self._timer = self.create_timer(1.0 / config.camera_rate_hz, self._step, clock=steady)
         self.get_logger().info(f"{values['mode']} mode: {description}, camera "
-                               f'{config.camera_width}x{config.camera_height} at {config.camera_rate_hz:g} Hz')
+                               f'{config.camera_width}x{config.camera_height} at {config.camera_rate_hz:g} Hz, '
+                               f'commands: {commands.type_name} on {self._command_topic}')
         self._publish(self._world.reset())
 
     def close(self) -> str:
@@ -253,14 +277,13 @@ class SimNode(Node):
         return f'stopped in episode {self._episode}; episode ends: {self._stop_reasons_text()}'
 
     # ----------------------------------------------------------------- callbacks
-    def _on_cmd_vel(self, message: Twist | TwistStamped) -> None:
-        # The age of a command is measured from its arrival in sim time, not from a TwistStamped
+    def _on_cmd_vel(self, message) -> None:
+        # The age of a command is measured from its arrival in sim time, not from a stamped message's
         # header: a controller may stamp with its own clock, which need not be this node's.
-        twist = message.twist if self._stamped else message
-        command, problems = self.command_from_twist(twist)
+        command, problems = self._read_command(self, message)
         if problems:
             self._clamped_commands += 1
-            self.get_logger().warning(f"cmd_vel clamped to {self.LIMITS}: {'; '.join(problems)}",
+            self.get_logger().warning(f"{self._command_topic} clamped to {self.LIMITS}: {'; '.join(problems)}",
                                       throttle_duration_sec=WARN_THROTTLE_S)
         self._command = command
         self._command_sim_ns = self._sim_ns()
@@ -294,7 +317,7 @@ class SimNode(Node):
         age_ns = self._sim_ns() - self._command_sim_ns
         if age_ns > self._cmd_timeout_ns:
             self.get_logger().warning(
-                f'cmd_vel timed out: the last one is {age_ns / 1e9:.3f} s of sim time old '
+                f'{self._command_topic} timed out: the last one is {age_ns / 1e9:.3f} s of sim time old '
                 f'(cmd_timeout_s = {self._cmd_timeout_ns / 1e9:g}); applying the stop command',
                 throttle_duration_sec=WARN_THROTTLE_S)
             self._command = None

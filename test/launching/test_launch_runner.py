@@ -365,7 +365,7 @@ def dry_run_commands(text: str) -> list:
 
 def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=None, trigger='timer', backend='auto',
                           controller_input='preprocessed', camera_topic='camera/image_raw', twist_stamped='false',
-                          compressed='false', shadow='false'):
+                          compressed='false', shadow='false', command_type='twist'):
     model = model or f'{SHARE}/models/ncp19_lane'
     common = ['-r', f'__ns:={namespace}', '--params-file', str(params), '-p', f'model_path:={model}',
               '-p', f'use_sim_time:={use_sim_time}']
@@ -374,7 +374,8 @@ def lane_keeping_commands(params, namespace='/', use_sim_time='false', model=Non
                      '-r', f'image_raw:={camera_topic}', '-r', f'image_raw/compressed:={camera_topic}/compressed'),
         node_command('controller_node', '-r', '__node:=controller_node', *common, '-p', f'trigger:={trigger}',
                      '-p', f'backend:={backend}', '-p', f'input:={controller_input}',
-                     '-p', f'twist_stamped:={twist_stamped}', '-p', f'shadow:={shadow}',
+                     '-p', f'twist_stamped:={twist_stamped}', '-p', f'command_type:={command_type}',
+                     '-p', f'shadow:={shadow}',
                      '-r', f'image_raw:={camera_topic}'),
     ]
 
@@ -414,7 +415,7 @@ def test_sim_demo_dry_run_through_the_command_line(params, ros_env):
     assert result.returncode == 0, result.stderr
     sim = node_command('lane_sim_node', '-r', '__node:=lane_sim_node', '-r', '__ns:=/',
                        '--params-file', f'{SHARE}/config/lane_sim.yaml', '-p', 'mode:=lockstep', '-p', 'seed:=1000',
-                       '-p', 'use_sim_time:=true', '-p', 'cmd_vel_stamped:=false')
+                       '-p', 'use_sim_time:=true', '-p', 'cmd_vel_stamped:=false', '-p', 'command_type:=twist')
     names = ['lane_sim_node', 'perception_node', 'controller_node']
     assert [readable(c, f'/{name}') for c, name in zip(dry_run_commands(result.stdout), names)] == \
         [sim, *lane_keeping_commands(params, use_sim_time='true', trigger='frame')]

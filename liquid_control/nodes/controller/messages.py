@@ -1,5 +1,6 @@
-"""controller_node's messages: frames decoded into the network's input; commands, saliency, view images,
-neuron values and names built (the view's shapes, ``liquid_control.view.messages``, as ROS messages).
+"""controller_node's messages: frames decoded into the network's input; commands (Twist, TwistStamped or
+AckermannDriveStamped, by command_type), saliency, view images, neuron values and names built (the view's
+shapes, ``liquid_control.view.messages``, as ROS messages).
 
 Also the time a frame-triggered step runs at, from the frame's stamp. Plain functions of the messages,
 testable without ROS running.
@@ -15,7 +16,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension, MultiArrayLayout, String
 
 from liquid_control.data.images import PreprocessSpec, decode_float_image, decode_image
+from liquid_control.nodes.command_topics import COMMAND_TOPICS
+from liquid_control.runtime.ackermann import AckermannCommand, ackermann_from_twist, twist_from_ackermann
 from liquid_control.runtime.commands import Twist
+from liquid_control.runtime.shadow import twist_values
 from liquid_control.view.messages import float32_multi_array, string_message
 
 
@@ -66,12 +70,37 @@ def command_message(twist: Twist, stamped: bool, stamp=None, frame_id: str = "")
     return stamped_message
 
 
-def command_values(message: TwistMessage | TwistStamped, fields) -> list[float]:
-    """The values of the twist ``fields`` (e.g. linear.x, angular.z) of a Twist or TwistStamped."""
+def ackermann_message(twist: Twist, stamp, frame_id: str, wheelbase: float):
+    """An AckermannDriveStamped of a shaped ``twist``: its speed and the steering angle of its path's curvature
+    (``ackermann_from_twist``), stamped ``stamp`` in ``frame_id``."""
+    command = ackermann_from_twist(twist, wheelbase)
+    message = COMMAND_TOPICS["ackermann"].message_type()()
+    message.header.stamp = stamp
+    message.header.frame_id = frame_id
+    message.drive.speed, message.drive.steering_angle = command.speed, command.steering_angle
+    return message
+
+
+# The message of a shaped Twist, by command_type: (twist, stamp, frame_id, wheelbase) -> message.
+COMMAND_BUILDERS = {
+    "twist": lambda twist, stamp, frame_id, wheelbase: command_message(twist, False),
+    "twist_stamped": lambda twist, stamp, frame_id, wheelbase: command_message(twist, True, stamp, frame_id),
+    "ackermann": ackermann_message,
+}
+
+
+def command_twist(message, wheelbase: float | None = None) -> Twist:
+    """What a Twist, TwistStamped or (with the car's ``wheelbase``) AckermannDriveStamped commands, as a Twist."""
+    drive = getattr(message, "drive", None)
+    if drive is not None:
+        return twist_from_ackermann(AckermannCommand(drive.speed, drive.steering_angle), wheelbase)
     twist = getattr(message, "twist", message)
-    values = {"linear.x": twist.linear.x, "linear.y": twist.linear.y, "linear.z": twist.linear.z,
-              "angular.z": twist.angular.z}
-    return [values[name] for name in fields]
+    return Twist(twist.linear.x, twist.linear.y, twist.linear.z, twist.angular.z)
+
+
+def command_values(message, fields, wheelbase: float | None = None) -> list[float]:
+    """The values of the twist ``fields`` (e.g. linear.x, angular.z) a command message commands (``command_twist``)."""
+    return twist_values(command_twist(message, wheelbase), fields)
 
 
 def saliency_message(saliency: np.ndarray, stamp) -> Image:

@@ -1,7 +1,8 @@
 """controller_node: a liquid-network policy driving the robot at a fixed control rate (lifecycle node).
 
 subscribes  image_preprocessed (or image_raw with input:=camera, preprocessed here); in shadow mode cmd_vel
-publishes   cmd_vel (TwistStamped with twist_stamped:=true; ~/shadow/cmd_vel in shadow mode),
+publishes   cmd_vel (Twist, or TwistStamped), or drive (AckermannDriveStamped), as command_type says (in shadow
+            mode ~/shadow/cmd_vel or ~/shadow/drive, listening to the other),
             ~/policy_output (the network's raw outputs), /diagnostics, and the view (view_topics.py, while
             subscribed): ~/saliency and ~/saliency/overlay (publish_saliency), ~/neurons, ~/neurons/names,
             ~/wiring/image
@@ -19,8 +20,6 @@ import time
 
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Twist as TwistMessage
-from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
@@ -31,6 +30,7 @@ from std_srvs.srv import Trigger
 
 from liquid_control.data.images import PreprocessSpec
 from liquid_control.nodes import qos
+from liquid_control.nodes.command_topics import COMMAND_TOPICS
 from liquid_control.nodes.dedicated_threads import serving_available
 from liquid_control.nodes.settings import ParameterError, declare_settings
 from liquid_control.nodes.throttle import LogThrottle
@@ -39,10 +39,10 @@ from liquid_control.runtime.loop import ControlLoop, TickResult
 from liquid_control.runtime.shadow import ShadowAgreement, twist_values
 
 from .diagnostics import ControllerStats, configured_text, diagnostic_values, status_level, threads_text
-from .messages import camera_pixels, command_message, command_values, frame_image, frame_step_time, stamp_seconds
+from .messages import COMMAND_BUILDERS, camera_pixels, command_values, frame_image, frame_step_time, stamp_seconds
 from .model import load_control_loop, reason
 from .reconfigure import plan_change, refusal_for_model
-from .settings import SETTINGS, check_startup, control_period
+from .settings import SETTINGS, check_startup, command_type, control_period
 from .tick_sources import TickSources
 from .view_topics import ViewTopics
 
@@ -60,6 +60,7 @@ class ControllerNode(LifecycleNode):
             check_startup(self.values)
         except ValueError as error:
             raise ParameterError(f"parameters rejected: {error}") from None
+        self._command_type = command_type(self.values)  # read once: twist, twist_stamped or ackermann
         missing = serving_available() if self.values["dedicated_threads"] else ""
         if missing:
             self.get_logger().warning(f"dedicated_threads: this rclpy lacks {missing}; frames and ticks are "
@@ -109,17 +110,18 @@ class ControllerNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {self._configure_error}")
             return TransitionCallbackReturn.FAILURE
         self.loop, self.card, self._spec = loop, card, spec
-        stamped = self.values["twist_stamped"]
-        command_type = TwistStamped if stamped else TwistMessage
+        commands = COMMAND_TOPICS[self._command_type]
+        message_type = commands.message_type()
         if self.values["shadow"]:
             config = self.loop.config
             fields = ("angular.z",) if config.output_mode == "steering" else tuple(config.velocity_outputs)
             self._shadow = ShadowAgreement(fields, self.values["shadow_tolerance"], self.values["input_timeout_s"])
-            self._cmd_publisher = qos.publisher(self, command_type, "~/shadow/cmd_vel", qos.RELIABLE, lifecycle=True)
-            self._driving_subscription = qos.subscription(self, command_type, "cmd_vel", self._on_driving_command,
-                                                          qos.RELIABLE)
+            self._cmd_publisher = qos.publisher(self, message_type, f"~/shadow/{commands.topic}", qos.RELIABLE,
+                                                lifecycle=True)
+            self._driving_subscription = qos.subscription(self, message_type, commands.topic,
+                                                          self._on_driving_command, qos.RELIABLE)
         else:
-            self._cmd_publisher = qos.publisher(self, command_type, "cmd_vel", qos.RELIABLE, lifecycle=True)
+            self._cmd_publisher = qos.publisher(self, message_type, commands.topic, qos.RELIABLE, lifecycle=True)
         self._output_publisher = qos.publisher(self, Float32MultiArray, "~/policy_output", qos.RELIABLE, lifecycle=True)
         self._view.open()
         self._view.use_model(self.loop, self.card, self._spec)
@@ -130,7 +132,8 @@ class ControllerNode(LifecycleNode):
         if group is not None:
             self._ticks.serve_frames(self._subscription)
         self.get_logger().info(configured_text(self.loop, self.card, self._subscription.topic_name,
-                                               self._spec is not None, group is not None))
+                                               self._spec is not None, group is not None)
+                               + f"; commands: {commands.type_name} on {self._cmd_publisher.topic_name}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -336,14 +339,14 @@ class ControllerNode(LifecycleNode):
             log(text)
 
     def _publish_command(self, twist: Twist) -> None:
-        stamped = self.values["twist_stamped"]
-        stamp = self.get_clock().now().to_msg() if stamped else None
-        self._cmd_publisher.publish(command_message(twist, stamped, stamp, self.values["frame_id"]))
+        stamp = self.get_clock().now().to_msg() if COMMAND_TOPICS[self._command_type].stamped else None
+        self._cmd_publisher.publish(COMMAND_BUILDERS[self._command_type](twist, stamp, self.values["frame_id"],
+                                                                         self.values["wheelbase"]))
         self.stats.counts["commands"] += 1
 
     def _on_driving_command(self, message) -> None:
         """Shadow mode: the command that drives the robot, timed on the node clock as it arrives."""
-        self._shadow.driving(self._now(), command_values(message, self._shadow.fields))
+        self._shadow.driving(self._now(), command_values(message, self._shadow.fields, self.values["wheelbase"]))
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         if self.loop is None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from rclpy.parameter import Parameter
 
+from liquid_control.nodes.command_topics import missing_package
 from liquid_control.nodes.settings import Setting
+from liquid_control.runtime.ackermann import resolve_command_type
 from liquid_control.runtime.commands import ControlConfig
 from liquid_control.runtime.device import choose_device
 from liquid_control.runtime.engines import BACKENDS
@@ -47,7 +49,8 @@ SETTINGS = (
     Setting("output_kind", "auto", "steering mode: what the first output means: curvature (1/m), yaw_rate (rad/s), "
             "steering_angle (rad), or auto (from the model card's outputs.names).", read_only=False),
     Setting("speed", 2.0, "steering mode: forward speed, m/s.", -10.0, 10.0, read_only=False),
-    Setting("wheelbase", 0.5, "Wheelbase, m, to turn a steering_angle output into a yaw rate.", 0.01, 10.0,
+    Setting("wheelbase", 0.5, "Wheelbase, m (the car's, front to rear axle): turns a steering_angle output into a "
+            "yaw rate, and a path's curvature into the steering angle of ackermann commands.", 0.01, 10.0,
             read_only=False),
     Setting("steering_gain", 1.0, "Multiplies the steering output.", -10.0, 10.0, read_only=False),
     Setting("velocity_outputs", None, "velocity mode: twist field of each output, in order, from linear.x, linear.y, "
@@ -65,8 +68,13 @@ SETTINGS = (
             read_only=False),
     Setting("max_future_s", 0.1, "A frame stamped more than this ahead of the node clock is invalid (a camera host "
             "whose clock runs ahead): dropped, counted, warned about, and a stop.", 0.0, 60.0, read_only=False),
-    Setting("twist_stamped", False, "Publish geometry_msgs/TwistStamped instead of Twist."),
-    Setting("frame_id", "base_link", "frame_id of TwistStamped commands."),
+    Setting("twist_stamped", False, "Publish geometry_msgs/TwistStamped instead of Twist: the same as command_type "
+            "twist_stamped (refused with any other command_type than twist)."),
+    Setting("command_type", "twist", "What the commands go out as: twist (geometry_msgs/Twist on cmd_vel), "
+            "twist_stamped (geometry_msgs/TwistStamped on cmd_vel) or ackermann (ackermann_msgs/AckermannDriveStamped "
+            "on drive: speed, and steering_angle = atan(wheelbase x curvature); a stop is speed 0 with straight "
+            "wheels)."),
+    Setting("frame_id", "base_link", "frame_id of stamped commands (TwistStamped, AckermannDriveStamped)."),
     Setting("publish_saliency", False, "Publish ~/saliency (VisualBackProp of the conv head, mono8) and "
             "~/saliency/overlay (the map blended on the frame the step used, rgb8), each only while subscribed.",
             read_only=False),
@@ -102,9 +110,18 @@ def control_period(values: dict) -> float | None:
     return None if values["trigger"] == "frame" else 1.0 / values["control_rate_hz"]
 
 
+def command_type(values: dict) -> str:
+    """The command type the node publishes (twist_stamped: true is command_type twist_stamped); ValueError
+    for an unknown one or a contradiction."""
+    return resolve_command_type(values["command_type"], values["twist_stamped"], "twist_stamped")
+
+
 def check_startup(values: dict) -> None:
     """Raise ValueError, saying why, for values the node cannot start with (the ranges rclpy checks)."""
     control_config(values)
+    missing = missing_package(command_type(values))
+    if missing:
+        raise ValueError(missing)
     choose_device(values["device"])
     if values["backend"] not in ("auto", *BACKENDS):
         raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {values['backend']!r}")
