@@ -258,8 +258,7 @@ class SimNode(Node):
         self._odometry_publisher = qos.publisher(self, Odometry, 'odom', qos.RELIABLE)
         self._metrics_publisher = qos.publisher(self, DiagnosticStatus, self.METRICS_TOPIC, qos.RELIABLE)
         self._clock_publisher = qos.publisher(self, ClockMessage, '/clock', qos.RELIABLE) if self._lockstep else None
-        self._command_topic = qos.subscription(self, commands.message_type(), commands.topic, self._on_cmd_vel,
-                                               qos.RELIABLE).topic_name
+        taken = self.create_command_inputs(commands)
         self.create_service(Trigger, '~/reset', self._on_reset)
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         if self._lockstep:
@@ -268,13 +267,30 @@ class SimNode(Node):
             self._timer = self.create_timer(1.0 / config.camera_rate_hz, self._step, clock=steady)
         self.get_logger().info(f"{values['mode']} mode: {description}, camera "
                                f'{config.camera_width}x{config.camera_height} at {config.camera_rate_hz:g} Hz, '
-                               f'commands: {commands.type_name} on {self._command_topic}')
+                               f'commands: {taken}')
         self._publish(self._world.reset())
 
     def close(self) -> str:
         """Release the renderer; returns a one-line account of the run for the caller to log."""
         self._world.close()
         return f'stopped in episode {self._episode}; episode ends: {self._stop_reasons_text()}'
+
+    def create_command_inputs(self, commands) -> str:
+        """Subscribe to the world's commands; returns what the log says of them. A world flown
+        through something else (drone_sim_node's PX4) overrides it, with ``command_at_step``, and
+        calls ``step_if_awaiting`` when the input that answers a frame arrives."""
+        self._command_topic = qos.subscription(self, commands.message_type(), commands.topic, self._on_cmd_vel,
+                                               qos.RELIABLE).topic_name
+        return f'{commands.type_name} on {self._command_topic}'
+
+    def command_at_step(self):
+        """The command the world steps with: the newest one, or the stop command once it is stale."""
+        return self._command_to_apply()
+
+    def step_if_awaiting(self) -> None:
+        """Step now if the world (lockstep mode) waits for the answer to its last frame."""
+        if self._awaiting_command:
+            self._step()
 
     # ----------------------------------------------------------------- callbacks
     def _on_cmd_vel(self, message) -> None:
@@ -287,8 +303,7 @@ class SimNode(Node):
                                       throttle_duration_sec=WARN_THROTTLE_S)
         self._command = command
         self._command_sim_ns = self._sim_ns()
-        if self._awaiting_command:
-            self._step()
+        self.step_if_awaiting()
 
     def _on_lockstep_timeout(self) -> None:
         # The timer may have been found ready in the same executor wait as a cmd_vel that has
@@ -306,7 +321,7 @@ class SimNode(Node):
     # ----------------------------------------------------------------- stepping
     def _step(self) -> None:
         self._awaiting_command = False
-        observation = self._world.step(self._command_to_apply())
+        observation = self._world.step(self.command_at_step())
         if observation.terminated:
             observation = self._restart(observation.reason)
         self._publish(observation)

@@ -228,6 +228,10 @@ class SimulatedPx4:
         return self._heartbeat_s is not None and self._now_s - self._heartbeat_s <= self.parameters.com_of_loss_t
 
     @property
+    def armed(self) -> bool:
+        return self._armed
+
+    @property
     def status(self) -> Px4Status:
         return Px4Status(ARMING_STATE_ARMED if self._armed else ARMING_STATE_DISARMED, self._nav_state,
                          self._intended, self._nav_state != self._intended, self.offboard_signal, self._armed_time_s,
