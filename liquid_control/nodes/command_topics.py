@@ -1,8 +1,8 @@
 """The topic and message type of each command type, for the controller that publishes commands and the
 simulators that take them (``command_type``: twist, twist_stamped, ackermann; docs/ackermann.md).
 
-ackermann_msgs is imported only when a node is set to ``ackermann``: it is no dependency of the package,
-and a node without it says so in one line at start-up.
+ackermann_msgs is imported only when a node is set to ``ackermann``: PyPI has no wheel of it, so a pip
+install lacks it (package.xml names it for rosdep), and a node without it says so in one line at start-up.
 """
 
 from __future__ import annotations
