@@ -157,3 +157,18 @@ def test_a_sim_node_refuses_a_command_type_it_cannot_take(ros_env, module, param
                           env=ros_env, capture_output=True, text=True, timeout=60)
     output = (node.stdout + node.stderr).strip()
     assert node.returncode == 2 and named in output and len(output.splitlines()) == 1, output
+
+
+def test_without_ackermann_msgs_only_command_type_ackermann_is_refused(ros_env):
+    """A pip install has no ackermann_msgs: the nodes import and run without it; asked for it, they say why."""
+    hide = "import sys; sys.modules['ackermann_msgs'] = None; "
+    imports = subprocess.run([sys.executable, "-c", hide + "import liquid_control.nodes.controller.node, "
+                              "liquid_control.nodes.lane_sim_node, liquid_control.cli.program"],
+                             env=ros_env, capture_output=True, text=True, timeout=60)
+    assert imports.returncode == 0, imports.stderr
+    node = subprocess.run([sys.executable, "-c", hide + "from liquid_control.nodes.lane_sim_node import main; "
+                           "sys.exit(main())", "--ros-args", "-p", "command_type:=ackermann"],
+                          env=ros_env, capture_output=True, text=True, timeout=60)
+    output = (node.stdout + node.stderr).strip()
+    assert node.returncode == 2 and "needs the ackermann_msgs message package" in output, output
+    assert len(output.splitlines()) == 1, output
