@@ -12,7 +12,8 @@ from liquid_control.cli.frames import FrameSink, print_files, run_outputs
 
 
 def demo(args: argparse.Namespace) -> int:
-    """``demo --task drone``: the liquid drone flies to a target through the ROS nodes."""
+    """``demo --task drone``: the liquid drone flies to a target through the ROS nodes; with
+    ``--flight-controller px4`` through the PX4 bridge and the simulated PX4's offboard mode."""
     model = Path(args.model or REPO_MODELS / "ncp_drone")
     if not (model / "card.yaml").is_file():
         print(f"error: no model at {model}. The package ships models/ncp_drone; its card has the command that "
@@ -21,12 +22,14 @@ def demo(args: argparse.Namespace) -> int:
     from liquid_control.nodes.closed_loop_demo import run_drone_demo
 
     seed = args.seed
+    flight_controller = args.flight_controller
+    chain = "controller_node -> px4_bridge -> PX4 (simulated)" if flight_controller == "px4" else "controller_node"
     print(f"demo: {model.name} flies to the target in scene {seed} ({args.domain}) through the ROS nodes "
-          f"(drone_sim_node -> perception_node -> controller_node, lock-step /clock) ...",
+          f"(drone_sim_node -> perception_node -> {chain}, lock-step /clock) ...",
           file=sys.stderr, flush=True)
     report = run_drone_demo(str(model.resolve()), seed=seed, domain=args.domain,
                             out_dir=args.out if args.out != "out/demo" else "out/drone_demo", timeout_s=args.timeout,
-                            live=args.live, mcap=args.mcap)
+                            live=args.live, mcap=args.mcap, flight_controller=flight_controller)
     if args.json:
         print(json.dumps(report))
     else:

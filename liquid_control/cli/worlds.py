@@ -79,6 +79,8 @@ def add_demo_parser(verbs) -> None:
     demo.add_argument("--command-type", choices=COMMAND_TYPES, default="twist",
                       help="--world lane: the commands controller_node sends lane_sim_node: Twist or TwistStamped on "
                            "cmd_vel, or AckermannDriveStamped on drive (docs/ackermann.md; default: %(default)s)")
+    demo.add_argument("--flight-controller", choices=("none", "px4"), default="none",
+                      help="--world drone: px4 flies through px4_bridge and the simulated PX4 (docs/px4_sim.md)")
     demo.add_argument("--seed", type=int, default=1000, help="track or scene seed; >= 1000 is held out from training "
                       "(default: %(default)s)")
     demo.add_argument("--distance", type=float, default=1000.0, help="metres to drive (default: %(default)s)")

@@ -7,11 +7,12 @@ and stops everything once the car has driven the requested distance (or left the
 out of time). It then writes a trajectory plot, a video and a strip of camera frames, and
 returns the report: distance, mean |lateral error|, departures.
 
-``run_drone_demo`` does the same with ``launch/drone_demo.launch.xml``: the velocity policy flies
-the drone to the target; the flight ends when the simulator starts its next episode (target
-reached, collision, out of the area or time limit), and the report takes the flight's end and
-final figures from the summary the simulator publishes with the next episode
-(``previous_episode.*``), not from the last message the monitor happened to see.
+``run_drone_demo`` does the same with ``launch/drone_demo.launch.xml`` (or, through px4_bridge
+and the simulated PX4, ``drone_px4_demo.launch.xml``): the velocity policy flies the drone to the
+target; the flight ends when the simulator starts its next episode (target reached, collision,
+out of the area or time limit), and the report takes the flight's end and final figures from the
+summary the simulator publishes with the next episode (``previous_episode.*``), not from the last
+message the monitor happened to see.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from sensor_msgs.msg import Image
 from liquid_control.distro import local_discovery_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The drone demo's launch file by flight controller: the simulator takes cmd_vel, or PX4's offboard interface.
+DRONE_LAUNCH_FILES = {"none": "drone_demo.launch.xml", "px4": "drone_px4_demo.launch.xml"}
 
 
 def local_ros_environment() -> dict:
@@ -189,8 +192,11 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
 
 def run_drone_demo(model: str, seed: int = 1000, domain: str = "summer", out_dir: str = "out/drone_demo",
                    timeout_s: float = 600.0, frame_every: int = 2, live: str | None = None,
-                   mcap: str | None = None) -> dict:
-    """Fly one episode through the ROS nodes; the report says whether the drone reached the target."""
+                   mcap: str | None = None, flight_controller: str = "none") -> dict:
+    """Fly one episode through the ROS nodes; the report says whether the drone reached the target.
+    ``flight_controller`` px4: through px4_bridge and the simulated PX4 (drone_px4_demo.launch.xml)."""
+    if flight_controller not in DRONE_LAUNCH_FILES:
+        raise ValueError(f"flight_controller must be one of {', '.join(DRONE_LAUNCH_FILES)}, got {flight_controller!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     last: dict = {}
@@ -207,7 +213,8 @@ def run_drone_demo(model: str, seed: int = 1000, domain: str = "summer", out_dir
         last.update(metrics)  # the flight so far (its final figures if the time runs out first)
         return ""
 
-    stop_reason, wall, final, monitor = _launch(["drone_demo.launch.xml", f"seed:={seed}", f"domain:={domain}",
+    stop_reason, wall, final, monitor = _launch([DRONE_LAUNCH_FILES[flight_controller], f"seed:={seed}",
+                                                 f"domain:={domain}",
                                                  f"model:={model}"], out,
                                                 (frame_every, "drone_metrics", "target_distance_m"), timeout_s, done,
                                                 _view_options(live, mcap, "drone", seed, domain))
@@ -216,6 +223,7 @@ def run_drone_demo(model: str, seed: int = 1000, domain: str = "summer", out_dir
         "model": model,
         "seed": seed,
         "domain": domain,
+        "flight_controller": flight_controller,
         "success": stop_reason == "reached the target",
         "stop_reason": stop_reason,
         "start_distance_m": float(last.get("start_distance_m", "nan")),
