@@ -10,6 +10,9 @@ from pathlib import Path
 from liquid_control.cli.arguments import REPO_MODELS, open_view, parse_assignments, value_range
 from liquid_control.cli.frames import FrameSink, print_files, run_outputs
 
+# What flies the drone in the demo, per --flight-controller (the launch files: closed_loop_demo).
+FLIGHT_CHAINS = {"none": "controller_node", "px4": "controller_node -> px4_bridge -> PX4 (simulated)"}
+
 
 def demo(args: argparse.Namespace) -> int:
     """``demo --task drone``: the liquid drone flies to a target through the ROS nodes; with
@@ -21,9 +24,13 @@ def demo(args: argparse.Namespace) -> int:
         return 2
     from liquid_control.nodes.closed_loop_demo import run_drone_demo
 
+    if args.command_type != "twist":
+        print("error: --command-type is for --world lane (a drone takes body-frame velocity, not a car's "
+              "steering); --flight-controller px4 flies through PX4's offboard interface", file=sys.stderr)
+        return 2
     seed = args.seed
     flight_controller = args.flight_controller
-    chain = "controller_node -> px4_bridge -> PX4 (simulated)" if flight_controller == "px4" else "controller_node"
+    chain = FLIGHT_CHAINS[flight_controller]
     print(f"demo: {model.name} flies to the target in scene {seed} ({args.domain}) through the ROS nodes "
           f"(drone_sim_node -> perception_node -> {chain}, lock-step /clock) ...",
           file=sys.stderr, flush=True)
