@@ -17,7 +17,14 @@ from __future__ import annotations
 from geometry_msgs.msg import Twist, TwistStamped
 from rclpy.node import Node
 
-from liquid_control.autopilots import BodyVelocity, OffboardBridge, OffboardSettings, PolicyTimeouts, VehicleState
+from liquid_control.autopilots import (
+    BodyVelocity,
+    OffboardBridge,
+    OffboardSettings,
+    Phase,
+    PolicyTimeouts,
+    VehicleState,
+)
 from liquid_control.nodes import qos
 from liquid_control.nodes.settings import Setting, declare_settings, run_node
 
@@ -128,8 +135,11 @@ class Px4BridgeNode(Node):
         if tick.heartbeat != self._heartbeat:
             if tick.heartbeat:
                 self.get_logger().info('policy back: heartbeat streaming')
+            elif tick.phase is Phase.WAITING:
+                self.get_logger().info('no policy yet: heartbeat paused until cmd_vel comes (offboard not requested)')
             else:
-                self.get_logger().warning("policy lost: heartbeat stopped, PX4's offboard-loss failsafe takes over")
+                self.get_logger().warning("policy lost: heartbeat stopped, PX4's offboard-loss failsafe takes over; "
+                                          'silent until restarted')
             self._heartbeat = tick.heartbeat
 
 
