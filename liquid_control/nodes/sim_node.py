@@ -37,8 +37,7 @@ BASE_FRAME = 'base_link'
 WARN_THROTTLE_S = 2.0
 RESET_REASON = 'reset requested'
 PERTURBATION_PREFIX = 'perturbations.'
-# How a command message becomes the world's command (within its limits) and what had to change, by
-# command_type: every world takes a Twist; one that takes more (the lane world's car: ackermann) adds readers.
+# command_type -> (node, message) -> (the world's command, what had to change); the lane world adds ackermann.
 TWIST_READERS = {
     'twist': lambda node, message: node.command_from_twist(message),
     'twist_stamped': lambda node, message: node.command_from_twist(message.twist),
@@ -49,8 +48,7 @@ def common_settings(camera_width: int, camera_height: int, camera_rate_hz: float
                     command_types=tuple(TWIST_READERS)) -> tuple[Setting, ...]:
     """The settings of every sim node, with the world's camera defaults; ``stop`` says what the
     stop command does (for the cmd_timeout_s description), ``command_types`` what the node takes."""
-    taken = ', '.join(f'{name} ({COMMAND_TOPICS[name].type_name} on {COMMAND_TOPICS[name].topic})'
-                      for name in command_types)
+    taken = ', '.join(f'{n} ({COMMAND_TOPICS[n].type_name} on {COMMAND_TOPICS[n].topic})' for n in command_types)
     # The ranges are those the simulator accepts (liquid_control.sim validates again, and catches
     # the combinations a range cannot express, e.g. physics_dt must divide the camera period); where
     # the simulator has no upper bound the range takes a generous one, since a ROS range needs both ends.
