@@ -19,6 +19,9 @@ def demo(args: argparse.Namespace) -> int:
               "  python -m liquid_control train --sim-seeds 0-23 --arch ncp-cfc --out models/ncp19_lane",
               file=sys.stderr)
         return 2
+    if args.flight_controller != "none":
+        print("error: --flight-controller is for --world drone; a car takes --command-type", file=sys.stderr)
+        return 2
     if args.command_type != "twist" and (args.live or args.mcap):
         print("error: --live and --mcap show the command the view relay reads, a Twist on cmd_vel: give them "
               "without --command-type", file=sys.stderr)
