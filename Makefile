@@ -14,7 +14,7 @@ JAZZY_VENV ?= .venv-jazzy
 JAZZY_TESTS ?= test/nodes test/launching test/test_ros_environment.py test/test_distro.py test/data \
 	test/compat test/train/test_shipped_model.py::test_demo_through_the_ros_nodes \
 	test/train/test_shipped_drone_model.py::test_drone_demo_through_the_ros_nodes \
-	test/view/test_demo_view.py test/view/test_layout.py
+	test/view/test_demo_view.py test/view/test_layout.py test/train/test_px4_demo.py
 PYTEST_ARGS ?=
 
 VENV_PYTHON := $(VENV)/bin/python

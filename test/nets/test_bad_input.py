@@ -105,7 +105,7 @@ def test_stepper_needs_a_sequence_model():
 def test_only_the_nodes_import_ros():
     """Every module of the layers below the nodes (and the command line) imports without rclpy."""
     code = ("import importlib, pkgutil, sys, liquid_control\n"
-            "for layer in ('nets', 'runtime', 'sim', 'data', 'train', 'tasks', 'view', 'cli'):\n"
+            "for layer in ('nets', 'runtime', 'sim', 'data', 'train', 'tasks', 'view', 'cli', 'autopilots'):\n"
             "    package = importlib.import_module(f'liquid_control.{layer}')\n"
             "    for module in pkgutil.walk_packages(package.__path__, f'{package.__name__}.'):\n"
             "        importlib.import_module(module.name)\n"
