@@ -22,10 +22,6 @@ def demo(args: argparse.Namespace) -> int:
     if args.flight_controller != "none":
         print("error: --flight-controller is for --world drone; a car takes --command-type", file=sys.stderr)
         return 2
-    if args.command_type != "twist" and (args.live or args.mcap):
-        print("error: --live and --mcap show the command the view relay reads, a Twist on cmd_vel: give them "
-              "without --command-type", file=sys.stderr)
-        return 2
     from liquid_control.nodes.closed_loop_demo import run_demo
 
     print(f"demo: {model.name} drives {args.distance:g} m on track {args.seed} through the ROS nodes "

@@ -140,9 +140,12 @@ def _launch(arguments: list[str], out: Path, monitor_args: tuple, timeout_s: flo
     return stop_reason, wall, final, monitor
 
 
-def _view_options(live: str | None, mcap: str | None, world: str, seed: int, domain: str = "summer") -> dict | None:
+def _view_options(live: str | None, mcap: str | None, world: str, seed: int, domain: str = "summer",
+                  command_type: str = "twist") -> dict | None:
     """What ``_launch`` passes to ``open_relay`` (None: no view, the demo as without it)."""
-    return dict(live=live, mcap=mcap, world=world, seed=seed, domain=domain) if live or mcap else None
+    if not (live or mcap):
+        return None
+    return dict(live=live, mcap=mcap, world=world, seed=seed, domain=domain, command_type=command_type)
 
 
 def _previous_episode(metrics: dict) -> dict:
@@ -169,7 +172,7 @@ def run_demo(model: str, seed: int = 1000, distance_m: float = 1000.0, out_dir: 
 
     stop_reason, wall, final, monitor = _launch(["sim_demo.launch.xml", f"seed:={seed}", f"model:={model}",
                                                  f"command_type:={command_type}"], out, (frame_every,), timeout_s, done,
-                                                _view_options(live, mcap, "lane", seed))
+                                                _view_options(live, mcap, "lane", seed, command_type=command_type))
     drive = {**final, **_previous_episode(final)}  # the car left the road: that drive's figures, not the next one's
     report = {
         "model": model,

@@ -3,7 +3,8 @@ a Foxglove WebSocket server, an MCAP file) on the channels ``drive --live`` uses
 
 A node of its own (on the simulator's /clock) subscribes to the camera (best-effort, as the simulator
 publishes it), the controller's attention overlay, neurons, neuron names and wiring image (RELIABLE;
-the controller renders them only while somebody subscribes), ``cmd_vel`` and ``odom``, and logs each at
+the controller renders them only while somebody subscribes), the commands (``cmd_vel``, or ``drive`` for
+``command_type`` ackermann, shown as the twist they drive) and ``odom``, and logs each at
 its header stamp (sim time; the headerless neurons and command at the newest sim time seen); it turns the
 controller's attention overlay on (``publish_saliency``) and sends the time between commands as the
 step, with the controller's command limits. The world's scene (``view.scene_for``) is drawn from
@@ -19,7 +20,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import rclpy
-from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter, parameter_value_to_python
@@ -27,8 +27,10 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, String
 
+from liquid_control.nodes.command_topics import COMMAND_TOPICS
+from liquid_control.nodes.controller.messages import command_twist
 from liquid_control.view import scene_for
-from liquid_control.view.channels import CAMERA, COMMAND, NEURON_NAMES, NEURONS, OVERLAY, WIRING
+from liquid_control.view.channels import CAMERA, NEURON_NAMES, NEURONS, OVERLAY, WIRING
 from liquid_control.view.messages import float32_multi_array, rgb_image, twist_message
 from liquid_control.view.publisher import LIMIT_FIELDS, RateGate, nanoseconds
 from liquid_control.view.session import LiveView
@@ -39,6 +41,8 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability
 NAMES_RESEND_HZ = 1.0  # the names again, for viewers who connect later
 CONTROLLER = "controller_node"
 ATTENTION_ON = "publish_saliency"  # the controller's switch of its attention overlay (off by default)
+WHEELBASE = "wheelbase"  # the controller's, asked for with its limits
+ASKED = (*LIMIT_FIELDS, WHEELBASE)
 
 
 def ros_name(topic: str) -> str:
@@ -71,7 +75,8 @@ def odometry_observation(message: Odometry, seconds: float) -> SimpleNamespace:
 class ViewRelay:
     """The relay node in ``context``, spun by ``executor``; ``close()`` finishes the file and stops the server."""
 
-    def __init__(self, context, executor, view: LiveView, world=None, scene_hz: float = 5.0):
+    def __init__(self, context, executor, view: LiveView, world=None, scene_hz: float = 5.0,
+                 command_type: str = "twist"):
         self.view, self.executor = view, executor
         self.channels = channels = view.sinks.channels
         self.scene = scene_for(world) if world is not None else None
@@ -92,13 +97,15 @@ class ViewRelay:
         subscribe(Image, ros_name(WIRING), partial(self._on_image, channels.wiring), RELIABLE)
         subscribe(Float32MultiArray, ros_name(NEURONS), self._on_neurons, RELIABLE)
         subscribe(String, ros_name(NEURON_NAMES), self._on_names, LATCHED)
-        subscribe(Twist, ros_name(COMMAND), self._on_command, RELIABLE)
+        self.command = COMMAND_TOPICS[command_type]
+        subscribe(self.command.message_type(), self.command.topic, self._on_command, RELIABLE)
         subscribe(Odometry, ODOMETRY, self._on_odometry, RELIABLE)
         # The controller's parameter services themselves (Humble's rclpy has no AsyncParameterClient).
         self._set_parameters = self.node.create_client(SetParameters, f"{CONTROLLER}/set_parameters")
         self._get_parameters = self.node.create_client(GetParameters, f"{CONTROLLER}/get_parameters")
         self._attention_asked = self._limits_asked = None
         self.limits: dict = {}  # the controller's command limits, sent with each step
+        self.wheelbase: float | None = None  # the controller's, to show an Ackermann command as a twist
         self.last_command_s: float | None = None
         self.newest_stamp_s = 0.0
         executor.add_node(self.node)
@@ -127,11 +134,13 @@ class ViewRelay:
             self.channels.neurons.log(json.dumps(float32_multi_array(message.data)).encode(),
                                       log_time=nanoseconds(now))
 
-    def _on_command(self, message: Twist) -> None:
+    def _on_command(self, message) -> None:
         now, channels = self._now(), self.channels
+        if hasattr(message, "drive") and self.wheelbase is None:
+            return  # an Ackermann command's yaw rate needs the controller's wheelbase, asked for with the limits
+        twist = command_twist(message, self.wheelbase)
         if channels.command.has_sinks():
-            linear, angular = message.linear, message.angular
-            content = twist_message(linear.x, linear.y, linear.z, angular.x, angular.y, angular.z)
+            content = twist_message(twist.linear_x, twist.linear_y, twist.linear_z, 0.0, 0.0, twist.angular_z)
             channels.command.log(json.dumps(content).encode(), log_time=nanoseconds(now))
         if channels.step.has_sinks() and self.last_command_s is not None and now > self.last_command_s:
             step = {"elapsed_s": now - self.last_command_s, **self.limits}  # no compute time: it is the node's
@@ -144,10 +153,12 @@ class ViewRelay:
         if self._attention_asked is None and ready:
             turn_on = SetParameters.Request(parameters=[Parameter(ATTENTION_ON, value=True).to_parameter_msg()])
             self._attention_asked = self._set_parameters.call_async(turn_on)
-            self._limits_asked = self._get_parameters.call_async(GetParameters.Request(names=list(LIMIT_FIELDS)))
+            self._limits_asked = self._get_parameters.call_async(GetParameters.Request(names=list(ASKED)))
         if self._limits_asked is not None and self._limits_asked.done():
             values = self._limits_asked.result().values if self._limits_asked.result() is not None else []
-            self.limits = {name: float(parameter_value_to_python(value)) for name, value in zip(LIMIT_FIELDS, values)}
+            asked = {name: float(parameter_value_to_python(value)) for name, value in zip(ASKED, values)}
+            self.wheelbase = asked.pop(WHEELBASE, None)
+            self.limits = asked
             self._limits_asked = None
 
     def _on_odometry(self, message: Odometry) -> None:
@@ -164,7 +175,8 @@ class ViewRelay:
     def has_heard_the_controller(self) -> bool:
         """Every topic of the controller's view has delivered: a demo that ended sooner (discovery on a
         busy machine can outlast a short drive) would leave them out of the view."""
-        return {ros_name(topic) for topic in (OVERLAY, WIRING, NEURONS, NEURON_NAMES, COMMAND)} <= self.heard
+        view = {ros_name(topic) for topic in (OVERLAY, WIRING, NEURONS, NEURON_NAMES)}
+        return {*view, self.command.topic} <= self.heard
 
     def close(self) -> None:
         self.executor.remove_node(self.node)
@@ -199,7 +211,7 @@ def demo_world(world: str, seed: int, domain: str = "summer"):
 
 
 def open_relay(context, executor, live: str | None, mcap: str | None, world: str, seed: int,
-               domain: str = "summer") -> ViewRelay | None:
+               domain: str = "summer", command_type: str = "twist") -> ViewRelay | None:
     """The relay the demo's ``--live``/``--mcap`` ask for (announced on stderr), or None without them."""
     if not (live or mcap):
         return None
@@ -207,6 +219,6 @@ def open_relay(context, executor, live: str | None, mcap: str | None, world: str
     view.announce()
     simulated = demo_world(world, seed, domain)
     try:
-        return ViewRelay(context, executor, view, simulated)
+        return ViewRelay(context, executor, view, simulated, command_type=command_type)
     finally:
         simulated.close()

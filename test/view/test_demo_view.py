@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 
-from liquid_control.view.channels import SCENE, STEP, TOPICS
+from liquid_control.view.channels import COMMAND, SCENE, STEP, TOPICS
 
 from .test_live_server import TIMEOUT_S, watch
 from .test_mcap_file import read_view
@@ -70,3 +70,15 @@ def test_without_the_view_options_the_demo_writes_no_view(tmp_path):
     result = run_cli("demo", "--distance", "3", "--out", str(tmp_path / "demo"), "--json", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "view" not in json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_an_ackermann_demo_shows_its_commands_as_the_twists_they_drive(tmp_path):
+    """With --command-type ackermann the relay reads AckermannDriveStamped on drive and shows each as the
+    twist it drives (the yaw rate from the controller's wheelbase)."""
+    path = tmp_path / "ackermann.mcap"
+    result = run_cli("demo", "--distance", "25", "--command-type", "ackermann", "--out", str(tmp_path / "demo"),
+                     "--mcap", str(path), "--json", timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    commands = [message for _, message in read_view(path)[COMMAND]]
+    assert commands and all(command["linear"]["x"] >= 0 for command in commands)
+    assert any(abs(command["angular"]["z"]) > 1e-3 for command in commands), "the car never turned"
