@@ -18,7 +18,7 @@ With ``flight_controller: px4`` the drone is flown the way a PX4 multicopter is,
 offboard interface instead of cmd_vel: it takes ``fmu/in/offboard_control_mode``,
 ``fmu/in/trajectory_setpoint`` and ``fmu/in/vehicle_command``, publishes
 ``fmu/out/vehicle_odometry`` and ``fmu/out/vehicle_status_v<N>``, and enforces PX4's offboard rules
-(``liquid_control.sim.drone.px4_offboard``; docs/px4_sim.md). px4_msgs is imported only then.
+(``liquid_control.sim.drone.simulated_px4``; docs/px4_sim.md). px4_msgs is imported only then.
 
 A cmd_vel older than ``cmd_timeout_s`` of sim time is replaced by a zero velocity command: the
 autopilot holds the drone in a hover, it never cuts the motors. An episode ends on reaching the
@@ -40,7 +40,8 @@ from liquid_control.nodes.sim_node import SimNode, checked, common_settings, odo
 
 # Nothing here imports mujoco itself: liquid_control.sim.drone.world sets MUJOCO_GL=egl first.
 from liquid_control.sim.drone.autopilot import VelocityCommand
-from liquid_control.sim.drone.px4_offboard import (
+from liquid_control.sim.drone.scene import DOMAINS, TRAINING_DOMAIN
+from liquid_control.sim.drone.simulated_px4 import (
     NAVIGATION_STATE_NAMES,
     CommandValues,
     ControlModeFlags,
@@ -51,7 +52,6 @@ from liquid_control.sim.drone.px4_offboard import (
     enu_to_ned,
     frd_to_ned_euler,
 )
-from liquid_control.sim.drone.scene import DOMAINS, TRAINING_DOMAIN
 from liquid_control.sim.drone.world import DroneWorld, DroneWorldConfig
 
 NODE_NAME = 'drone_sim_node'

@@ -1,4 +1,4 @@
-"""The simulated PX4's offboard rules (liquid_control/sim/drone/px4_offboard.py), without ROS.
+"""The simulated PX4's offboard rules (liquid_control/sim/drone/simulated_px4.py), without ROS.
 
 Proof of life before the switch, the setpoint rules (mode flags, NaN fields, NED frame, yaw-rate
 sign), the offboard-loss failsafe and its recovery, arming and disarming, and the frame
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from liquid_control.sim.drone.autopilot import VelocityCommand
-from liquid_control.sim.drone.px4_offboard import (
+from liquid_control.sim.drone.simulated_px4 import (
     ARMING_STATE_ARMED,
     ARMING_STATE_DISARMED,
     FORCE_DISARM,
