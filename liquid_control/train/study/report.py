@@ -1,5 +1,6 @@
-"""A study's results as a Markdown report (what docs/study.md is made from), its bar plot with the
-95 % intervals, and the saliency picture of each architecture.
+"""A study's results as a Markdown report (what docs/study.md is made from), with the paired
+comparisons between architectures, its bar plot with the 95 % intervals, and the saliency picture
+of each architecture.
 """
 
 from __future__ import annotations
@@ -8,13 +9,36 @@ from pathlib import Path
 
 import numpy as np
 
-from liquid_control.train.study.stats import seeds_that_did_not_learn
+from liquid_control.train.study.stats import FEWEST_FOR_AN_INTERVAL, seeds_that_did_not_learn, span_of
 from liquid_control.train.study.worlds import study_world
 
 
 def _cell(row: dict, key: str, form: str) -> str:
-    low, high = row[f"{key}_ci95"]
+    """A figure with its 95 % interval [low, high], or its range over few seeds (low–high)."""
+    kind, (low, high) = span_of(row, key)
+    if kind == "range":
+        return f"{form.format(row[key])} ({form.format(low)}–{form.format(high)})"
     return f"{form.format(row[key])} [{form.format(low)}, {form.format(high)}]"
+
+
+def _comparison_lines(results: dict, form: str) -> list[str]:
+    comparisons = results.get("comparisons")
+    if not comparisons:
+        return []
+    rows = [r for r in comparisons["rows"] if r["difference"] != 0 or r["difference_ci95"] != [0.0, 0.0]]
+    lines = ["", f"Paired comparisons, liquid networks against the others ({len(comparisons['rows'])} in all, "
+                 f"paired by {comparisons['paired_by']}; the {len(comparisons['rows']) - len(rows)} where every "
+                 "episode of both scored alike are left out): the difference of the means (A − B) [95 % hierarchical "
+                 "bootstrap, seeds of each architecture drawn independently, then the same "
+                 f"{comparisons['paired_by']} for both], Cliff's delta over the models' means, the two-sided p of an "
+                 "exact permutation test exchanging the models' architecture labels (the seed is the unit), and "
+                 "that p Holm-corrected over all the comparisons.", "",
+             "| condition | A − B | difference [95 %] | Cliff's δ | p | p, Holm |", "|---|---|---|---:|---:|---:|"]
+    for r in rows:
+        low, high = r["difference_ci95"]
+        lines.append(f"| {r['condition']} | {r['a']} − {r['b']} | {form.format(r['difference'])} [{form.format(low)}, "
+                     f"{form.format(high)}] | {r['cliffs_delta']:+.2f} | {r['p']:.2f} | {r['p_holm']:.2f} |")
+    return lines
 
 
 def report_markdown(results: dict, command: str) -> str:
@@ -27,8 +51,10 @@ def report_markdown(results: dict, command: str) -> str:
              f"({results['work']['models_trained']} models trained, {results['work']['evaluations_run']} closed-loop "
              f"episodes run, the rest cached).", "",
              f"World `{world_name}`; training seeds {results['seeds']}; expert data from seeds "
-             f"{results['data']['sim_seeds']}; {where}. Intervals: 95 % bootstrap over seeds x "
-             f"{world.episode_noun}.", "",
+             f"{results['data']['sim_seeds']}; {where}. Intervals: 95 % hierarchical bootstrap (training "
+             f"seeds drawn with replacement, then {world.episode_noun} with replacement within each drawn seed); a "
+             f"figure with one value per seed and fewer than {FEWEST_FOR_AN_INTERVAL} seeds gets its range (min–max) "
+             "instead.", "",
              "| architecture | preset | parameters | recurrent parameters | synapses | own training settings |",
              "|---|---|---:|---:|---:|---|"]
     for name, row in results["results"].items():
@@ -57,7 +83,7 @@ def report_markdown(results: dict, command: str) -> str:
         cells = ("—" if v is None else (f"**{v:.3f} flat**" if v < FLAT_OUTPUT_SPREAD else f"{v:.3f}") for v in spreads)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     key, title, form = world.headline
-    lines += ["", f"{title} (mean [95 % CI]):", "",
+    lines += ["", f"{title} (mean [95 % hierarchical bootstrap interval]):", "",
               "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
         mark = (f" (flat: seed{'s' if len(did_not_learn[name]) > 1 else ''} {', '.join(map(str, did_not_learn[name]))})"
@@ -73,12 +99,14 @@ def report_markdown(results: dict, command: str) -> str:
         lines += ["", what, "", "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
         for name, row in results["results"].items():
             lines.append(f"| {name} | " + " | ".join(cell(row["per_seed"][c]) for c in conditions) + " |")
+    lines += _comparison_lines(results, form)
     lines += world.detail_table(results, conditions)
     lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "
-                  f"{settings.get('track')} (mean over seeds [95 % CI]): SSIM between the VisualBackProp saliency of "
-                  f"each frame clean and with pixel noise σ {settings.get('noise_std')} (1: the attention did not "
-                  "move); share of the neural activity's variance on its first principal component (high: compact "
-                  "dynamics).", "",
+                  f"{settings.get('track')} (mean over seeds, with their range (min–max) under "
+                  f"{FEWEST_FOR_AN_INTERVAL} seeds, else [95 % bootstrap interval]): SSIM between the "
+                  "VisualBackProp saliency of each frame clean and with pixel noise "
+                  f"σ {settings.get('noise_std')} (1: the attention did not move); share of the neural activity's "
+                  "variance on its first principal component (high: compact dynamics).", "",
               "| architecture | saliency SSIM, clean vs noisy | PC1 share of activity variance |", "|---|---|---|"]
     for name, row in results["results"].items():
         attention = row["attention"]
@@ -89,7 +117,7 @@ def report_markdown(results: dict, command: str) -> str:
 
 
 def plot_study(results: dict, path: str | Path) -> None:
-    """The headline figure per condition, one bar group per architecture, with the 95 % intervals."""
+    """The headline figure per condition, one bar group per architecture, with the 95 % hierarchical intervals."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

@@ -29,6 +29,7 @@ from liquid_control.train.study.cache import (
     training_config,
     write_json,
 )
+from liquid_control.train.study.comparisons import compare_architectures
 from liquid_control.train.study.config import Architecture, StudyConfig
 from liquid_control.train.study.stats import seed_list, summarise_analyses
 from liquid_control.train.study.worlds import study_world
@@ -144,8 +145,8 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
     for architecture in config.architectures:
         attention = summarise_analyses([analyses[architecture.name, s] for s in config.seeds])
         facts = _architecture_facts(models[architecture.name, config.seeds[0]])
-        rows = {condition.name: world.aggregate([runs[(architecture.name, seed, condition.name, episode_seed)]
-                                           for seed in config.seeds for episode_seed in held_out])
+        rows = {condition.name: world.aggregate([[runs[(architecture.name, seed, condition.name, episode_seed)]
+                                                  for episode_seed in held_out] for seed in config.seeds])
                 for condition in config.conditions}
         table[architecture.name] = {"arch": architecture.arch, **facts, "training": architecture.training,
                                     "models": [str(models[architecture.name, seed]) for seed in config.seeds],
@@ -163,9 +164,22 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
                "training": base_training | {"arch": "*", "seed": "*"}, "evaluation": evaluation,
                "attention_settings": config.setting("attention"),
                "conditions": [asdict(c) for c in config.conditions], "results": table,
+               "comparisons": _comparisons(config, runs, held_out),
                "work": counts, "wall_time_s": round(time.perf_counter() - started, 1)}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return results
+
+
+def _comparisons(config: StudyConfig, runs: dict, held_out: list[int]) -> dict:
+    """Each liquid architecture against each other one, per condition, on the headline metric
+    (``comparisons``), with what was compared and how."""
+    world = study_world(config.world)
+    values = {(a.name, c.name): [[world.headline_value(runs[(a.name, seed, c.name, episode)]) for episode in held_out]
+                                 for seed in config.seeds]
+              for a in config.architectures for c in config.conditions}
+    rows = compare_architectures(values, {a.name: a.arch for a in config.architectures},
+                                 [c.name for c in config.conditions])
+    return {"metric": world.headline[0], "paired_by": world.episode_noun, "correction": "holm", "rows": rows}
 
 
 def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[str], None]) -> dict:

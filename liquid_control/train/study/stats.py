@@ -1,6 +1,7 @@
-"""The study's arithmetic over seeds: seed ranges as configs write them, bootstrap intervals over
-seeds x episodes, the attention summary of an architecture's seeds, and the seeds that did not
-learn (a model whose output spread is under the trainer's ``FLAT_OUTPUT_SPREAD``).
+"""The study's arithmetic over seeds: intervals that treat the training seed as the independent unit
+(a hierarchical bootstrap over seeds, then episodes within a seed), ranges where there are too few
+seeds for an interval, seed ranges as configs write them, the attention summary of an
+architecture's seeds, and the seeds that did not learn (output spread under ``FLAT_OUTPUT_SPREAD``).
 """
 
 from __future__ import annotations
@@ -8,15 +9,58 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
+
+ROUNDS = 2000  # bootstrap resamples of every interval
+FEWEST_FOR_AN_INTERVAL = 5  # under this many independent values, a span is reported as their range
 
 
-def bootstrap_ci(values: list[float], rounds: int = 2000, seed: int = 0) -> list[float]:
-    """95 % percentile bootstrap interval of the mean (resampling the values: seeds x tracks)."""
-    if not values:
+def percentile_interval(samples: np.ndarray) -> list[float]:
+    return [round(float(np.percentile(samples, 2.5)), 4), round(float(np.percentile(samples, 97.5)), 4)]
+
+
+def per_seed_array(groups) -> np.ndarray:
+    """Episode values per seed (a list of equal-length lists) as a seeds x episodes array."""
+    try:
+        array = np.asarray([np.asarray(g, dtype=np.float64) for g in groups], dtype=np.float64)
+    except ValueError:
+        array = None
+    if array is None or array.ndim != 2:
+        raise ValueError("hierarchical bootstrap: every seed needs the same number of episodes")
+    return array
+
+
+def hierarchical_bootstrap_ci(groups, rounds: int = ROUNDS, seed: int = 0) -> list[float]:
+    """95 % percentile interval of the mean of seeds x episodes, resampling seeds with replacement,
+    then episodes with replacement within each drawn seed (``groups``: one list of episode values per
+    training seed, all of one length). Each round's statistic is the mean over the drawn values.
+
+    When seeds agree it is wider than a pooled bootstrap (episodes' spread enters twice: in the seeds'
+    means and again within each drawn seed), on the safe side; when they disagree it is much wider.
+    Written by hand: scipy.stats.bootstrap resamples one level (it would treat the pooled episodes
+    as independent, which they are not: episodes of one seed share its model)."""
+    array = per_seed_array(groups)
+    if array.size == 0:
         return [math.nan, math.nan]
+    seeds, episodes = array.shape
+    rng = np.random.default_rng(seed)
+    drawn_seeds = rng.integers(seeds, size=(rounds, seeds, 1))
+    drawn_episodes = rng.integers(episodes, size=(rounds, seeds, episodes))
+    return percentile_interval(array[drawn_seeds, drawn_episodes].mean(axis=(1, 2)))
+
+
+def seed_span(values, rounds: int = ROUNDS, seed: int = 0) -> tuple[str, list[float]]:
+    """One value per seed -> ("range", [min, max]) under ``FEWEST_FOR_AN_INTERVAL`` values (a 95 %
+    bootstrap interval of three values is their min and max, and says less than it seems), else
+    ("ci95", a percentile bootstrap interval of their mean, scipy.stats.bootstrap)."""
     array = np.asarray(values, dtype=np.float64)
-    means = np.random.default_rng(seed).choice(array, size=(rounds, len(array)), replace=True).mean(axis=1)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+    if len(array) < FEWEST_FOR_AN_INTERVAL:
+        return "range", [round(float(array.min()), 4), round(float(array.max()), 4)]
+    if np.ptp(array) == 0:
+        return "ci95", [round(float(array[0]), 4)] * 2
+    result = stats.bootstrap((array,), np.mean, n_resamples=rounds, method="percentile",
+                             rng=np.random.default_rng(seed))
+    return "ci95", [round(float(result.confidence_interval.low), 4), round(float(result.confidence_interval.high), 4)]
 
 
 def seed_list(text) -> list[int]:
@@ -31,12 +75,24 @@ def seed_list(text) -> list[int]:
 
 
 def summarise_analyses(analyses: list[dict]) -> dict:
-    ssim = [a["saliency_ssim"] for a in analyses]
-    pc1 = [a["pc1_variance_fraction"] for a in analyses if a.get("pc1_variance_fraction") is not None]
-    return {"saliency_ssim": round(float(np.mean(ssim)), 4), "saliency_ssim_ci95": bootstrap_ci(ssim),
-            "pc1_variance_fraction": round(float(np.mean(pc1)), 4) if pc1 else None,
-            "pc1_variance_fraction_ci95": bootstrap_ci(pc1) if pc1 else None,
-            "output_spread": [a.get("output_spread") for a in analyses]}
+    """An architecture's attention figures over its seeds: the mean, and the range (few seeds) or
+    95 % interval (``seed_span``) under ``<figure>_range`` or ``<figure>_ci95``."""
+    summary = {}
+    for key in ("saliency_ssim", "pc1_variance_fraction"):
+        values = [a[key] for a in analyses if a.get(key) is not None]
+        summary[key] = round(float(np.mean(values)), 4) if values else None
+        if values:
+            kind, span = seed_span(values)
+            summary[f"{key}_{kind}"] = span
+    return summary | {"output_spread": [a.get("output_spread") for a in analyses]}
+
+
+def span_of(row: dict, key: str) -> tuple[str, list[float]] | None:
+    """(kind, [low, high]) of a figure in a results row: its 95 % interval or, for few seeds, its range."""
+    for kind in ("ci95", "range"):
+        if row.get(f"{key}_{kind}") is not None:
+            return kind, row[f"{key}_{kind}"]
+    return None
 
 
 def seeds_that_did_not_learn(results: dict) -> dict[str, list]:
@@ -53,4 +109,3 @@ def seeds_that_did_not_learn(results: dict) -> dict[str, list]:
         if seeds:
             did_not_learn[name] = seeds
     return did_not_learn
-

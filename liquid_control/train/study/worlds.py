@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from liquid_control.train.study.stats import bootstrap_ci, seed_list
+from liquid_control.train.study.stats import hierarchical_bootstrap_ci, seed_list
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,12 @@ class StudyWorld:
     defaults: dict  # per config section, its settings and their defaults
     condition_keys: frozenset  # condition settings besides name, perturbations and camera_rate_hz
     headline: tuple[str, str, str]  # (key in a condition's row, what it is, format of a cell)
-    episode_noun: str  # "tracks" or "scenes": what the intervals resample
+    episode_noun: str  # "tracks" or "scenes": what the intervals resample within a seed
     episode_seeds: Callable[[dict], list[int]]  # evaluation settings -> the held-out tracks or scenes
     quick: Callable[[dict, dict, dict], tuple[dict, dict]]  # (data, evaluation, evaluation settings) -> miniature
     evaluate: Callable[[str, int, dict, dict, float], dict]  # (model, seed, condition, evaluation, rate) -> report
-    aggregate: Callable[[list[dict]], dict]  # one condition's episodes over seeds -> its row
+    aggregate: Callable[[list[list[dict]]], dict]  # one condition's episodes, a list per seed -> its row
+    headline_value: Callable[[dict], float]  # one episode's value of the headline (what comparisons compare)
     per_seed: Callable[[list[dict]], dict]  # one model's episodes of one condition, summed
     where: Callable[[dict], str]  # evaluation settings -> how each model is evaluated, in words
     per_seed_table: Callable[[dict, list], tuple[str, Callable]]  # (evaluation, seeds) -> (caption, cell of runs)
@@ -54,11 +55,18 @@ def _lane_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict,
     return {key: report[key] for key in keys}
 
 
-def _lane_aggregate(drives: list[dict]) -> dict:
-    per_km = [d["departures"] / max(d["distance_m"] / 1000.0, 1e-3) for d in drives]
-    lateral = [d["mean_abs_lateral_m"] for d in drives]
-    return {"departures_per_km": round(float(np.mean(per_km)), 4), "departures_per_km_ci95": bootstrap_ci(per_km),
-            "mean_abs_lateral_m": round(float(np.mean(lateral)), 4), "mean_abs_lateral_m_ci95": bootstrap_ci(lateral),
+def _departures_per_km(drive: dict) -> float:
+    return drive["departures"] / max(drive["distance_m"] / 1000.0, 1e-3)
+
+
+def _lane_aggregate(per_seed: list[list[dict]]) -> dict:
+    drives = [d for seed in per_seed for d in seed]
+    per_km = [[_departures_per_km(d) for d in seed] for seed in per_seed]
+    lateral = [[d["mean_abs_lateral_m"] for d in seed] for seed in per_seed]
+    return {"departures_per_km": round(float(np.mean(per_km)), 4),
+            "departures_per_km_ci95": hierarchical_bootstrap_ci(per_km),
+            "mean_abs_lateral_m": round(float(np.mean(lateral)), 4),
+            "mean_abs_lateral_m_ci95": hierarchical_bootstrap_ci(lateral),
             "max_abs_lateral_m": round(float(max(d["max_abs_lateral_m"] for d in drives)), 4),
             "offroad_fraction": round(float(np.mean([bool(d["offroad"]) for d in drives])), 3),
             "drives": len(drives), "distance_m": round(float(sum(d["distance_m"] for d in drives)), 1)}
@@ -112,6 +120,7 @@ LANE = StudyWorld(
     quick=_lane_quick,
     evaluate=_lane_evaluate,
     aggregate=_lane_aggregate,
+    headline_value=_departures_per_km,
     per_seed=_lane_per_seed,
     where=lambda evaluation: (f"each model driven {evaluation['distance_m']:g} m on held-out tracks "
                               f"{evaluation['tracks']}"),
@@ -140,13 +149,15 @@ def _drone_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict
     return {key: report[key] for key in keys}
 
 
-def _drone_aggregate(flights: list[dict]) -> dict:
-    successes = [float(bool(f["success"])) for f in flights]
+def _drone_aggregate(per_seed: list[list[dict]]) -> dict:
+    flights = [f for seed in per_seed for f in seed]
+    successes = [[float(bool(f["success"])) for f in seed] for seed in per_seed]
     times = [f["time_to_target_s"] for f in flights if f["success"]]
     reasons: dict[str, int] = {}
     for flight in flights:
         reasons[flight["stop_reason"]] = reasons.get(flight["stop_reason"], 0) + 1
-    return {"success_rate": round(float(np.mean(successes)), 4), "success_rate_ci95": bootstrap_ci(successes),
+    return {"success_rate": round(float(np.mean(successes)), 4),
+            "success_rate_ci95": hierarchical_bootstrap_ci(successes),
             "collision_rate": round(float(np.mean([bool(f["collision"]) for f in flights])), 4),
             "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
             "mean_final_distance_m": round(float(np.mean([f["final_distance_m"] for f in flights])), 3),
@@ -186,6 +197,7 @@ DRONE = StudyWorld(
                                               {**evaluation, "scenes": str(seed_list(settings["scenes"])[0])}),
     evaluate=_drone_evaluate,
     aggregate=_drone_aggregate,
+    headline_value=lambda flight: float(bool(flight["success"])),
     per_seed=lambda flights: {"successes": int(sum(bool(f["success"]) for f in flights)), "flights": len(flights)},
     where=lambda evaluation: f"each model flown once in each held-out scene {evaluation['scenes']}",
     per_seed_table=_drone_per_seed_table,

@@ -1,0 +1,127 @@
+"""The study's statistics on synthetic results with known answers: the hierarchical bootstrap widens
+the interval when seeds disagree, few seeds give a range, a paired comparison finds a real
+difference and not a null one after Holm's correction, and the kept caches still give the results
+JSON files in docs/ (so every interval there is recomputed from the episodes)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from liquid_control.train.study import StudyConfig, compare_architectures, hierarchical_bootstrap_ci
+from liquid_control.train.study.comparisons import cliffs_delta, compare, holm, paired_difference_ci
+from liquid_control.train.study.stats import seed_span
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def pooled_ci(groups):
+    """The interval the study reported before: every episode resampled as if independent."""
+    values = np.concatenate([np.asarray(g, dtype=float) for g in groups])
+    result = stats.bootstrap((values,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0))
+    return [result.confidence_interval.low, result.confidence_interval.high]
+
+
+def test_seeds_that_disagree_widen_the_interval_against_the_pooled_one():
+    # The drone study's LSTM in autumn: 18, 2 and 3 of 20 flights per seed.
+    groups = [[1.0] * 18 + [0.0] * 2, [1.0] * 2 + [0.0] * 18, [1.0] * 3 + [0.0] * 17]
+    low, high = hierarchical_bootstrap_ci(groups)
+    pooled_low, pooled_high = pooled_ci(groups)
+    assert low <= np.mean(groups) <= high
+    assert high - low > 2 * (pooled_high - pooled_low)
+    assert low < 0.1 and high > 0.85  # about the range of the seeds' means, 0.1..0.9
+    # Seeds that agree: the two intervals are alike (the two-level one a little wider: drawing
+    # episodes within drawn seeds counts their spread twice, on the safe side).
+    rng = np.random.default_rng(1)
+    alike = [list(rng.random(40) < 0.5) for _ in range(8)]
+    low, high = hierarchical_bootstrap_ci(alike)
+    pooled_low, pooled_high = pooled_ci(alike)
+    assert 0.8 < (high - low) / (pooled_high - pooled_low) < 2.0
+
+
+def test_constant_results_give_a_point_and_unequal_seeds_are_refused():
+    assert hierarchical_bootstrap_ci([[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]) == [2.0, 2.0]
+    with pytest.raises(ValueError, match="same number of episodes"):
+        hierarchical_bootstrap_ci([[1.0, 2.0], [1.0]])
+
+
+def test_fewer_than_five_values_give_their_range_not_an_interval():
+    assert seed_span([0.941, 0.960, 0.889]) == ("range", [0.889, 0.96])
+    kind, (low, high) = seed_span([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    assert kind == "ci95" and 0.1 < low < 0.35 < high < 0.6
+
+
+def test_pairing_by_episode_removes_the_episodes_difficulty():
+    difficulty = np.linspace(0.0, 300.0, 10)  # per track, shared by every model
+    a = [difficulty + 10.0] * 3
+    b = [difficulty] * 3
+    assert paired_difference_ci(a, b) == [10.0, 10.0]
+    assert hierarchical_bootstrap_ci(a)[1] - hierarchical_bootstrap_ci(a)[0] > 50  # unpaired: wide
+
+
+def test_a_known_difference_is_found_and_a_null_one_is_not_after_holm():
+    rng = np.random.default_rng(7)
+
+    def models(rate, seeds=10, scenes=20):  # each seed's own skill around the architecture's rate
+        return [list(rng.random(scenes) < np.clip(rate + rng.normal(0, 0.05), 0, 1)) for _ in range(seeds)]
+
+    values = {("liquid", "differs"): models(0.85), ("lstm", "differs"): models(0.3), ("gru", "differs"): models(0.3),
+              ("liquid", "same"): models(0.6), ("lstm", "same"): models(0.6), ("gru", "same"): models(0.6)}
+    rows = compare_architectures(values, {"liquid": "ncp-cfc", "lstm": "lstm", "gru": "gru"}, ["differs", "same"])
+    assert [(r["condition"], r["a"], r["b"]) for r in rows] == [
+        ("differs", "liquid", "lstm"), ("differs", "liquid", "gru"), ("same", "liquid", "lstm"),
+        ("same", "liquid", "gru")]
+    for row in rows:
+        low, high = row["difference_ci95"]
+        assert low <= row["difference"] <= high and row["p_holm"] >= row["p"]
+        if row["condition"] == "differs":
+            assert row["p_holm"] < 0.01 and low > 0.3 and row["cliffs_delta"] > 0.9
+        else:
+            assert row["p_holm"] > 0.05 and low < 0 < high
+
+
+def test_three_seeds_each_cannot_reach_five_percent():
+    """With 3 models per architecture the exact permutation test has 20 relabellings: however far
+    apart, the two-sided p is 0.1 at least."""
+    a = [[1.0] * 20] * 3
+    b = [[0.0] * 20] * 3
+    result = compare(a, b)
+    assert result["p"] == pytest.approx(0.1) and result["cliffs_delta"] == 1.0 and result["difference"] == 1.0
+    assert compare(b, b)["p"] == 1.0
+
+
+def test_holm_and_cliffs_delta_by_hand():
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.5, 0.5]) == [1.0, 1.0]
+    assert cliffs_delta([3, 4], [1, 2]) == 1.0 and cliffs_delta([1, 2], [1, 2]) == 0.0
+
+
+RESULTS = {"study_lane.yaml": ("study/lane", "docs/study_results.json"),
+           "study_drone.yaml": ("study/drone", "docs/study_drone_results.json"),
+           "study_drone_norm.yaml": ("study/drone_norm", "docs/study_drone_norm_results.json")}
+
+
+@pytest.mark.parametrize("name", sorted(RESULTS))
+def test_the_docs_results_are_what_the_kept_caches_give(name):
+    """Every interval and comparison in docs/study*_results.json, recomputed from the kept episodes
+    (the tables of docs/study.md are made from these files)."""
+    from liquid_control.train.study.cache import episode_seeds, evaluation_tasks, model_plan
+    from liquid_control.train.study.run import _comparisons
+    from liquid_control.train.study.worlds import study_world
+
+    cache, kept = RESULTS[name]
+    config = StudyConfig.load(REPO_ROOT / "config" / name)
+    models = {key: folder for key, (folder, _) in model_plan(config, REPO_ROOT / cache).items()}
+    runs = {key: json.loads(path.read_text())
+            for key, (path, _) in evaluation_tasks(config, models, REPO_ROOT / cache).items()}
+    held_out = episode_seeds(config)
+    results = json.loads((REPO_ROOT / kept).read_text())
+    world = study_world(config.world)
+    for architecture in config.architectures:
+        for condition in config.conditions:
+            row = world.aggregate([[runs[(architecture.name, seed, condition.name, episode)] for episode in held_out]
+                                   for seed in config.seeds])
+            assert results["results"][architecture.name]["conditions"][condition.name] == row
+    assert results["comparisons"] == _comparisons(config, runs, held_out)
