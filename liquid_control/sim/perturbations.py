@@ -8,7 +8,11 @@ between the renderer and the robot and degrades each frame the way real cameras 
   sensor adds its noise to whatever light reaches it;
 * timing: dropped frames (a lossy link, a busy driver) and a fixed latency between capture and
   delivery. A delivered frame keeps its capture time, which becomes its header stamp, so the
-  controller sees how old its input is, exactly as it would on a robot.
+  controller sees how old its input is, exactly as it would on a robot;
+* conditions that need memory and continuous time: blackouts (the lens covered for a random
+  while: black frames keep arriving, as from a camera whose view is blocked) and frame-interval
+  jitter (each camera period drawn around the nominal one; the world asks ``frame_period_steps``
+  how long its next step lasts, so the controller's elapsed time sees the real intervals).
 
 ``PerturbationConfig`` also carries two settings the world applies when it builds the scene
 (``light_intensity``, ``texture_seed``), so that one plain record describes a whole study
@@ -54,6 +58,10 @@ _REAL_FIELDS = {
     "drop_probability": ("in [0, 1)", lambda v: 0 <= v < 1),
     "latency_s": (">= 0", lambda v: v >= 0),
     "light_intensity": (">= 0", lambda v: v >= 0),
+    "blackout_rate_hz": ("in [0, 10]", lambda v: 0 <= v <= 10),
+    "blackout_min_s": ("in (0, 60]", lambda v: 0 < v <= 60),
+    "blackout_max_s": ("in (0, 60]", lambda v: 0 < v <= 60),
+    "frame_interval_jitter": ("in [1, 10]", lambda v: 1 <= v <= 10),
 }
 
 
@@ -71,6 +79,10 @@ class PerturbationConfig:
     latency_s: float = 0.0  # seconds from capture to delivery
     light_intensity: float = 1.0  # world lighting scale (applied by the world, not here)
     texture_seed: int | None = None  # road/ground texture variant (the world's; None = the track's own)
+    blackout_rate_hz: float = 0.0  # blackouts per second of sim time, starts a Poisson process (0 = off)
+    blackout_min_s: float = 0.3  # each blackout lasts a duration drawn uniformly from [min, max] seconds
+    blackout_max_s: float = 1.5
+    frame_interval_jitter: float = 1.0  # each camera period is nominal x a log-uniform factor in [1/j, j] (1 = off)
 
     def __post_init__(self):
         self.validate()
@@ -94,6 +106,9 @@ class PerturbationConfig:
         if self.texture_seed is not None and (not _is_integer(self.texture_seed) or self.texture_seed < 0):
             raise ValueError(
                 f"PerturbationConfig.texture_seed must be None or an integer >= 0, got {self.texture_seed!r}")
+        if self.blackout_min_s > self.blackout_max_s:
+            raise ValueError("PerturbationConfig.blackout_min_s must be <= blackout_max_s, "
+                             f"got {self.blackout_min_s!r} > {self.blackout_max_s!r}")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> PerturbationConfig:
@@ -117,7 +132,8 @@ class PerturbationConfig:
         light_intensity and texture_seed do not count: they change the scene, not the camera.
         """
         return (self.noise_std == 0 and self.brightness == 0 and self.contrast == 1 and self.blur_sigma == 0
-                and self.occlusion_blobs == 0 and self.drop_probability == 0 and self.latency_s == 0)
+                and self.occlusion_blobs == 0 and self.drop_probability == 0 and self.latency_s == 0
+                and self.blackout_rate_hz == 0 and self.frame_interval_jitter == 1)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: comparing images with == has no single truth value
@@ -147,18 +163,53 @@ class FramePerturber:
         """Forget queued frames and restart the random streams (from ``seed``, or the current seed).
 
         Call it when the simulation restarts: frames captured before belong to another episode.
-        Drops and image perturbations draw from separate streams, so a drop pattern depends only
-        on the seed and drop_probability, and is the same across the noise/blob settings of a study.
+        Drops, image perturbations, blackouts and frame intervals draw from separate streams, so a
+        drop pattern depends only on the seed and drop_probability, and is the same across the
+        noise/blob settings of a study (and the same with or without blackouts or jitter).
         """
         seed = self.seed if seed is None else seed
         if not _is_integer(seed) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         self.seed = int(seed)
-        drop_stream, image_stream = np.random.SeedSequence(self.seed).spawn(2)
+        # spawn(4)'s first two children are spawn(2)'s: drops and images as before these streams existed.
+        drop_stream, image_stream, blackout_stream, interval_stream = np.random.SeedSequence(self.seed).spawn(4)
         self._drop_rng = np.random.default_rng(drop_stream)
         self._image_rng = np.random.default_rng(image_stream)
+        self._blackout_rng = np.random.default_rng(blackout_stream)
+        self._interval_rng = np.random.default_rng(interval_stream)
+        self.blackouts: list[tuple[float, float]] = []  # (start, end) s of the blackouts drawn so far
         self._queue.clear()
         self._last_tick = -math.inf
+
+    def frame_period_steps(self, nominal_steps: int) -> int:
+        """How many physics steps the next camera period lasts: ``nominal_steps`` without jitter,
+        else nominal times a factor drawn log-uniformly from [1/j, j] (median: the nominal period),
+        rounded to whole steps, at least one."""
+        if not _is_integer(nominal_steps) or nominal_steps < 1:
+            raise ValueError(f"nominal_steps must be an integer >= 1, got {nominal_steps!r}")
+        jitter = self.config.frame_interval_jitter
+        if jitter == 1:
+            return int(nominal_steps)
+        factor = math.exp(self._interval_rng.uniform(-math.log(jitter), math.log(jitter)))
+        return max(1, round(nominal_steps * factor))
+
+    def is_blacked_out(self, capture_time: float) -> bool:
+        """Whether the lens is covered at ``capture_time`` (times must not go back between calls).
+
+        Blackouts start as a Poisson process of rate blackout_rate_hz in the time the lens is
+        clear, each lasting a uniform draw from [blackout_min_s, blackout_max_s]; they are drawn
+        lazily as time passes, so the same seed gives the same windows whatever the frame times.
+        """
+        config = self.config
+        if config.blackout_rate_hz == 0:
+            return False
+        end = self.blackouts[-1][1] if self.blackouts else 0.0
+        while end <= capture_time:
+            start = end + self._blackout_rng.exponential(1.0 / config.blackout_rate_hz)
+            end = start + self._blackout_rng.uniform(config.blackout_min_s, config.blackout_max_s)
+            self.blackouts.append((start, end))
+        start, end = self.blackouts[-1]
+        return start <= capture_time < end
 
     def __call__(self, image: np.ndarray, capture_time: float) -> DeliveredFrame | None:
         """Perturb the frame captured at ``capture_time`` and return the frame delivered at this tick.
@@ -175,12 +226,15 @@ class FramePerturber:
             raise ValueError(f"capture_time went back from {self._last_tick} to {capture_time}: "
                              "call reset() when the simulation restarts")
         self._last_tick = capture_time = float(capture_time)
+        blacked_out = self.is_blacked_out(capture_time)
         if not self._is_dropped():
             if len(self._queue) >= MAX_QUEUED_FRAMES:
                 raise ValueError(f"more than {MAX_QUEUED_FRAMES} frames would wait out "
                                  f"latency_s={self.config.latency_s}: the latency must be shorter than "
                                  f"{MAX_QUEUED_FRAMES} camera periods")
-            self._queue.append(DeliveredFrame(self._perturb(image), capture_time))
+            # A covered lens: no light reaches the sensor, which still adds its noise (and the rest).
+            light = np.zeros_like(image) if blacked_out else image
+            self._queue.append(DeliveredFrame(self._perturb(light), capture_time))
         due = None
         delivery_cutoff = capture_time - self.config.latency_s + TIME_TOLERANCE_S
         while self._queue and self._queue[0].capture_time <= delivery_cutoff:

@@ -6,6 +6,12 @@ frame as the model card says, runs it through the same ``ControlLoop`` the ROS c
 states) and hands the resulting Twist to the world's ``command_from_twist``: the bicycle relation
 for the lane world's car, the velocity autopilot's command for the drone. ``FleetModelDriver``
 drives many worlds at once through one batched ``FleetLoop``.
+
+``fixed_dt=True`` is the elapsed-time ablation: the network's dt input is held at the nominal
+frame period it trained with (``trained_period``: the card's, else the world's camera period)
+whatever time really passed, while the command shaping and the safety checks keep the real time.
+The same trained model, evaluated both ways, tells what its elapsed-time input buys (the discrete
+LSTM/GRU and the CNN ignore dt: for them both are the same).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ class ModelDriver:
     name = "model"
 
     def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu",
-                 control: ControlConfig | None = None, backend: str = "auto"):
+                 control: ControlConfig | None = None, backend: str = "auto", fixed_dt: bool = False):
         self.policy, self.card = load_model(model_path, device="cpu")
         if not hasattr(self.policy, "image_shape"):
             raise ValueError(f"{model_path} is not a camera policy")
@@ -36,6 +42,8 @@ class ModelDriver:
                                                 max_angular=3.0, max_angular_accel=100.0)
         self.device = device
         self.backend = backend
+        self.fixed_dt = bool(fixed_dt)
+        self.engine = None  # built on the first reset, kept across episodes
         self.loop: ControlLoop | None = None
         self.step_seconds: list[float] = []
         self._last_frame_stamp: float | None = None
@@ -44,9 +52,12 @@ class ModelDriver:
     def reset(self, world) -> None:
         self.world = world
         # The engine (auto's choice, ONNX exports, compiled kernels) is built once and kept across episodes.
-        self.loop = ControlLoop(self.policy, self.control, self.card, device=self.device,
-                                nominal_dt=1.0 / world.config.camera_rate_hz, backend=self.backend,
-                                engine=self.loop.engine if self.loop is not None else None)
+        if self.engine is None:
+            self.engine = load_engine(self.policy, backend=self.backend, device=self.device)
+        nominal_dt = 1.0 / world.config.camera_rate_hz
+        fixed = trained_period(self.card, nominal_dt) if self.fixed_dt else None
+        self.loop = ControlLoop(self.policy, self.control, self.card, device=self.device, nominal_dt=nominal_dt,
+                                engine=network_engine(self.engine, fixed))
 
     def loop_step_stats(self) -> dict:
         """Median and p99 of the network step (ms) over the drive so far."""
@@ -69,6 +80,40 @@ class ModelDriver:
         return world_command(self.world, result.twist)
 
 
+class FixedElapsedEngine:
+    """An engine whose network always gets ``dt`` as its elapsed time (one value per agent);
+    everything else is the wrapped engine's."""
+
+    def __init__(self, engine, dt: float):
+        if not dt > 0:
+            raise ValueError(f"the fixed elapsed time must be > 0 s, got {dt!r}")
+        self.wrapped = engine
+        self.dt = float(dt)
+
+    def __getattr__(self, name):
+        return getattr(self.wrapped, name)
+
+    def _fixed(self, dt):
+        return np.full(np.shape(dt), self.dt, dtype=np.float32) if np.ndim(dt) else self.dt
+
+    def step(self, inputs, dt, state=None):
+        return self.wrapped.step(inputs, self._fixed(dt), state)
+
+    def step_features(self, features, dt, state=None):
+        return self.wrapped.step_features(features, self._fixed(dt), state)
+
+
+def trained_period(card: dict, default: float) -> float:
+    """The frame period (s) a model trained with, as its card states it; ``default`` if it does not."""
+    period = ((card or {}).get("training") or {}).get("config", {}).get("nominal_dt")
+    return float(period) if period else float(default)
+
+
+def network_engine(engine, fixed_dt: float | None):
+    """``engine``, or with ``fixed_dt`` seconds as the network's elapsed time at every step."""
+    return engine if fixed_dt is None else FixedElapsedEngine(engine, fixed_dt)
+
+
 def world_command(world, twist):
     """The ControlLoop's Twist as ``world``'s command."""
     return world.command_from_twist(twist.linear_x, twist.linear_y, twist.linear_z, twist.angular_z)
@@ -82,8 +127,8 @@ class FleetModelDriver:
     name = "model"
 
     def __init__(self, model_path: str | Path, speed: float = 3.0, device: str = "cpu",
-                 control: ControlConfig | None = None, backend: str = "auto"):
-        self.single = ModelDriver(model_path, speed, device, control, backend)
+                 control: ControlConfig | None = None, backend: str = "auto", fixed_dt: bool = False):
+        self.single = ModelDriver(model_path, speed, device, control, backend, fixed_dt)
         self.engine = None
         self.fleet: FleetLoop | None = None
         self.worlds: list = []
@@ -94,8 +139,12 @@ class FleetModelDriver:
         single = self.single
         if self.engine is None:
             self.engine = load_engine(single.policy, backend=single.backend, device=single.device, batch=len(worlds))
+        fixed = {trained_period(single.card, 1.0 / world.config.camera_rate_hz) for world in worlds}
+        if single.fixed_dt and len(fixed) > 1:  # one engine for all: one fixed dt
+            raise ValueError("fixed_dt: the card states no training period and the worlds' camera rates differ")
+        engine = network_engine(self.engine, fixed.pop() if single.fixed_dt else None)
         loops = [ControlLoop(single.policy, single.control, single.card, device=single.device,
-                             nominal_dt=1.0 / world.config.camera_rate_hz, engine=self.engine) for world in worlds]
+                             nominal_dt=1.0 / world.config.camera_rate_hz, engine=engine) for world in worlds]
         self.fleet = FleetLoop(loops)
         self.worlds = list(worlds)
 

@@ -245,6 +245,10 @@ BAD_VALUES = {
     "latency_s": [-0.05, float("inf"), float("nan"), None],
     "light_intensity": [-1.0, float("inf"), float("nan"), None],
     "texture_seed": [-1, 1.5, "7", True],
+    "blackout_rate_hz": [-0.1, 10.5, float("nan"), None],
+    "blackout_min_s": [0.0, -1.0, 61.0, float("inf"), None],
+    "blackout_max_s": [0.0, 61.0, float("nan"), "1"],
+    "frame_interval_jitter": [0.99, 10.5, float("inf"), None],
 }
 
 

@@ -1,10 +1,11 @@
 """The MuJoCo drone world: a seeded forest (or town), the quadrotor, its velocity autopilot and camera.
 
 ``DroneWorld.step(command)`` holds a ``VelocityCommand`` for one camera period
-(``1 / camera_rate_hz``); inside it the autopilot runs at the physics rate (``physics_dt``), air
-drag and wind gusts push the body, and contacts are checked after every physics step. Then the
-onboard camera renders headless and the frame goes through the ``FramePerturber`` (noise, blur,
-occlusion, drops, latency). Same seed, config and commands: same trajectory and frames.
+(``1 / camera_rate_hz``, or a jittered one: ``perturbations.frame_interval_jitter``); inside it
+the autopilot runs at the physics rate (``physics_dt``), air drag and wind gusts push the body,
+and contacts are checked after every physics step. Then the onboard camera renders headless and
+the frame goes through the ``FramePerturber`` (noise, blur, occlusion, drops, latency, blackouts).
+Same seed, config and commands: same trajectory and frames.
 
 The task is to fly to the target: the episode ends on success (within ``success_radius_m`` of it,
 horizontally, and facing it to within ``success_heading_deg``), a collision (the drone's sphere
@@ -215,6 +216,7 @@ class DroneWorld(MujocoWorld):
         self._ended = ""
         self._success = False
         self.perturber.reset(self.seed)
+        self._period_s = 1.0 / self.config.camera_rate_hz  # the last step's length (jitter varies it)
         self.metrics.reset(self.scene.start_distance)
         return self._observe()
 
@@ -263,7 +265,7 @@ class DroneWorld(MujocoWorld):
         cfg = self.config
         quad = cfg.quad
         model, data = self.model, self.data
-        steps = cfg.physics_steps_per_frame
+        steps = self.perturber.frame_period_steps(cfg.physics_steps_per_frame)  # jittered if so configured
         drag, spin_drag = quad.drag_coefficient, quad.angular_drag
         gusts = cfg.wind_gust_n > 0
         if gusts:
@@ -294,6 +296,7 @@ class DroneWorld(MujocoWorld):
                 if self._contact:
                     break
         self.wind = [wind_x, wind_y, wind_z]
+        self._period_s = steps * cfg.physics_dt
         self.time = self._steps * cfg.physics_dt
         return self._observe()
 
@@ -346,7 +349,7 @@ class DroneWorld(MujocoWorld):
         state = self.drone_state()
         target = self.target_info(state)
         if self.time > 0:
-            self.metrics.update(self.time, state, target, 1.0 / cfg.camera_rate_hz)
+            self.metrics.update(self.time, state, target, self._period_s)
         if not self._ended:
             reason, success = "", False
             x_min, x_max, y_min, y_max = self.scene.bounds

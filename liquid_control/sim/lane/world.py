@@ -1,10 +1,10 @@
 """The MuJoCo lane world: a seeded track painted on the ground, the car, its camera, the clock.
 
-``LaneWorld.step(command)`` holds the command for one camera period (``1 / camera_rate_hz``),
-advances the physics in fixed steps of ``physics_dt``, renders the camera headless and returns an
-``Observation``: the frame the camera delivers (after perturbations: noise, blur, drops,
-latency, ...), the car's state and where it is in its lane. Same seed and commands, same
-trajectory and frames.
+``LaneWorld.step(command)`` holds the command for one camera period (``1 / camera_rate_hz``, or
+a jittered one: ``perturbations.frame_interval_jitter``), advances the physics in fixed steps of
+``physics_dt``, renders the camera headless and returns an ``Observation``: the frame the camera
+delivers (after perturbations: noise, blur, drops, latency, blackouts, ...), the car's state and
+where it is in its lane. Same seed and commands, same trajectory and frames.
 
 The world is described as data: ``build_mjcf`` writes the MJCF from the track, the car spec and
 the lighting; the texture painted by ``road_texture`` is copied into the compiled model.
@@ -146,6 +146,7 @@ class LaneWorld(MujocoWorld):
         self.time = 0.0
         self.command = Command()
         self.perturber.reset(self.seed)
+        self._period_s = 1.0 / self.config.camera_rate_hz  # the last step's length (jitter varies it)
         self._lane = self.track.project(*self._xy())
         self.metrics.reset(self._lane)
         return self._observe(new_frame=True)
@@ -169,14 +170,16 @@ class LaneWorld(MujocoWorld):
 
     # ----------------------------------------------------------------- stepping
     def step(self, command: Command) -> Observation:
-        """Apply ``command`` (clamped to the car's limits) for one camera period and observe."""
+        """Apply ``command`` (clamped to the car's limits) for one camera period and observe (the
+        period's length in physics steps comes from the perturber: jittered if so configured)."""
         self.command, _ = command.clamped(self.config.car)
         left, right = ackermann_angles(self.command.steering, self.config.car)
         wheel_speed = self.command.speed / self.config.car.wheel_radius
         self.data.ctrl[:] = (left, right, wheel_speed, wheel_speed)
-        steps = self.config.physics_steps_per_frame
+        steps = self.perturber.frame_period_steps(self.config.physics_steps_per_frame)
         mujoco.mj_step(self.model, self.data, nstep=steps)
-        self.time += steps * self.config.physics_dt
+        self._period_s = steps * self.config.physics_dt
+        self.time += self._period_s
         return self._observe(new_frame=True)
 
     def command_from_twist(self, linear_x: float, linear_y: float = 0.0, linear_z: float = 0.0,
@@ -206,7 +209,7 @@ class LaneWorld(MujocoWorld):
         self._lane = self.track.project(car.x, car.y, hint=self._lane.index)
         check = check_lane(self.track, self.config.car, car.x, car.y, car.yaw, self._lane, self.config.offroad_margin_m)
         if self.time > 0:
-            self.metrics.update(self._lane, check, 1.0 / self.config.camera_rate_hz)
+            self.metrics.update(self._lane, check, self._period_s)
         frame = frame_time = None
         if self.config.render and new_frame:
             delivered = self.perturber(self.render(), self.time)
