@@ -35,8 +35,9 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from liquid_control.nodes import qos
+from liquid_control.nodes.camera_perturbations import perturbation_config
 from liquid_control.nodes.settings import ParameterError, Setting, run_node
-from liquid_control.nodes.sim_node import SimNode, checked, common_settings, odometry_message, perturbation_config
+from liquid_control.nodes.sim_node import SimNode, checked, common_settings, odometry_message
 
 # Nothing here imports mujoco itself: liquid_control.sim.drone.world sets MUJOCO_GL=egl first.
 from liquid_control.sim.drone.autopilot import VelocityCommand

@@ -23,6 +23,7 @@ import sys
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
+from liquid_control.nodes.camera_perturbations import perturbation_config
 from liquid_control.nodes.settings import Setting, run_node
 from liquid_control.nodes.sim_node import (
     TWIST_READERS,
@@ -30,7 +31,6 @@ from liquid_control.nodes.sim_node import (
     checked,
     common_settings,
     odometry_message,
-    perturbation_config,
 )
 
 # Nothing here imports mujoco itself: liquid_control.sim.lane.world sets MUJOCO_GL=egl (headless

@@ -25,10 +25,10 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 
 from liquid_control.nodes import qos
+from liquid_control.nodes.camera_perturbations import PERTURBATION_SETTINGS
 from liquid_control.nodes.command_topics import COMMAND_TOPICS, missing_package
 from liquid_control.nodes.settings import ParameterError, Setting, declare_settings
 from liquid_control.runtime.ackermann import resolve_command_type
-from liquid_control.sim.perturbations import PerturbationConfig
 
 MODES = ('lockstep', 'realtime')
 ODOM_FRAME = 'odom'
@@ -36,7 +36,6 @@ BASE_FRAME = 'base_link'
 # Repeated warnings (bad or stale commands arrive at the control rate) are logged at most this often.
 WARN_THROTTLE_S = 2.0
 RESET_REASON = 'reset requested'
-PERTURBATION_PREFIX = 'perturbations.'
 # command_type -> (node, message) -> (the world's command, what had to change); the lane world adds ackermann.
 TWIST_READERS = {
     'twist': lambda node, message: node.command_from_twist(message),
@@ -69,21 +68,7 @@ def common_settings(camera_width: int, camera_height: int, camera_rate_hz: float
         Setting('cmd_vel_stamped', False, 'Subscribe to cmd_vel as geometry_msgs/TwistStamped instead of Twist '
                 '(the same as command_type twist_stamped).'),
         Setting('command_type', 'twist', f'The command message taken: {taken}.'),
-        Setting('perturbations.noise_std', 0.0, 'Gaussian pixel noise, standard deviation in 0..255 pixel units.',
-                0.0, 255.0),
-        Setting('perturbations.brightness', 0.0, 'Brightness offset, fraction of full scale (0.2 adds 51).', -1.0, 1.0),
-        Setting('perturbations.contrast', 1.0, 'Contrast: multiplies the distance from mid-grey (1 = unchanged).',
-                0.0, 10.0),
-        Setting('perturbations.blur_sigma', 0.0, 'Gaussian blur sigma, pixels (0 = off).', 0.0, 50.0),
-        Setting('perturbations.occlusion_blobs', 0, 'Opaque dark blobs drawn anew on every frame.', 0, 100),
-        Setting('perturbations.occlusion_radius', 0.15, 'Largest blob half-axis, fraction of the image height '
-                '(must be > 0).', 0.0, 1.0),
-        Setting('perturbations.drop_probability', 0.0, 'Chance that a frame is never delivered (must be < 1).',
-                0.0, 1.0),
-        Setting('perturbations.latency_s', 0.0, 'Seconds of sim time from capture to delivery; the image keeps '
-                'its capture stamp.', 0.0, 10.0),
-        Setting('perturbations.light_intensity', 1.0, 'Scene lighting scale (1 = normal).', 0.0, 3.0),
-        Setting('perturbations.texture_seed', -1, 'Ground texture variant; -1 = the scene\'s own.', -1, 2**31 - 1),
+        *PERTURBATION_SETTINGS,
     )
 
 
@@ -95,21 +80,6 @@ def declare_sim_settings(node: Node, settings) -> dict:
     if not values['frame_id']:
         raise ParameterError("parameter 'frame_id' must not be empty")
     return values
-
-
-def perturbation_config(values: dict) -> PerturbationConfig:
-    """The camera perturbations from the ``perturbations.*`` parameters, checked by the simulator."""
-    perturbations = {name[len(PERTURBATION_PREFIX):]: value for name, value in values.items()
-                     if name.startswith(PERTURBATION_PREFIX)}
-    if perturbations['texture_seed'] < 0:
-        perturbations['texture_seed'] = None
-    try:
-        return PerturbationConfig.from_dict(perturbations)
-    except ValueError as error:
-        # The simulator's message names the field (PerturbationConfig.<field>); name the parameter.
-        named = [field for field in perturbations if f'PerturbationConfig.{field} ' in str(error)]
-        parameter = PERTURBATION_PREFIX + (named[0] if named else '*')
-        raise ParameterError(f"parameter '{parameter}' rejected: {error}") from None
 
 
 def checked(config, values: dict):
