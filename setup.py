@@ -127,6 +127,13 @@ setup(
             'ruff',
             # A headless Foxglove WebSocket client for the live view's tests.
             'websockets',
+            # `study --ray` against a real local Ray head (test/train/test_study_ray.py), as in the 'ray' extra.
+            'ray',
+        ],
+        # `study CONFIG --ray ADDRESS`: the study's trainings and episodes on a Ray cluster
+        # (liquid_control.train.study.ray_runner). The driver and every node need the same Ray and Python.
+        'ray': [
+            'ray',
         ],
     },
     zip_safe=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -20,8 +21,16 @@ def cmd_study(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.ray and importlib.util.find_spec("ray") is None:
+        print("error: study --ray needs Ray on this machine and the cluster's: pip install 'liquid_control[ray]'",
+              file=sys.stderr)
+        return 2
     progress = None if args.json else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
-    results = run_study(config, args.out, jobs=args.jobs, progress=progress)
+    try:
+        results = run_study(config, args.out, jobs=args.jobs, progress=progress, ray_address=args.ray)
+    except ConnectionError as error:  # --ray: no cluster at that address
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     command = " ".join(["python -m liquid_control study", args.config, *(["--quick"] if args.quick else []),
                         *([f"--seeds {args.seeds}"] if args.seeds else []), f"--jobs {args.jobs}",
                         f"--out {args.out}"])
@@ -49,6 +58,9 @@ def add_parser(verbs) -> None:
     sty.add_argument("--out", default="out/study", help="cache and results folder (default: %(default)s)")
     sty.add_argument("--jobs", type=int, default=1, help="processes for expert data and closed-loop episodes "
                      "(default: %(default)s)")
+    sty.add_argument("--ray", metavar="ADDRESS", help="run the trainings and closed-loop episodes on the Ray cluster "
+                     "at ADDRESS (its head's HOST:PORT, or 'auto'); results come back into the --out cache, which "
+                     "a run with or without --ray resumes from (docs/study.md, 'Running on a Ray cluster')")
     sty.add_argument("--report", metavar="PATH.md", help="write the Markdown report here")
     sty.add_argument("--plot", metavar="PATH.png", help="draw the headline figure (lane departures per km, drone "
                      "success rate) per condition and architecture")

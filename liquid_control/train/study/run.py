@@ -79,9 +79,10 @@ def expert_episodes(config: StudyConfig, jobs: int = 1) -> list:
 
 
 def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
-              progress: Callable[[str], None] | None = None) -> dict:
+              progress: Callable[[str], None] | None = None, ray_address: str | None = None) -> dict:
     """Train what is not cached, evaluate what is not cached, aggregate; returns the results and
-    writes them to OUT/results.json."""
+    writes them to OUT/results.json. With ``ray_address``, the trainings and episodes run on that
+    Ray cluster (``ray_runner``), into the same cache."""
     from liquid_control.train.trainer import train
 
     say = progress or (lambda message: None)
@@ -100,6 +101,14 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
     counts["evaluations_cached"] = sum(path.is_file() for path, _ in tasks.values())
     description = {"study": config.name, "world": config.world, **data}
     episodes = None
+    if ray_address:  # the cluster fills the cache; the seed-by-seed pass below then finds it all there
+        from liquid_control.train.study.ray_runner import run_on_ray
+
+        trainings = [(f"{name} ({training.arch}), seed {seed}", folder, training)
+                     for (name, seed), (folder, training) in plan.items() if not (folder / "card.yaml").is_file()]
+        work = run_on_ray(ray_address, trainings, [task for task in tasks.values() if not task[0].is_file()],
+                          lambda: expert_episodes(config, jobs), description, say)
+        counts = {key: counts[key] + work.get(key, 0) for key in counts}
     # Seed by seed: train the seed's models, then run its closed-loop episodes. A run stopped part
     # way (the full studies take several sessions on two cores) leaves whole seeds, trained and
     # evaluated, that `--seeds` can report on.
