@@ -217,7 +217,10 @@ class ControllerNode(LifecycleNode):
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         """Check a change against the other parameters and the loaded model before taking it; a
         refused change leaves every parameter as it was, describing what runs."""
-        changed = {p.name: p.value for p in parameters}
+        # rclpy declares the read-only qos_overrides.* as each publisher is made: nothing to plan.
+        changed = {p.name: p.value for p in parameters if not p.name.startswith("qos_overrides.")}
+        if not changed:
+            return SetParametersResult(successful=True)
         try:
             plan = plan_change(self.values, changed, model_loaded=self.loop is not None, active=self._active)
         except ValueError as error:
