@@ -19,8 +19,8 @@ def recordings(tmp_path_factory):
     return root
 
 
-# Six epochs of training: about two minutes on an idle 2-core machine, over 300 s (the suite's hang
-# guard) when the machine is shared; the guard is for hangs, not for a slow training.
+# Six epochs of training run past the suite's 300 s hang guard on a shared 2-core machine (seen in
+# CI at a load average of 6-14); the guard is for hangs, not for a slow training.
 @pytest.mark.timeout(900)
 def test_a_policy_trained_on_a_robots_recordings_beats_the_mean_on_a_held_out_drive(recordings, capsys):
     task_file = recordings / "line.yaml"
