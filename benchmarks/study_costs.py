@@ -174,6 +174,41 @@ def study_costs(config_path: str, cache: str, rounds: int, steps: int, core_step
             "seeds": list(config.seeds), "architectures": rows}
 
 
+def _us(entry, part: str) -> str:
+    if isinstance(entry, str) or part not in entry:
+        return "—"
+    return f"{entry[part]['p50_us'] / 1000:.2f} / {entry[part]['p99_us'] / 1000:.2f}" if part == "step" \
+        else f"{entry[part]['p50_us']:.0f} / {entry[part]['p99_us']:.0f}"
+
+
+def table(result: dict) -> str:
+    """Markdown tables of a run's JSON: sizes, FLOPs and training time; then latency per backend."""
+    lines = []
+    for study in result["studies"]:
+        lines += [f"### {study['name']} ({study['config']})", "",
+                  "| architecture | recurrent params (wired) | total params | MFLOPs/step | core kFLOPs | "
+                  "core FLOPs | training s (median, min–max) |", "|---|---|---|---|---|---|---|"]
+        for row in study["architectures"]:
+            if not row["models"]:
+                continue
+            counts, flops, trained = row["parameters"], row["flops"], row["training"]
+            wired = f" ({counts['recurrent_wired']:,})" if counts["recurrent_wired"] != counts["recurrent"] else ""
+            time_s = (f"{trained['median_s']:.0f} ({trained['min_s']:.0f}–{trained['max_s']:.0f})"
+                      if trained["recorded"] else "not recorded")
+            lines.append(f"| {row['name']} | {counts['recurrent']:,}{wired} | {counts['total']:,} | "
+                         f"{flops['step']['flops'] / 1e6:.2f} | {flops['core']['flops'] / 1e3:.1f} | "
+                         f"{flops['core']['multiply_adds']:,} MA + {flops['core']['elementwise']:,} ew | {time_s} |")
+        lines += ["", "| architecture | " + " | ".join(f"{b} step ms p50 / p99" for b in ENGINES) + " | "
+                  + " | ".join(f"{b} core µs p50 / p99" for b in ENGINES) + " |", "|---" * (1 + 2 * len(ENGINES)) + "|"]
+        for row in study["architectures"]:
+            if row["models"]:
+                latency_of = row["latency"]
+                lines.append(f"| {row['name']} | " + " | ".join(_us(latency_of[b], "step") for b in ENGINES) + " | "
+                             + " | ".join(_us(latency_of[b], "core") for b in ENGINES) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few steps: checks the script, not the machine")
@@ -181,7 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=25, help="interleaved rounds over the backends")
     parser.add_argument("--steps", type=int, default=40, help="whole policy steps per backend per round")
     parser.add_argument("--core-steps", type=int, default=200, help="core-only steps per backend per round")
+    parser.add_argument("--note", default="", help="what else the machine ran meanwhile (kept in the JSON)")
+    parser.add_argument("--table", metavar="JSON", help="print the markdown tables of an earlier run's JSON and stop")
     args = parser.parse_args(argv)
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return 0
     rounds, steps, core_steps = (2, 5, 20) if args.quick else (args.rounds, args.steps, args.core_steps)
     torch.set_num_threads(1)
     say = lambda message: print(f"... {message}", file=sys.stderr, flush=True)  # noqa: E731
@@ -191,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpu": cpu(), "threads": 1, "batch": 1, "dt_s": DT, "python": platform.python_version(),
                     "torch": torch.__version__, "onnxruntime": _version("onnxruntime"), "numba": _version("numba"),
-                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "load_note": args.note},
         "latency_protocol": {"rounds": rounds, "policy_steps_per_round": steps, "core_steps_per_round": core_steps,
                              "warm_up": "engine.warm_up, then 20 policy and 200 core steps discarded"},
         "studies": [study_costs(config, cache, rounds, steps, core_steps, say) for config, cache in STUDIES],
