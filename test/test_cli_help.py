@@ -21,3 +21,12 @@ def test_each_verb_prints_its_help(words, capsys):
     with pytest.raises(SystemExit) as done:
         main([*words, "--help"])
     assert done.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("words, said", [
+    (["demo", "--world", "drone", "--command-type", "ackermann"], "--command-type is for --world lane"),
+    (["demo", "--flight-controller", "px4"], "--flight-controller is for --world drone"),
+])
+def test_a_demo_option_of_the_other_world_is_refused(words, said, capsys):
+    assert main(words) == 2
+    assert said in capsys.readouterr().err
