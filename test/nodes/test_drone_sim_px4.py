@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import px4_msgs.msg as px4_msgs  # built from msgs/ into both test venvs (make): fail loudly, never skip
 import pytest
 from nav_msgs.msg import Odometry
 from rclpy.qos import qos_profile_sensor_data
@@ -22,8 +23,6 @@ from sensor_msgs.msg import Image
 from liquid_control.sim.drone.scene import make_scene
 
 from . import harness
-
-px4_msgs = pytest.importorskip('px4_msgs.msg')
 
 pytestmark = [
     pytest.mark.ros,

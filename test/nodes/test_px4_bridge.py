@@ -20,7 +20,7 @@ pytestmark = [
     pytest.mark.ros,
     pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning"),
 ]
-px4_msgs = pytest.importorskip('px4_msgs.msg')  # built from msgs/ into the test venvs
+import px4_msgs.msg as px4_msgs  # built from msgs/ into both test venvs (make): fail loudly, never skip
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILE = REPO_ROOT / 'config' / 'px4_bridge.yaml'
