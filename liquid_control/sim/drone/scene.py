@@ -12,7 +12,8 @@ The *domain* changes what the camera sees, never the task: the same seed gives t
 and footprints in every domain; only colours, light, sky, fog and the obstacles' looks change
 (``urban`` draws each tree slot as a building, each bush as a hedge, each rock as a concrete
 block, all within the same footprint). ``summer`` is the training domain; ``autumn``, ``winter``,
-``urban`` and ``dusk`` are held out.
+``urban``, ``dusk`` and ``night`` are held out. ``night`` is dark but for a headlight on the drone
+(a spot light along the camera's view, see ``world.build_mjcf``): what it lights fades with distance.
 
 Seeds split into families like the lane world's tracks: seeds below ``HELD_OUT_FROM`` train,
 seeds from it on are held out; they draw the obstacle spacing from ranges no training scene uses
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 HELD_OUT_FROM = 1000
-DOMAINS = ("summer", "autumn", "winter", "urban", "dusk")
+DOMAINS = ("summer", "autumn", "winter", "urban", "dusk", "night")  # append only: colours use the index
 TRAINING_DOMAIN = "summer"
 
 TARGET_RADIUS_M = 0.45  # the red ball (0.9 m across)
@@ -111,6 +112,7 @@ class Palette:
     ambient: float
     fog: tuple[float, float, float, float, float] | None = None  # start m, end m, r, g, b
     tile_m: float = 1.5  # ground checker tile
+    headlight: tuple[float, float, float] | None = None  # colour of a spot light on the drone (night)
 
 
 PALETTES = {
@@ -130,6 +132,10 @@ PALETTES = {
                     (0.25, 0.17, 0.1), ((0.12, 0.3, 0.1), (0.17, 0.36, 0.12), (0.09, 0.25, 0.08), (0.22, 0.38, 0.14)),
                     (0.1, 0.24, 0.08), (0.4, 0.38, 0.37), (1.0, 0.6, 0.35), (0.9, 0.3, -0.25), 0.25,
                     fog=(8.0, 55.0, 0.45, 0.35, 0.38)),
+    "night": Palette((0.01, 0.015, 0.04), (0.04, 0.05, 0.09), (0.3, 0.42, 0.18), (0.27, 0.38, 0.16), (0.38, 0.5, 0.22),
+                     (0.36, 0.25, 0.14), ((0.16, 0.42, 0.12), (0.22, 0.5, 0.15), (0.12, 0.34, 0.1), (0.3, 0.52, 0.18)),
+                     (0.14, 0.33, 0.1), (0.5, 0.5, 0.48), (0.1, 0.12, 0.18), (-0.3, 0.4, -1.0), 0.05,
+                     headlight=(1.8, 1.7, 1.5)),
 }
 
 

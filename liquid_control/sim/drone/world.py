@@ -37,6 +37,10 @@ from .scene import DOMAINS, TRAINING_DOMAIN, Scene, SceneSpec, make_scene  # noq
 
 # The model's length scale for MuJoCo's relative visual settings (near/far planes, fog): metres.
 VISUAL_EXTENT_M = 10.0
+# The night domain's headlight: a spot light at the camera, along its view; its light falls with distance.
+HEADLIGHT_CUTOFF_DEG = 55.0
+HEADLIGHT_EXPONENT = 4.0
+HEADLIGHT_ATTENUATION = (1.0, 0.0, 0.02)  # intensity = 1 / (a + b d + c d^2), d in metres
 
 
 @dataclass(frozen=True)
@@ -152,9 +156,15 @@ def build_mjcf(scene: Scene, config: DroneWorldConfig) -> str:
     body, actuators = quad_mjcf(config.quad, x, y, z, yaw, config.camera_fovy_deg, config.camera_pitch_deg)
     p = scene.palette
     light = min(max(config.perturbations.light_intensity, 0.0), 3.0)
+    ground_grid_m = 5  # the plane is lit per vertex of this grid: a headlight's pool needs a finer one
+    if p.headlight is not None:
+        inside, end, after = body.rpartition("</body>")  # the drone's body carries the light
+        body = f"{inside}  {_headlight_mjcf(p.headlight, light, config)}\n    {end}{after}"
+        ground_grid_m = 2
     diffuse = " ".join(f"{c * light:.3f}" for c in p.light)
     ambient = " ".join(f"{p.ambient * light:.3f}" for _ in range(3))
     cx, cy, half_x, half_y = scene.ground_extent()
+    ground_size = f"{half_x:.3f} {half_y:.3f} {ground_grid_m}"
     if p.fog is not None:
         fog_start, fog_end, *fog_rgb = p.fog
         fog = (f'<map znear="0.005" zfar="30" fogstart="{fog_start / VISUAL_EXTENT_M:.3f}" '
@@ -179,7 +189,7 @@ def build_mjcf(scene: Scene, config: DroneWorldConfig) -> str:
   <worldbody>
     <light name="sun" pos="0 0 50" dir="{" ".join(map(str, p.light_dir))}" directional="true" castshadow="false"
            diffuse="{diffuse}" specular="0 0 0"/>
-    <geom name="ground" type="plane" pos="{cx:.3f} {cy:.3f} 0" size="{half_x:.3f} {half_y:.3f} 5" material="ground"
+    <geom name="ground" type="plane" pos="{cx:.3f} {cy:.3f} 0" size="{ground_size}" material="ground"
           contype="0" conaffinity="1"/>
     {scene.mjcf_geoms()}
     {body}
@@ -188,6 +198,14 @@ def build_mjcf(scene: Scene, config: DroneWorldConfig) -> str:
     {actuators}
   </actuator>
 </mujoco>"""
+
+
+def _headlight_mjcf(colour, light: float, config: DroneWorldConfig) -> str:
+    pitch = math.radians(config.camera_pitch_deg)
+    return (f'<light name="headlight" pos="{config.quad.camera_x} 0 {config.quad.camera_z}" '
+            f'dir="{math.cos(pitch):.4f} 0 {-math.sin(pitch):.4f}" cutoff="{HEADLIGHT_CUTOFF_DEG}" '
+            f'exponent="{HEADLIGHT_EXPONENT}" attenuation="{" ".join(map(str, HEADLIGHT_ATTENUATION))}" '
+            f'castshadow="false" diffuse="{" ".join(f"{c * light:.3f}" for c in colour)}" specular="0 0 0"/>')
 
 
 class DroneWorld(MujocoWorld):
