@@ -127,13 +127,17 @@ setup(
             'ruff',
             # A headless Foxglove WebSocket client for the live view's tests.
             'websockets',
-            # `study --ray` against a real local Ray head (test/train/test_study_ray.py), as in the 'ray' extra.
-            'ray',
+            # `study --ray` against a real local Ray head and equal tuning (test/train/test_study_ray.py,
+            # test/train/test_study_tuning.py), as in the 'ray' extra.
+            'ray[tune]',
+            'optuna',
         ],
         # `study CONFIG --ray ADDRESS`: the study's trainings and episodes on a Ray cluster
-        # (liquid_control.train.study.ray_runner). The driver and every node need the same Ray and Python.
+        # (liquid_control.train.study.ray_runner), and its equal tuning (Ray Tune with an Optuna
+        # searcher, liquid_control.train.study.tuning). The driver and every node need the same Ray and Python.
         'ray': [
-            'ray',
+            'ray[tune]',
+            'optuna',
         ],
     },
     zip_safe=False,

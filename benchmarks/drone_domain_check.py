@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-LOCKED_FROM = 2000  # scenes from here on are the study's locked test split
+from liquid_control.train.study.locked_split import LOCKED_FROM
 
 
 def main() -> None:

@@ -21,9 +21,11 @@ from liquid_control.sim.drone.fly import fly
 from liquid_control.sim.drone.scene import DOMAINS
 from liquid_control.sim.drone.world import DroneWorld
 from liquid_control.train.simulate import drone_config
+from liquid_control.train.study.locked_split import LOCKED_DOMAINS
 
-# (name, domain, start distance range or None for the world's 5-20 m, camera perturbations)
-CONDITIONS = [(domain, domain, None, {}) for domain in DOMAINS] + [
+# (name, domain, start distance range or None for the world's 5-20 m, camera perturbations); the
+# locked domains are for the study's final run only.
+CONDITIONS = [(domain, domain, None, {}) for domain in DOMAINS if domain not in LOCKED_DOMAINS] + [
     ("range_20_40m", "summer", (20.0, 40.0), {}),
     ("range_40_60m", "summer", (40.0, 60.0), {}),
     ("stress_noise_20", "summer", None, {"noise_std": 20.0}),

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 from time_to_policy import cpu_model  # benchmarks/ is the script's folder, first on sys.path
 
+from liquid_control.train.study.locked_split import LOCKED_FROM
+
 ROOT = Path(__file__).resolve().parents[1]
-LOCKED_FROM = 2000  # tracks and scenes from here on are the locked test split
 
 # name -> (camera perturbations, camera and control rate in Hz; the lane models trained at 20 Hz).
 # Blackouts come at 0.1 Hz (one per ~10 s of clear view: about five in a 150 m drive at 3 m/s).

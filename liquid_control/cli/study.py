@@ -15,6 +15,10 @@ def cmd_study(args: argparse.Namespace) -> int:
     config = StudyConfig.load(args.config)
     if args.quick:
         config = config.quick()
+    if config.locked and args.seeds and not args.stop_after:
+        print("error: a locked config's report covers all its seeds at once (docs/study_protocol.md): give --seeds "
+              "only with --stop-after, to split its training", file=sys.stderr)
+        return 2
     if args.seeds:
         try:
             config = config.only_seeds(args.seeds)
@@ -25,12 +29,23 @@ def cmd_study(args: argparse.Namespace) -> int:
         print("error: study --ray needs Ray on this machine and the cluster's: pip install 'liquid_control[ray]'",
               file=sys.stderr)
         return 2
+    if config.tuning is not None and not all(importlib.util.find_spec(m) for m in ("ray", "optuna")):
+        print("error: this study tunes every architecture first (its tuning section), with Ray Tune and Optuna: "
+              "pip install 'liquid_control[ray]'", file=sys.stderr)
+        return 2
+    if args.stop_after == "tuning" and config.tuning is None:
+        print("error: --stop-after tuning: this config has no tuning section", file=sys.stderr)
+        return 2
     progress = None if args.json else (lambda message: print(f"... {message}", file=sys.stderr, flush=True))
     try:
-        results = run_study(config, args.out, jobs=args.jobs, progress=progress, ray_address=args.ray)
+        results = run_study(config, args.out, jobs=args.jobs, progress=progress, ray_address=args.ray,
+                            stop_after=args.stop_after)
     except ConnectionError as error:  # --ray: no cluster at that address
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.stop_after:  # a stage of a long study: what was done, no report
+        print(json.dumps(results) if args.json else f"stopped after {args.stop_after}: {json.dumps(results['work'])}")
+        return 0
     command = " ".join(["python -m liquid_control study", args.config, *(["--quick"] if args.quick else []),
                         *([f"--seeds {args.seeds}"] if args.seeds else []), f"--jobs {args.jobs}",
                         f"--out {args.out}"])
@@ -61,6 +76,9 @@ def add_parser(verbs) -> None:
     sty.add_argument("--ray", metavar="ADDRESS", help="run the trainings and closed-loop episodes on the Ray cluster "
                      "at ADDRESS (its head's HOST:PORT, or 'auto'); results come back into the --out cache, which "
                      "a run with or without --ray resumes from (docs/study.md, 'Running on a Ray cluster')")
+    sty.add_argument("--stop-after", choices=("tuning", "training"),
+                     help="end after the equal tuning, or after training every model (no episode is run and "
+                     "nothing is reported): a long study's stages on different days or machines, from one cache")
     sty.add_argument("--report", metavar="PATH.md", help="write the Markdown report here")
     sty.add_argument("--plot", metavar="PATH.png", help="draw the headline figure (lane departures per km, drone "
                      "success rate) per condition and architecture")

@@ -23,7 +23,7 @@ from torch import nn
 from .cores import build_core
 from .sequence import LiquidSequence
 from .validation import check_finite
-from .wirings import AutoNCP
+from .wirings import AutoNCP, Random
 
 HEAD_ACTIVATIONS = (None, "tanh", "layernorm")
 
@@ -153,7 +153,7 @@ class Policy(nn.Module):
             raise ValueError(f"a policy architecture needs 'head' and 'core' sections (missing {exc})") from exc
 
 
-PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn", "ncp-ltc-tanh", "ncp-ltc-norm")
+PRESETS = ("ncp-cfc", "ncp-ltc", "lstm", "cnn", "gru", "cfc", "ctrnn", "ncp-ltc-tanh", "ncp-ltc-norm", "random-cfc")
 
 
 def preset_head_activation(preset: str, head_activation: str | None = None) -> str | None:
@@ -191,7 +191,10 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
     - ``cfc``: a dense (fully connected) CfC of ``rnn_units`` with the CfC defaults (one backbone
       layer of 128 LeCun-tanh units, default mode) and a linear readout (``proj_size = outputs``);
     - ``ctrnn``: a continuous-time RNN of ``rnn_units`` (6 Euler sub-steps per frame);
-    - ``cnn``: feed-forward, a linear readout of the features.
+    - ``cnn``: feed-forward, a linear readout of the features;
+    - ``random-cfc``: the ``ncp-cfc`` control for structure: a CfC of ``ncp_units`` on a sparse
+      random wiring (``wiring_seed``) with as many synapses in all as the NCP's, read through a
+      linear layer of all its neurons.
 
     ``gru``, ``ctrnn`` and ``cfc`` read their outputs through a linear layer of their neurons.
 
@@ -212,6 +215,10 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
             core["proj_size"] = outputs
         if preset != "ncp-cfc":
             core["time_scale"] = float(ltc_time_scale)
+    elif preset == "random-cfc":
+        wiring = sparse_random_like(AutoNCP(ncp_units, outputs, seed=wiring_seed), features, wiring_seed)
+        # One layer, no motor neurons: a linear readout of all of them.
+        core = {"kind": "cfc", "input_size": features, "units": {"wiring": wiring.to_config()}, "proj_size": outputs}
     elif preset == "lstm":
         core = {"kind": "lstm", "input_size": features, "hidden_size": lstm_units, "outputs": outputs}
     elif preset in ("gru", "ctrnn"):
@@ -223,6 +230,18 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
     else:
         raise ValueError(f"unknown policy preset {preset!r}; choose one of {PRESETS}")
     return Policy(head, core)
+
+
+def sparse_random_like(ncp: AutoNCP, inputs: int, seed: int) -> Random:
+    """A random wiring of the NCP's neurons whose synapses (recurrent and sensory together) number
+    as many as the NCP's, within rounding: the NCP without its structure. Every neuron is an
+    output (the core reads them through a linear layer)."""
+    ncp.build(inputs)
+    possible = ncp.units * ncp.units + inputs * ncp.units
+    sparsity = 1.0 - (ncp.synapse_count + ncp.sensory_synapse_count) / possible
+    wiring = Random(ncp.units, ncp.units, sparsity_level=sparsity, random_seed=seed)
+    wiring.build(inputs)
+    return wiring
 
 
 def set_output_bias(policy: Policy, values) -> bool:

@@ -48,6 +48,7 @@ def _modules():
         "policy-lstm-norm": make_policy("lstm", image_shape=(3, 66, 80), head_activation="layernorm"),
         "policy-ncp-cfc-norm": make_policy("ncp-cfc", image_shape=(3, 66, 80), head_activation="layernorm"),
         "policy-cnn": make_policy("cnn", image_shape=(3, 66, 80)),
+        "policy-random-cfc": make_policy("random-cfc", image_shape=(3, 66, 80), outputs=4, ncp_units=34, readout=True),
     }
 
 

@@ -1,9 +1,10 @@
 """``study --quick --ray ADDRESS`` against a real Ray head started here on 127.0.0.1: the cluster's
-models and episodes equal a local run's, and both share one cache: a ``--ray`` run recomputes
-nothing a local run cached, and a local run nothing the cluster made."""
+equal tuning, models and episodes equal a local run's, and both share one cache: a ``--ray`` run
+recomputes nothing a local run cached, and a local run nothing the cluster made."""
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,10 +22,16 @@ from safetensors.numpy import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config" / "study_lane.yaml"
+# The lane study with an equal tuning (two trials over the learning rate in --quick), so that the
+# cluster runs Ray Tune trials as well as Ray Core trainings and episodes.
+TUNING = {"trials": 20, "validation_seeds": "900-911", "space": {"lr": {"log_uniform": [3.0e-4, 1.0e-2]}}}
 RAY = Path(sys.executable).parent / "ray"  # the venv's: its workers run this Python, with liquid_control
 # Ray makes a local address reachable by replacing 127.0.0.1 with the machine's network address;
-# this keeps every Ray address on the loopback (Ray's own switch for single-machine clusters).
-LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps every Ray address on the loopback (Ray's own switch for
+# single-machine clusters). Token authentication, as Ray enables it for local instances from 2.59
+# on, with one token for the head and every driver: otherwise a driver takes the token that an
+# earlier local instance left in ~/.ray/auth_token and the head refuses it.
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
 
 
 def free_port() -> int:
@@ -43,7 +51,7 @@ def ray_head(cpus: int = 2, timeout_s: float = 120.0):
     with log.open("w") as output:
         head = subprocess.Popen([str(RAY), "start", "--head", "--block", "--port", str(port), "--num-cpus", str(cpus),
                                  "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(temp)],
-                                env={**os.environ, **LOOPBACK_ONLY}, stdout=output, stderr=subprocess.STDOUT,
+                                env={**os.environ, **RAY_ENV}, stdout=output, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
         deadline = time.monotonic() + timeout_s
@@ -62,9 +70,16 @@ def ray_head(cpus: int = 2, timeout_s: float = 120.0):
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def study(*args) -> dict:
-    result = subprocess.run([sys.executable, "-m", "liquid_control", "study", str(CONFIG), "--quick", "--json", *args],
-                            capture_output=True, text=True, timeout=600, env={**os.environ, **LOOPBACK_ONLY})
+@pytest.fixture
+def tuned_config(tmp_path) -> Path:
+    path = tmp_path / "study_lane_tuned.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(CONFIG.read_text()), "tuning": TUNING}))
+    return path
+
+
+def run_study(config: Path, *args) -> dict:
+    result = subprocess.run([sys.executable, "-m", "liquid_control", "study", str(config), "--quick", "--json", *args],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, **RAY_ENV})
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
 
@@ -74,9 +89,14 @@ def cache_files(out: Path) -> dict:
     file's header lists its metadata in no fixed order), and each model card less what says when and
     how fast it trained and the weights file's hash."""
     files = {}
-    for path in sorted([*(out / "models").rglob("*"), *(out / "evaluations").rglob("*")]):
+    for path in sorted([*(out / "models").rglob("*"), *(out / "evaluations").rglob("*"), *(out / "tuning").rglob("*")]):
         name = path.relative_to(out).as_posix()
-        if path.name == "card.yaml":
+        if path.parent.name == "tuning":  # a search: its trials' settings and scores, less their durations
+            search = json.loads(path.read_text())
+            for trial in [*search["trials"], search["best"]]:
+                del trial["seconds"]
+            files[name] = search
+        elif path.name == "card.yaml":
             card = yaml.safe_load(path.read_text())
             del card["provenance"]["created_utc"], card["training"]["wall_time_s"], card["weights"]["sha256"]
             for epoch in card["training"]["history"]:
@@ -91,10 +111,20 @@ def cache_files(out: Path) -> dict:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_quick_study_on_a_local_ray_head_equals_a_local_run_and_shares_its_cache(tmp_path):
+def test_quick_study_on_a_local_ray_head_equals_a_local_run_and_shares_its_cache(tmp_path, tuned_config):
     local, clustered = tmp_path / "local", tmp_path / "ray"
+    study = partial(run_study, tuned_config)
     # The first seed locally: what the cluster must reproduce.
     assert study("--seeds", "0", "--out", str(local))["work"]["models_trained"] == 2
+    searches = [json.loads(path.read_text()) for path in sorted((local / "tuning").glob("*.json"))]
+    assert len(searches) == 2, "one search per architecture"
+    # The same budget and the same proposals for each (one searcher seed), scored on validation episodes.
+    assert [[t["settings"] for t in s["trials"]] for s in searches][0] == [t["settings"] for t in searches[1]["trials"]]
+    for search in searches:
+        assert len(search["trials"]) == 2 and search["search"]["validation_seeds"] == "900,901"
+        assert search["best"]["val_loss"] == min(t["val_loss"] for t in search["trials"])
+        card = yaml.safe_load(next((local / "models").glob(f"{search['arch']}*-s0-*/card.yaml")).read_text())
+        assert card["training"]["config"]["lr"] == search["best"]["settings"]["lr"], "the seeds train as tuned"
     with ray_head() as address:
         first = study("--seeds", "0", "--ray", address, "--out", str(clustered))
         assert first["work"] == {"models_trained": 2, "models_cached": 0, "evaluations_run": 4, "evaluations_cached": 0}

@@ -20,6 +20,11 @@ from liquid_control.train.study.config import Architecture, StudyConfig
 from liquid_control.train.study.worlds import study_world
 
 
+# Training settings added after studies were cached: at their defaults they are left out of a
+# model's cache key, so that the models cached before them are found.
+UNKEYED_DEFAULTS = {"head_activation": None, "units": None, "wiring_seed": None, "data_fraction": 1.0}
+
+
 def digest(value: Any) -> str:
     """A short stable hash of a JSON-able value: the cache key of what it describes."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -34,6 +39,8 @@ def training_config(config: StudyConfig, architecture: Architecture, seed: int):
     from liquid_control.train.trainer import TrainConfig
 
     training = {**config.setting("training"), **architecture.training}
+    if architecture.wiring_seeds:  # the wirings take turns over the training seeds
+        training["wiring_seed"] = architecture.wiring_seeds[seed % len(architecture.wiring_seeds)]
     return TrainConfig.for_task(load_task(config.world), arch=architecture.arch, seed=seed, stride=training["seq_len"],
                                 **training)
 
@@ -58,8 +65,9 @@ def model_plan(config: StudyConfig, out: str | Path) -> dict:
             training = training_config(config, architecture, seed)
             # The threads a model trains on change its numbers by rounding only: not part of its key.
             settings = asdict(training) | {"threads": None}
-            if settings["head_activation"] is None:  # the default keeps the keys from before the setting existed
-                del settings["head_activation"]
+            for name, default in UNKEYED_DEFAULTS.items():  # a default keeps the keys from before the setting existed
+                if settings[name] == default:
+                    del settings[name]
             key = digest([settings, config.world, data])
             folder = Path(out) / "models" / f"{slug(architecture.name)}-s{seed}-{key}"
             plan[architecture.name, seed] = (folder, training)
@@ -81,7 +89,10 @@ def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict
     for (name, seed), folder in models.items():
         for condition in config.conditions:
             for episode_seed in episode_seeds(config):
-                args = (str(folder), config.world, episode_seed, asdict(condition) | {"name": None}, evaluation)
+                described = asdict(condition) | {"name": None}
+                if not described["fixed_dt"]:  # the default keeps the keys from before the setting existed
+                    del described["fixed_dt"]
+                args = (str(folder), config.world, episode_seed, described, evaluation)
                 path = Path(out) / "evaluations" / f"{folder.name}-{digest(args[1:])}.json"
                 tasks[(name, seed, condition.name, episode_seed)] = (path, args)
     return tasks

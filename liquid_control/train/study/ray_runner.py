@@ -73,7 +73,7 @@ def run_on_ray(address: str, trainings: list, evaluations: list, episodes: Calla
         return {"models_trained": 0, "evaluations_run": 0}  # all cached: the report needs no cluster
     import ray
 
-    _check_reachable(address)
+    check_reachable(address)
     ray.init(address=address)
     try:
         resources = ray.cluster_resources()
@@ -99,7 +99,7 @@ def run_on_ray(address: str, trainings: list, evaluations: list, episodes: Calla
         ray.shutdown()
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Refuse at once a HOST:PORT where nothing answers (Ray itself retries for minutes); other forms
     ('auto', 'ray://...') are left to Ray."""
     host, _, port = address.rpartition(":")

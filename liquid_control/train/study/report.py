@@ -41,6 +41,23 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
     return lines
 
 
+def _by_wiring_lines(results: dict, conditions: list[str], title: str, form: str) -> list[str]:
+    """The wired architectures' headline per wiring: the mean over the seeds that had it (seed list)."""
+    wired = {name: row for name, row in results["results"].items() if row.get("wiring_seeds")}
+    if not wired:
+        return []
+    lines = ["", f"{title} by wiring (the wirings take turns over the training seeds; the mean over the seeds that "
+                 "had each wiring, and those seeds):", "",
+             "| architecture | wiring seed | " + " | ".join(conditions) + " |", "|---|---|" + "---|" * len(conditions)]
+    for name, row in wired.items():
+        for wiring in sorted(set(row["wiring_seeds"])):
+            chosen = [i for i, w in enumerate(row["wiring_seeds"]) if w == wiring]
+            seeds = ", ".join(str(results["seeds"][i]) for i in chosen)
+            cells = (form.format(np.mean([row["headline_per_seed"][c][i] for i in chosen])) for c in conditions)
+            lines.append(f"| {name} | {wiring} (seeds {seeds}) | " + " | ".join(cells) + " |")
+    return lines
+
+
 def report_markdown(results: dict, command: str) -> str:
     """The tables of a study's results as Markdown (what docs/study.md is made from)."""
     world_name = results.get("world", "lane")
@@ -58,7 +75,8 @@ def report_markdown(results: dict, command: str) -> str:
              "| architecture | preset | parameters | recurrent parameters | synapses | own training settings |",
              "|---|---|---:|---:|---:|---|"]
     for name, row in results["results"].items():
-        own = ", ".join(f"{k} {v}" for k, v in (row.get("training") or {}).items()) or "—"
+        own = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in (row.get("training") or {}).items()) or "—"
         lines.append(f"| {name} | {row['arch']} | {row['parameters']:,} | {row['recurrent_parameters']:,} | "
                      f"{row.get('synapses', '—')} | {own} |")
     seeds = results["seeds"]
@@ -99,6 +117,7 @@ def report_markdown(results: dict, command: str) -> str:
         lines += ["", what, "", "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
         for name, row in results["results"].items():
             lines.append(f"| {name} | " + " | ".join(cell(row["per_seed"][c]) for c in conditions) + " |")
+    lines += _by_wiring_lines(results, conditions, title, form)
     lines += _comparison_lines(results, form)
     lines += world.detail_table(results, conditions)
     lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "

@@ -17,6 +17,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import yaml
 
 from liquid_control.tasks import load_task
@@ -68,21 +69,25 @@ def _card_metrics(model_dir: Path) -> dict:
     return yaml.safe_load((model_dir / "card.yaml").read_text()).get("metrics") or {}
 
 
-def expert_episodes(config: StudyConfig, jobs: int = 1) -> list:
-    """The expert's episodes every model of the study trains on (the config's data section)."""
+def expert_episodes(config: StudyConfig, jobs: int = 1, seeds=None) -> list:
+    """The expert's episodes every model of the study trains on (the config's data section), or
+    those of other ``seeds`` with the same settings (tuning's validation episodes)."""
     from liquid_control.train.simulate import simulate_episodes
 
     data = config.setting("data")
-    return simulate_episodes(seed_list(data["sim_seeds"]), config.world, data.get("distance_m", 0.0),
-                             data.get("speed", 0.0), data["recovery_rate_hz"], data["perturbations"],
-                             jobs=jobs, progress=False)
+    return simulate_episodes(seed_list(data["sim_seeds"] if seeds is None else seeds), config.world,
+                             data.get("distance_m", 0.0), data.get("speed", 0.0), data["recovery_rate_hz"],
+                             data["perturbations"], jobs=jobs, progress=False)
 
 
 def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
-              progress: Callable[[str], None] | None = None, ray_address: str | None = None) -> dict:
-    """Train what is not cached, evaluate what is not cached, aggregate; returns the results and
-    writes them to OUT/results.json. With ``ray_address``, the trainings and episodes run on that
-    Ray cluster (``ray_runner``), into the same cache."""
+              progress: Callable[[str], None] | None = None, ray_address: str | None = None,
+              stop_after: str | None = None) -> dict:
+    """Tune, then train what is not cached, evaluate what is not cached, aggregate; returns the
+    results and writes them to OUT/results.json. With ``ray_address``, the tuning, trainings and
+    episodes run on that Ray cluster (``tuning``, ``ray_runner``), into the same cache.
+    ``stop_after`` "tuning" or "training" ends there (returning only the work done): a long
+    study's stages, run apart."""
     from liquid_control.train.trainer import train
 
     say = progress or (lambda message: None)
@@ -92,6 +97,21 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
     data = config.setting("data")
     started = time.perf_counter()
     counts = {"models_trained": 0, "models_cached": 0, "evaluations_run": 0, "evaluations_cached": 0}
+    made: list = []  # the expert's episodes, made once when something needs them
+
+    def training_episodes() -> list:
+        if not made:
+            say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
+            made.append(expert_episodes(config, jobs))
+        return made[0]
+
+    if config.tuning is not None:  # the equal search first: its best settings are what the seeds train with
+        from liquid_control.train.study.tuning import tune_study
+
+        config = tune_study(config, out, training_episodes,
+                            lambda: expert_episodes(config, jobs, config.tuning.validation_seeds), ray_address, say)
+    if stop_after == "tuning":
+        return {"work": counts, "tuning": {a.name: a.training for a in config.architectures}}
 
     plan = model_plan(config, out)
     models = {key: folder for key, (folder, _) in plan.items()}
@@ -100,14 +120,14 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
     counts["models_cached"] = sum((folder / "card.yaml").is_file() for folder in models.values())
     counts["evaluations_cached"] = sum(path.is_file() for path, _ in tasks.values())
     description = {"study": config.name, "world": config.world, **data}
-    episodes = None
     if ray_address:  # the cluster fills the cache; the seed-by-seed pass below then finds it all there
         from liquid_control.train.study.ray_runner import run_on_ray
 
         trainings = [(f"{name} ({training.arch}), seed {seed}", folder, training)
                      for (name, seed), (folder, training) in plan.items() if not (folder / "card.yaml").is_file()]
-        work = run_on_ray(ray_address, trainings, [task for task in tasks.values() if not task[0].is_file()],
-                          lambda: expert_episodes(config, jobs), description, say)
+        evaluations = [] if stop_after == "training" else [task for task in tasks.values() if not task[0].is_file()]
+        work = run_on_ray(ray_address, trainings, evaluations,
+                          training_episodes, description, say)
         counts = {key: counts[key] + work.get(key, 0) for key in counts}
     # Seed by seed: train the seed's models, then run its closed-loop episodes. A run stopped part
     # way (the full studies take several sessions on two cores) leaves whole seeds, trained and
@@ -116,9 +136,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
         to_train = [(f"{name} ({training.arch}), seed {seed}", folder, training)
                     for (name, model_seed), (folder, training) in plan.items()
                     if model_seed == seed and not (folder / "card.yaml").is_file()]
-        if to_train and episodes is None:
-            say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
-            episodes = expert_episodes(config, jobs)
+        episodes = training_episodes() if to_train else None
         # One model at a time on the configured threads: several single-threaded trainings side
         # by side gained no throughput, and each model is finished and cached sooner.
         for name, folder, training in to_train:
@@ -130,7 +148,8 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
             shutil.rmtree(folder / "checkpoint", ignore_errors=True)
             counts["models_trained"] += 1
 
-        pending = {key: value for key, value in tasks.items() if key[1] == seed and not value[0].is_file()}
+        pending = {key: value for key, value in tasks.items()
+                   if key[1] == seed and not value[0].is_file() and stop_after != "training"}
         if pending:
             done = sum(path.is_file() for path, _ in tasks.values())
             say(f"seed {seed}: {len(pending)} closed-loop episodes to run ({done} of the study's {len(tasks)} "
@@ -145,6 +164,8 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
                     write_json(path, evaluate_model(*args))
             counts["evaluations_run"] += len(pending)
 
+    if stop_after == "training":
+        return {"work": counts}
     evaluation = config.setting("evaluation")
     held_out = episode_seeds(config)
     analyses = _analyses(config, models, out / "analyses", say)
@@ -164,6 +185,13 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
                                     "loss": _card_metrics(models[architecture.name, config.seeds[0]]).get("loss"),
                                     "attention": attention,
                                     "conditions": rows,
+                                    "wiring_seeds": ([plan[architecture.name, seed][1].wiring_seed
+                                                      for seed in config.seeds] if architecture.wiring_seeds else None),
+                                    "headline_per_seed": {condition.name: [
+                                        float(np.mean([world.headline_value(runs[(architecture.name, seed,
+                                                                                  condition.name, episode_seed)])
+                                                       for episode_seed in held_out])) for seed in config.seeds]
+                                        for condition in config.conditions},
                                     "per_seed": {condition.name: [world.per_seed([
                                         runs[(architecture.name, seed, condition.name, episode_seed)]
                                         for episode_seed in held_out]) for seed in config.seeds]
@@ -174,6 +202,8 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
                "attention_settings": config.setting("attention"),
                "conditions": [asdict(c) for c in config.conditions], "results": table,
                "comparisons": _comparisons(config, runs, held_out),
+               "tuning": None if config.tuning is None else {"search": config.tuning.raw, "best": {
+                   a.name: a.training for a in config.architectures}},
                "work": counts, "wall_time_s": round(time.perf_counter() - started, 1)}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return results

@@ -46,7 +46,8 @@ def _lane_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict,
     lane = LaneWorld(seed, WorldConfig(perturbations=PerturbationConfig.from_dict(condition["perturbations"]),
                                        camera_rate_hz=rate))
     try:
-        report = drive(lane, ModelDriver(model_dir, speed=evaluation["speed"], backend="torch"),
+        report = drive(lane, ModelDriver(model_dir, speed=evaluation["speed"], backend="torch",
+                                                 fixed_dt=condition.get("fixed_dt", False)),
                        evaluation["distance_m"]).report
     finally:
         lane.close()
@@ -141,7 +142,7 @@ def _drone_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict
     drone = DroneWorld(seed, drone_config(condition["domain"], condition["perturbations"], rate,
                                           condition["start_distance_m"]))
     try:
-        report = fly(drone, ModelDriver(model_dir, backend="torch")).report
+        report = fly(drone, ModelDriver(model_dir, backend="torch", fixed_dt=condition.get("fixed_dt", False))).report
     finally:
         drone.close()
     keys = ("seed", "domain", "success", "collision", "reason", "time_to_target_s", "start_distance_m",

@@ -34,6 +34,12 @@ class TrainConfig:
     preprocessing: dict = field(default_factory=lambda: dict(DEFAULT_PREPROCESSING))
     # NCP presets: neurons (None: 19 for one output, 34 for more: 18 inter, 12 command, 4 motor).
     ncp_units: int | None = None
+    # Study variants (None / 1.0: the defaults, and no part of a study's cache key): the units of a
+    # baseline core (LSTM, GRU, dense CfC, CT-RNN; None: 64), the seed of an NCP's or a sparse
+    # random wiring (None: 22222), and the share of the training episodes used (the data-efficiency curve).
+    units: int | None = None
+    wiring_seed: int | None = None
+    data_fraction: float = 1.0
     head_channels: list = field(default_factory=lambda: [24, 36, 48, 64, 64])  # the conv head's five convolutions
     features: int = 32  # conv head outputs = the core's inputs
     augmentation: dict = field(default_factory=dict)  # overrides of data.sequences.Augmentation's settings
@@ -67,6 +73,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0 < self.data_fraction <= 1:
+            raise ValueError(f"data_fraction must be in (0, 1], got {self.data_fraction}")
+        if self.units is not None and self.units < 1:
+            raise ValueError(f"units must be >= 1 (or None: 64), got {self.units}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.head_precision not in ("auto", "bf16", "fp32"):

@@ -58,8 +58,11 @@ def output_section(label_names: tuple[str, ...]) -> dict:
 
 def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConfig | None = None,
           resume: bool = False, progress: bool = True, data_description: dict | None = None,
-          stop_after_epochs: int | None = None) -> Path | None:
+          stop_after_epochs: int | None = None, validation_episodes: list[Episode] | None = None) -> Path | None:
     """Train a policy on ``episodes`` and save it to ``out_dir`` (a model folder); returns the folder.
+
+    The validation loss is measured on ``validation_episodes`` when given (all of ``episodes``
+    then train), else on ``config.val_fraction`` of ``episodes`` held out.
 
     ``stop_after_epochs`` ends this run early (after its checkpoint, returning None) so that a
     later ``resume=True`` run continues exactly where it stopped.
@@ -74,14 +77,16 @@ def train(episodes: list[Episode], out_dir: str | os.PathLike, config: TrainConf
         torch.set_num_threads(config.threads)
     ddp = from_environment()
     try:
-        return _train(episodes, Path(out_dir), config, resume, progress, data_description, stop_after_epochs, ddp)
+        return _train(episodes, Path(out_dir), config, resume, progress, data_description, stop_after_epochs, ddp,
+                      validation_episodes)
     finally:
         if ddp is not None:
             ddp.close()
 
 
 def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: bool, progress: bool,
-           data_description: dict | None, stop_after_epochs: int | None, ddp: Distributed | None) -> Path | None:
+           data_description: dict | None, stop_after_epochs: int | None, ddp: Distributed | None,
+           validation_episodes: list[Episode] | None) -> Path | None:
     from tqdm import tqdm
 
     checkpoint_dir = out_dir / "checkpoint"
@@ -90,7 +95,12 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     device = None if ddp is None else ddp.device
     torch.manual_seed(config.seed)
     spec = PreprocessSpec.from_dict(config.preprocessing)
-    training, validation = split_episodes(episodes, config.val_fraction, config.seed)
+    if validation_episodes is None:
+        training, validation = split_episodes(episodes, config.val_fraction, config.seed)
+    else:  # a validation set of its own (hyper-parameter tuning's held-out seeds): every episode trains
+        training, validation = split_episodes(episodes, 0.0, config.seed)[0], list(validation_episodes)
+    if config.data_fraction < 1:  # the first share of a seeded order: 25 % is part of 50 %, as a data curve needs
+        training = training[:max(1, round(config.data_fraction * len(training)))]
     if not training:
         raise ValueError("no episodes left for training after the validation split")
     augmentation = Augmentation.from_dict(config.augmentation) if config.augment else None
@@ -109,6 +119,8 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     weights = output_weights(training)
     model = make_policy(config.arch, image_shape=(channels, height, width), outputs=outputs, features=config.features,
                         ncp_units=config.ncp_units or (19 if outputs == 1 else 34),
+                        wiring_seed=22222 if config.wiring_seed is None else config.wiring_seed,
+                        lstm_units=config.units or 64, rnn_units=config.units or 64,
                         channels=tuple(config.head_channels),
                         readout=outputs > 1, ltc_time_scale=1.0 / config.nominal_dt,  # LTC: a time unit per frame
                         head_activation=config.head_activation)

@@ -1,0 +1,148 @@
+"""Equal tuning: before a study trains its seeds, every architecture gets the same hyper-parameter
+search, Ray Tune trials proposed by an Optuna TPE searcher, each scored by the validation loss on
+held-out expert episodes (``tuning_config``). The best trial's settings become the architecture's
+training settings; each search is cached under OUT/tuning, so a study resumes without repeating it.
+
+Ray Tune runs locally (a Ray instance of this machine's CPUs) or, with ``study --ray ADDRESS``, on
+that cluster. A trial trains in a temporary folder on its node and returns only its scores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from liquid_control.train.study.cache import digest, slug, training_config, write_json
+from liquid_control.train.study.config import Architecture, StudyConfig
+from liquid_control.train.study.stats import seed_list
+
+DIVERGED_LOSS = 1e9  # a trial whose loss is not finite: last in the ranking, and the searcher learns it
+
+
+def run_trial(params: dict, episodes: list, validation: list, base: dict) -> dict:
+    """One trial (a Ray Tune function trainable): train with ``base`` settings changed by ``params``,
+    report the final epoch's validation loss on ``validation`` and the output spread."""
+    from ray import tune
+
+    from liquid_control.train.trainer import TrainConfig, train
+
+    settings = {**base, **params}
+    if "seq_len" in params:  # the study's windows do not overlap: the stride follows the length
+        settings["stride"] = settings["seq_len"]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="study-trial-") as temporary:
+        folder = train(episodes, Path(temporary) / "trial", TrainConfig(**settings), progress=False,
+                       validation_episodes=validation)
+        card = yaml.safe_load((folder / "card.yaml").read_text())
+    loss = (card.get("metrics") or {}).get("val_loss")
+    loss = float(loss) if loss is not None and math.isfinite(float(loss)) else DIVERGED_LOSS
+    last_epoch = ((card.get("training") or {}).get("history") or [{}])[-1]
+    result = {"val_loss": loss, "output_spread": last_epoch.get("output_spread"),
+              "seconds": round(time.perf_counter() - started, 1)}
+    tune.report(result)
+    return result
+
+
+def tuning_path(config: StudyConfig, architecture: Architecture, out: Path) -> Path:
+    """The cache file of one architecture's search: keyed by everything that decides its trials."""
+    base = asdict(training_config(config, architecture, config.tuning.seed)) | {"threads": None}
+    key = digest([config.world, config.setting("data"), base, config.tuning.raw])
+    return out / "tuning" / f"{slug(architecture.name)}-{key}.json"
+
+
+def tune_study(config: StudyConfig, out: str | Path, episodes: Callable[[], list], validation: Callable[[], list],
+               ray_address: str | None, say: Callable[[str], None]) -> StudyConfig:
+    """Search every architecture not searched yet; returns the config with each architecture's
+    training settings replaced by its best trial's (the cached searches included)."""
+    if config.tuning is None:
+        return config
+    out = Path(out)
+    _check_validation_seeds(config)
+    searched = {a.name: a for a in config.architectures if a.tuning_from is None}
+    pending = [a for a in searched.values() if not tuning_path(config, a, out).is_file()]
+    if pending:
+        (out / "tuning").mkdir(parents=True, exist_ok=True)
+        _search(config, pending, out, episodes(), validation(), ray_address, say)
+    tuned = []
+    for architecture in config.architectures:
+        source = searched[architecture.tuning_from or architecture.name]
+        best = json.loads(tuning_path(config, source, out).read_text())["best"]["settings"]
+        tuned.append(replace(architecture, training={**architecture.training, **best}))
+    return replace(config, architectures=tuple(tuned))
+
+
+def _search(config: StudyConfig, architectures: list[Architecture], out: Path, episodes: list, validation: list,
+            ray_address: str | None, say: Callable[[str], None]) -> None:
+    import ray
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    tuning = config.tuning
+    if ray_address:
+        from liquid_control.train.study.ray_runner import check_reachable
+
+        check_reachable(ray_address)
+        ray.init(address=ray_address, log_to_driver=False)
+    else:  # a Ray instance of this machine alone, for the search's duration
+        ray.init(include_dashboard=False, log_to_driver=False)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        for architecture in architectures:
+            base = asdict(training_config(config, architecture, tuning.seed))
+            threads = max(1, min(int(base.get("threads") or 1), cpus))
+            concurrent = tuning.jobs or max(1, cpus // threads)
+            say(f"tuning {architecture.name}: {tuning.trials} trial(s) over "
+                f"{', '.join(d.setting for d in tuning.space)}, {concurrent} at a time on {cpus} CPU(s)")
+            trainable = tune.with_resources(tune.with_parameters(run_trial, episodes=episodes, validation=validation,
+                                                                 base=base), {"cpu": threads})
+            with tempfile.TemporaryDirectory(prefix="study-tune-") as storage:
+                tuner = tune.Tuner(trainable, param_space={d.setting: d.to_ray() for d in tuning.space},
+                                   tune_config=tune.TuneConfig(
+                                       metric="val_loss", mode="min", num_samples=tuning.trials,
+                                       max_concurrent_trials=concurrent,
+                                       search_alg=OptunaSearch(seed=tuning.seed)),
+                                   run_config=tune.RunConfig(storage_path=storage, name=slug(architecture.name),
+                                                             verbose=0))
+                with contextlib.redirect_stdout(sys.stderr):  # Ray Tune's tables: stdout is the study's (--json)
+                    grid = tuner.fit()
+                trials = [{"settings": _plain(r.config), **{k: r.metrics.get(k) for k in
+                                                            ("val_loss", "output_spread", "seconds")},
+                           "error": None if r.error is None else str(r.error).strip().splitlines()[-1]}
+                          for r in grid]
+            finished = [t for t in trials if t["error"] is None and t["val_loss"] is not None]
+            if not finished:
+                raise RuntimeError(f"study: every tuning trial of {architecture.name} failed: {trials[0]['error']}")
+            best = min(finished, key=lambda t: t["val_loss"])
+            write_json(tuning_path(config, architecture, out),
+                       {"architecture": architecture.name, "arch": architecture.arch, "search": tuning.raw,
+                        "searcher": "optuna TPE (ray.tune.search.optuna.OptunaSearch)", "cpus": cpus,
+                        "trials": trials, "best": best})
+            say(f"tuned {architecture.name}: validation loss {best['val_loss']:.4g} with {best['settings']}")
+    finally:
+        ray.shutdown()
+
+
+def _plain(settings: dict) -> dict:
+    """A trial's settings as JSON numbers (numpy scalars from the searcher become Python's)."""
+    return {key: (value.item() if hasattr(value, "item") else value) for key, value in settings.items()}
+
+
+def _check_validation_seeds(config: StudyConfig) -> None:
+    """Tuning's episodes may be neither trained on nor evaluated: a trial scored on them would leak."""
+    from liquid_control.train.study.cache import episode_seeds
+
+    chosen = set(seed_list(config.tuning.validation_seeds))
+    trained = chosen & set(seed_list(config.setting("data")["sim_seeds"]))
+    evaluated = chosen & set(episode_seeds(config))
+    if trained or evaluated:
+        raise ValueError(f"study config: tuning validation_seeds {sorted(trained | evaluated)[:5]} are also "
+                         f"{'trained on' if trained else 'evaluated'}: give seeds no model trains on or is evaluated on")

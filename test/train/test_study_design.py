@@ -1,0 +1,127 @@
+"""The final study's design in its config: equal tuning (``tuning``), the locked test split,
+wiring seeds that take turns, size-matched and data-fraction variants, and the elapsed-time
+ablation as a condition. All refused or accepted before anything trains."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from liquid_control.data.episodes import Episode
+from liquid_control.nets import load_model
+from liquid_control.train.study import StudyConfig, evaluation_tasks, model_plan
+from liquid_control.train.study.locked_split import LOCKED_DOMAINS, LOCKED_FROM
+from liquid_control.train.study.tuning_config import Tuning, training_keys
+from liquid_control.train.trainer import TrainConfig, train
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE = {"architectures": [{"name": "a", "arch": "ncp-cfc"}, {"name": "b", "arch": "lstm"}],
+        "evaluation": {"tracks": [1000]}}
+TUNING = {"trials": 4, "validation_seeds": "900-901", "space": {"lr": {"log_uniform": [3e-4, 1e-2]}}}
+
+
+@pytest.mark.parametrize("space, message", [
+    ({}, "space is empty"),
+    ({"data_fraction": {"uniform": [0.1, 1]}}, "cannot be tuned"),
+    ({"lr": {"gaussian": [0, 1]}}, "give one of log_uniform"),
+    ({"lr": {"log_uniform": [0, 1e-2]}}, "low > 0"),
+    ({"epochs": {"int": [12, 4]}}, "low < high"),
+    ({"seq_len": {"choice": []}}, "at least one value"),
+])
+def test_a_tuning_space_that_cannot_be_searched_is_refused(space, message):
+    with pytest.raises(ValueError, match=message):
+        Tuning.from_dict({**TUNING, "space": space}, training_keys())
+
+
+def test_tuning_needs_validation_episodes_that_nothing_trains_or_is_evaluated_on():
+    with pytest.raises(ValueError, match="needs validation_seeds"):
+        StudyConfig.from_dict({**BASE, "tuning": {"space": TUNING["space"]}})
+    with pytest.raises(ValueError, match="unknown tuning settings"):
+        StudyConfig.from_dict({**BASE, "tuning": {**TUNING, "budget": 3}})
+    config = StudyConfig.from_dict({**BASE, "tuning": {**TUNING, "validation_seeds": "20-30"}})  # lane trains on 0-23
+    from liquid_control.train.study.tuning import tune_study
+
+    with pytest.raises(ValueError, match=r"\[20, 21, 22, 23\] are also trained on"):
+        tune_study(config, "/nonexistent", list, list, None, print)
+    with pytest.raises(ValueError, match="locked test split"):
+        StudyConfig.from_dict({**BASE, "tuning": {**TUNING, "validation_seeds": f"{LOCKED_FROM}-{LOCKED_FROM + 3}"}})
+
+
+def test_the_locked_split_is_evaluated_only_by_a_locked_config_and_never_with_quick():
+    locked_tracks = {"tracks": [LOCKED_FROM, LOCKED_FROM + 1]}
+    with pytest.raises(ValueError, match=f"tracks/scenes {LOCKED_FROM}-{LOCKED_FROM + 1} belong to the study's locked"):
+        StudyConfig.from_dict({**BASE, "evaluation": locked_tracks})
+    drone = {**BASE, "world": "drone", "evaluation": {"scenes": "1000-1001"}}
+    with pytest.raises(ValueError, match=f"domain\\(s\\) {LOCKED_DOMAINS[0]}"):
+        StudyConfig.from_dict({**drone, "conditions": [{"name": "n", "domain": LOCKED_DOMAINS[0]}]})
+    with pytest.raises(ValueError, match="the attention measure"):  # not even a locked config looks there
+        StudyConfig.from_dict({**BASE, "locked": True, "evaluation": locked_tracks,
+                               "attention": {"track": LOCKED_FROM}})
+    with pytest.raises(ValueError, match="the training data"):
+        StudyConfig.from_dict({**BASE, "data": {"sim_seeds": f"0-{LOCKED_FROM}"}})
+    final = StudyConfig.from_dict({**BASE, "locked": True, "evaluation": locked_tracks})
+    with pytest.raises(ValueError, match="this config is locked"):
+        final.quick()
+
+
+@pytest.mark.parametrize("name", ["study_lane_final.yaml", "study_drone_final.yaml"])
+def test_the_final_configs_follow_the_protocol(name):
+    """docs/study_protocol.md: locked split, equal tuning for all, >= 5 (lane) / 10 (drone) seeds,
+    three wirings per liquid network, size-matched baselines, the random-wiring control, the
+    data-efficiency arms and the elapsed-time ablation."""
+    config = StudyConfig.load(REPO_ROOT / "config" / name)
+    assert config.locked and config.tuning is not None and config.tuning.trials == 20
+    assert len(config.seeds) >= (10 if config.world == "drone" else 5)
+    episodes = config.setting("evaluation").get("scenes") or config.setting("evaluation")["tracks"]
+    from liquid_control.train.study.stats import seed_list
+
+    assert min(seed_list(episodes)) >= LOCKED_FROM
+    arches = {a.name: a for a in config.architectures}
+    units = 34 if config.world == "drone" else 19
+    for liquid in (f"NCP-CfC {units}", f"NCP-LTC {units}", f"Random-wired CfC {units}"):
+        assert len(set(arches[liquid].wiring_seeds)) == 3
+    for baseline in ("LSTM", "GRU", "CfC"):
+        size = f"{baseline} {units}" + (" (dense)" if baseline == "CfC" else "")
+        assert arches[size].training["units"] == units
+    fractions = {a.training.get("data_fraction") for a in config.architectures if a.tuning_from}
+    assert fractions == {0.25, 0.5}
+    assert any(c.fixed_dt for c in config.conditions)
+    plan = model_plan(config, "/nonexistent")
+    assert len({str(folder) for folder, _ in plan.values()}) == len(config.seeds) * len(config.architectures)
+    ncp = [training.wiring_seed for (arch, _), (_, training) in plan.items() if arch == f"NCP-CfC {units}"]
+    assert ncp[:4] == [22222, 1, 2, 22222]
+    tasks = evaluation_tasks(config, {key: folder for key, (folder, _) in plan.items()}, "/nonexistent")
+    assert len({str(path) for path, _ in tasks.values()}) == len(tasks), "the dt-fixed condition has keys of its own"
+
+
+def test_architecture_options_are_checked():
+    with pytest.raises(ValueError, match="wiring_seeds are for the wired presets"):
+        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "lstm", "wiring_seeds": [1, 2]}]})
+    with pytest.raises(ValueError, match="tuning_from must name an architecture"):
+        StudyConfig.from_dict({**BASE, "tuning": TUNING,
+                               "architectures": [*BASE["architectures"], {"name": "c", "arch": "cnn",
+                                                                          "tuning_from": "z"}]})
+    with pytest.raises(ValueError, match="tuning_from must name"):  # no search to take it from
+        StudyConfig.from_dict({"architectures": [*BASE["architectures"], {"name": "c", "arch": "cnn",
+                                                                          "tuning_from": "a"}]})
+    with pytest.raises(ValueError, match="data_fraction must be in"):
+        TrainConfig(data_fraction=0).validate()
+
+
+@pytest.mark.filterwarnings("ignore:the trained network's outputs vary:RuntimeWarning")  # random labels
+def test_a_data_fraction_trains_on_the_first_share_of_the_episodes_and_an_own_validation_set_is_used(tmp_path):
+    rng = np.random.default_rng(0)
+    episodes = [Episode(f"e{i}", rng.integers(0, 255, (9, 66, 200, 3), np.uint8), np.arange(9) * 0.05,
+                        rng.normal(size=(9, 1)).astype(np.float32)) for i in range(8)]
+    validation = [Episode("held-out", rng.integers(0, 255, (9, 66, 200, 3), np.uint8), np.arange(9) * 0.05,
+                          rng.normal(size=(9, 1)).astype(np.float32))]
+    trained = {}
+    for fraction in (0.25, 0.5, 1.0):
+        config = TrainConfig(epochs=1, batch_size=4, seq_len=8, stride=8, augment=False, data_fraction=fraction,
+                             threads=1)
+        _, card = load_model(train(episodes, tmp_path / f"f{fraction}", config, progress=False,
+                                   validation_episodes=validation))
+        trained[fraction] = card["training"]["episodes"]["train"]
+        assert card["training"]["episodes"]["validation"] == ["held-out"]
+    assert len(trained[0.25]) == 2 and len(trained[0.5]) == 4 and len(trained[1.0]) == 8
+    assert trained[0.25] == trained[0.5][:2] and trained[0.5] == trained[1.0][:4], "each share holds the smaller ones"
