@@ -125,3 +125,39 @@ def test_a_data_fraction_trains_on_the_first_share_of_the_episodes_and_an_own_va
         assert card["training"]["episodes"]["validation"] == ["held-out"]
     assert len(trained[0.25]) == 2 and len(trained[0.5]) == 4 and len(trained[1.0]) == 8
     assert trained[0.25] == trained[0.5][:2] and trained[0.5] == trained[1.0][:4], "each share holds the smaller ones"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_search_stopped_part_way_resumes_from_its_finished_trials(tmp_path):
+    """The real search (a local Ray instance, Optuna's TPE): each finished trial is kept at once; a
+    search stopped after its first trial runs only the second, telling the searcher the first."""
+    import json
+    from dataclasses import replace
+
+    import yaml
+
+    from liquid_control.train.study import run_study
+
+    values = yaml.safe_load((REPO_ROOT / "config" / "study_lane.yaml").read_text())
+    config = StudyConfig.from_dict({**values, "tuning": TUNING}).quick()
+    config = replace(config, architectures=config.architectures[:1])
+    said = []
+    run_study(config, tmp_path, progress=said.append, stop_after="tuning")
+    [search_file] = (tmp_path / "tuning").glob("*.json")
+    search = json.loads(search_file.read_text())
+    assert [t["error"] for t in search["trials"]] == [None, None] and "2 of 2 trial(s) to run" in " ".join(said)
+    # As if stopped after the first trial: its partial file, no finished search.
+    search_file.with_name(search_file.stem + ".partial.json").write_text(json.dumps(search["trials"][:1]))
+    search_file.unlink()
+    said.clear()
+    results = run_study(config, tmp_path, progress=said.append, stop_after="tuning")
+    assert "1 of 2 trial(s) to run" in " ".join(said)
+    resumed = json.loads(search_file.read_text())
+    assert resumed["trials"][0] == search["trials"][0] and len(resumed["trials"]) == 2
+    assert not list((tmp_path / "tuning").glob("*.partial.json"))
+    assert results["tuning"][config.architectures[0].name]["lr"] == resumed["best"]["settings"]["lr"]
+    # A finished search is never run again.
+    said.clear()
+    run_study(config, tmp_path, progress=said.append, stop_after="tuning")
+    assert not any("tuning" in line for line in said)

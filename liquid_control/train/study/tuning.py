@@ -83,10 +83,7 @@ def tune_study(config: StudyConfig, out: str | Path, episodes: Callable[[], list
 def _search(config: StudyConfig, architectures: list[Architecture], out: Path, episodes: list, validation: list,
             ray_address: str | None, say: Callable[[str], None]) -> None:
     import ray
-    from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
 
-    tuning = config.tuning
     if ray_address:
         from liquid_control.train.study.ray_runner import check_reachable
 
@@ -97,38 +94,79 @@ def _search(config: StudyConfig, architectures: list[Architecture], out: Path, e
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         for architecture in architectures:
-            base = asdict(training_config(config, architecture, tuning.seed))
-            threads = max(1, min(int(base.get("threads") or 1), cpus))
-            concurrent = tuning.jobs or max(1, cpus // threads)
-            say(f"tuning {architecture.name}: {tuning.trials} trial(s) over "
-                f"{', '.join(d.setting for d in tuning.space)}, {concurrent} at a time on {cpus} CPU(s)")
-            trainable = tune.with_resources(tune.with_parameters(run_trial, episodes=episodes, validation=validation,
-                                                                 base=base), {"cpu": threads})
-            with tempfile.TemporaryDirectory(prefix="study-tune-") as storage:
-                tuner = tune.Tuner(trainable, param_space={d.setting: d.to_ray() for d in tuning.space},
-                                   tune_config=tune.TuneConfig(
-                                       metric="val_loss", mode="min", num_samples=tuning.trials,
-                                       max_concurrent_trials=concurrent,
-                                       search_alg=OptunaSearch(seed=tuning.seed)),
-                                   run_config=tune.RunConfig(storage_path=storage, name=slug(architecture.name),
-                                                             verbose=0))
-                with contextlib.redirect_stdout(sys.stderr):  # Ray Tune's tables: stdout is the study's (--json)
-                    grid = tuner.fit()
-                trials = [{"settings": _plain(r.config), **{k: r.metrics.get(k) for k in
-                                                            ("val_loss", "output_spread", "seconds")},
-                           "error": None if r.error is None else str(r.error).strip().splitlines()[-1]}
-                          for r in grid]
-            finished = [t for t in trials if t["error"] is None and t["val_loss"] is not None]
-            if not finished:
-                raise RuntimeError(f"study: every tuning trial of {architecture.name} failed: {trials[0]['error']}")
-            best = min(finished, key=lambda t: t["val_loss"])
-            write_json(tuning_path(config, architecture, out),
-                       {"architecture": architecture.name, "arch": architecture.arch, "search": tuning.raw,
-                        "searcher": "optuna TPE (ray.tune.search.optuna.OptunaSearch)", "cpus": cpus,
-                        "trials": trials, "best": best})
-            say(f"tuned {architecture.name}: validation loss {best['val_loss']:.4g} with {best['settings']}")
+            _search_architecture(config, architecture, out, episodes, validation, cpus, say)
     finally:
         ray.shutdown()
+
+
+def _search_architecture(config: StudyConfig, architecture: Architecture, out: Path, episodes: list,
+                         validation: list, cpus: int, say: Callable[[str], None]) -> None:
+    """One architecture's search. Each finished trial is kept in a partial file at once; a search
+    stopped part way resumes by telling the searcher those trials' results (Optuna's
+    ``evaluated_rewards``) and running only the rest."""
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    tuning = config.tuning
+    path = tuning_path(config, architecture, out)
+    partial = path.with_name(path.stem + ".partial.json")
+    done = json.loads(partial.read_text()) if partial.is_file() else []
+    base = asdict(training_config(config, architecture, tuning.seed))
+    threads = max(1, min(int(base.get("threads") or 1), cpus))
+    concurrent = tuning.jobs or max(1, cpus // threads)
+    remaining = tuning.trials - len(done)
+    say(f"tuning {architecture.name}: {remaining} of {tuning.trials} trial(s) to run over "
+        f"{', '.join(d.setting for d in tuning.space)}, {concurrent} at a time on {cpus} CPU(s)")
+    if remaining > 0:
+        searcher = OptunaSearch(seed=tuning.seed, points_to_evaluate=[t["settings"] for t in done] or None,
+                                evaluated_rewards=[t["val_loss"] for t in done] or None)
+        trainable = tune.with_resources(tune.with_parameters(run_trial, episodes=episodes, validation=validation,
+                                                             base=base), {"cpu": threads})
+        with tempfile.TemporaryDirectory(prefix="study-tune-") as storage:
+            tuner = tune.Tuner(trainable, param_space={d.setting: d.to_ray() for d in tuning.space},
+                               tune_config=tune.TuneConfig(metric="val_loss", mode="min", num_samples=remaining,
+                                                           max_concurrent_trials=concurrent, search_alg=searcher),
+                               run_config=tune.RunConfig(storage_path=storage, name=slug(architecture.name),
+                                                         verbose=0, callbacks=[_trial_keeper(partial, done)]))
+            with contextlib.redirect_stdout(sys.stderr):  # Ray Tune's tables: stdout is the study's (--json)
+                tuner.fit()
+    trials = json.loads(partial.read_text()) if partial.is_file() else done
+    finished = [t for t in trials if t["error"] is None]
+    if not finished:
+        raise RuntimeError(f"study: every tuning trial of {architecture.name} failed: "
+                           f"{trials[0]['error'] if trials else 'none ran'}")
+    best = min(finished, key=lambda t: t["val_loss"])
+    write_json(path, {"architecture": architecture.name, "arch": architecture.arch, "search": tuning.raw,
+                      "searcher": "optuna TPE (ray.tune.search.optuna.OptunaSearch)", "cpus": cpus,
+                      "trials": trials, "best": best})
+    partial.unlink(missing_ok=True)
+    say(f"tuned {architecture.name}: validation loss {best['val_loss']:.4g} with {best['settings']}")
+
+
+def _trial_keeper(path: Path, done: list):
+    """A Ray Tune callback (made here: Ray is an optional extra) keeping the trials in ``path``."""
+    from ray.tune import Callback
+
+    class KeepTrials(Callback):
+        """Append each finished (or failed) trial to the search's partial file as it ends."""
+
+        def __init__(self, path: Path, done: list):
+            self.path, self.trials = path, list(done)
+
+        def _keep(self, trial, error: str | None) -> None:
+            result = trial.last_result or {}
+            self.trials.append({"settings": _plain({k: trial.config[k] for k in trial.config}),
+                                **{k: result.get(k) for k in ("val_loss", "output_spread", "seconds")},
+                                "error": error})
+            write_json(self.path, self.trials)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._keep(trial, None if trial.last_result.get("val_loss") is not None else "no result reported")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._keep(trial, str(getattr(trial, "error_msg", None) or "failed").strip().splitlines()[-1])
+
+    return KeepTrials(path, done)
 
 
 def _plain(settings: dict) -> dict:
@@ -145,4 +183,5 @@ def _check_validation_seeds(config: StudyConfig) -> None:
     evaluated = chosen & set(episode_seeds(config))
     if trained or evaluated:
         raise ValueError(f"study config: tuning validation_seeds {sorted(trained | evaluated)[:5]} are also "
-                         f"{'trained on' if trained else 'evaluated'}: give seeds no model trains on or is evaluated on")
+                         f"{'trained on' if trained else 'evaluated'}: give seeds that no model trains or is "
+                         "evaluated on")
