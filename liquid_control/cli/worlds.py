@@ -75,7 +75,7 @@ def add_demo_parser(verbs) -> None:
                            "(default: %(default)s)")
     demo.add_argument("--model", help="model folder (default: the shipped models/ncp19_lane, or models/ncp_drone)")
     demo.add_argument("--domain", default="summer",
-                      help="--world drone: summer (training), autumn, winter, urban, dusk")
+                      help="--world drone: summer (training), autumn, winter, urban, dusk, night")
     demo.add_argument("--command-type", choices=COMMAND_TYPES, default="twist",
                       help="--world lane: the commands controller_node sends lane_sim_node: Twist or TwistStamped on "
                            "cmd_vel, or AckermannDriveStamped on drive (docs/ackermann.md; default: %(default)s)")
@@ -102,7 +102,8 @@ def add_drive_parser(verbs) -> None:
     drv.add_argument("--world", "--task", dest="world", choices=WORLD_CHOICES, default="lane",
                      help="default: %(default)s")
     drv.add_argument("--episodes", type=int, default=1, help="--world drone: flights in scenes SEED .. SEED+N-1")
-    drv.add_argument("--domain", default=None, help="--world drone: summer (training), autumn, winter, urban, dusk")
+    drv.add_argument("--domain", default=None,
+                     help="--world drone: summer (training), autumn, winter, urban, dusk, night")
     drv.add_argument("--start-distance", metavar="LOW,HIGH", help="--world drone: start this far from the target, m "
                      "(the range test; default: the world's 5-20)")
     drv.add_argument("--wind", type=float, default=0.0, help="--world drone: wind gusts, N (default: calm)")
