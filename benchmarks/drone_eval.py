@@ -21,7 +21,7 @@ from liquid_control.sim.drone.fly import fly
 from liquid_control.sim.drone.scene import DOMAINS
 from liquid_control.sim.drone.world import DroneWorld
 from liquid_control.train.simulate import drone_config
-from liquid_control.train.study.locked_split import LOCKED_DOMAINS
+from liquid_control.train.study.locked_split import LOCKED_DOMAINS, LOCKED_FROM
 
 # (name, domain, start distance range or None for the world's 5-20 m, camera perturbations); the
 # locked domains are for the study's final run only.
@@ -69,6 +69,9 @@ def main() -> int:
     parser.add_argument("--conditions", help="comma-separated condition names (default: all)")
     parser.add_argument("--update-card", action="store_true", help="write the results into the model card")
     args = parser.parse_args()
+    if not 1 <= args.episodes <= LOCKED_FROM - 1000:
+        parser.error(f"--episodes flies scenes 1000 .. 999+N: N in [1, {LOCKED_FROM - 1000}] (from {LOCKED_FROM} on "
+                     "the scenes are the study's locked test split)")
     if args.driver == "model":
         if not args.model:
             parser.error("--driver model needs --model")

@@ -173,9 +173,10 @@ TABLES = {"lane": (("departures_per_km", "{:.3g}", "departures/km"),
 def plan(args) -> list[dict]:
     from liquid_control.train.study.cache import model_plan
     from liquid_control.train.study.config import StudyConfig
+    from liquid_control.train.study.tuning import tuned_config
 
     world = WORLDS[args.world]
-    config = StudyConfig.load(ROOT / world["config"])
+    config = tuned_config(StudyConfig.load(ROOT / world["config"]), ROOT / world["models"])  # a tuned study's keys
     folders = model_plan(config, ROOT / world["models"])
     common = {"world": args.world, "speed": args.speed, "planned_m": args.distance}
     tasks = [{**common, "driver": "expert", "arch": "expert", "seed": None, "model": None, "condition": c,

@@ -35,6 +35,7 @@ from liquid_control.runtime.engines import ENGINES, BackendUnavailable
 from liquid_control.train.study.cache import model_plan
 from liquid_control.train.study.config import StudyConfig
 from liquid_control.train.study.costs import parameter_counts, policy_step_flops
+from liquid_control.train.study.tuning import tuned_config
 
 STUDIES = (("config/study_lane.yaml", "study/lane"), ("config/study_drone.yaml", "study/drone"),
            ("config/study_drone_norm.yaml", "study/drone_norm"))
@@ -151,7 +152,7 @@ def training(folders: list[Path]) -> dict:
 
 
 def study_costs(config_path: str, cache: str, rounds: int, steps: int, core_steps: int, say) -> dict:
-    config = StudyConfig.load(config_path)
+    config = tuned_config(StudyConfig.load(config_path), cache)  # a tuned study's models are keyed by their settings
     plan = model_plan(config, cache)
     rows = []
     for architecture in config.architectures:

@@ -4,6 +4,7 @@ through the task's simulator (lane_world, drone_world)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -43,11 +44,29 @@ class _SimulatedTasks:
 WORLD_CHOICES = _SimulatedTasks()
 
 
+def _outside_the_locked_split(args: argparse.Namespace, seeds) -> bool:
+    """False (having said why) when a run would touch the study's locked test split: tracks and
+    scenes from 2000 and the night domain are the final run's alone (docs/study_protocol.md)."""
+    from liquid_control.train.study.locked_split import refuse_locked
+
+    try:
+        refuse_locked(seeds, [args.domain] if getattr(args, "domain", None) else [], what=args.verb)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if not _outside_the_locked_split(args, [args.seed]):
+        return 2
     return world_verbs(args.world).demo(args)
 
 
 def cmd_drive(args: argparse.Namespace) -> int:
+    last = args.seed + max(args.episodes, args.fleet) - 1
+    if not _outside_the_locked_split(args, [args.seed, last]):
+        return 2
     return world_verbs(args.world).drive(args)
 
 
@@ -56,6 +75,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from liquid_control.train.simulate import simulate_episodes
 
     out = Path(args.out)
+    if not _outside_the_locked_split(args, seed_list(args.seeds)):
+        return 2
     perturbations = parse_assignments(args.perturb, "perturbation")
     episodes = simulate_episodes(seed_list(args.seeds), args.world, args.distance, args.speed, args.recovery_rate,
                                  perturbations, args.domain, args.jobs)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -233,14 +234,19 @@ def make_policy(preset: str, image_shape: tuple[int, int, int] = (3, 66, 200), o
 
 
 def sparse_random_like(ncp: AutoNCP, inputs: int, seed: int) -> Random:
-    """A random wiring of the NCP's neurons whose synapses (recurrent and sensory together) number
-    as many as the NCP's, within rounding: the NCP without its structure. Every neuron is an
-    output (the core reads them through a linear layer)."""
+    """A random wiring of the NCP's neurons with as many recurrent synapses as the NCP's and as many
+    sensory ones, each drawn uniformly among all possible: the NCP without its structure. Every
+    neuron is an output (the core reads them through a linear layer)."""
     ncp.build(inputs)
-    possible = ncp.units * ncp.units + inputs * ncp.units
-    sparsity = 1.0 - (ncp.synapse_count + ncp.sensory_synapse_count) / possible
-    wiring = Random(ncp.units, ncp.units, sparsity_level=sparsity, random_seed=seed)
+    units = ncp.units
+    wiring = Random(units, units, sparsity_level=1.0 - ncp.synapse_count / (units * units), random_seed=seed)
     wiring.build(inputs)
+    # Random draws its sensory synapses at its recurrent sparsity; redraw them to the NCP's count.
+    rng = np.random.default_rng([seed, 0x5E5])
+    wiring.sensory_adjacency_matrix[:] = 0
+    for flat in rng.choice(inputs * units, size=ncp.sensory_synapse_count, replace=False):
+        wiring.add_sensory_synapse(int(flat) // units, int(flat) % units, int(rng.choice([-1, 1, 1])))
+    wiring.params.update(sensory_synapses=int(ncp.sensory_synapse_count))
     return wiring
 
 

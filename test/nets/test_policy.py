@@ -214,14 +214,16 @@ def test_the_normalised_head_removes_a_common_mode_growth_of_the_features():
 
 @pytest.mark.parametrize("units, outputs", [(19, 1), (34, 4)])
 def test_random_cfc_has_the_ncps_synapse_count_without_its_structure(units, outputs):
-    """random-cfc: the NCP's neurons and (within rounding) synapse count, wired at random; the
-    wiring seed changes the wiring, and the outputs come through a linear readout."""
-    ncp = make_policy("ncp-cfc", outputs=outputs, ncp_units=units, readout=outputs > 1).core.wiring
+    """random-cfc: the neurons and the recurrent and sensory synapse counts of the NCP of the same
+    wiring seed, wired at random; the seed changes the wiring, and the outputs come through a linear
+    readout."""
+    ncp = make_policy("ncp-cfc", outputs=outputs, ncp_units=units, readout=outputs > 1, wiring_seed=5).core.wiring
     random = make_policy("random-cfc", outputs=outputs, ncp_units=units, wiring_seed=5).core.wiring
     other = make_policy("random-cfc", outputs=outputs, ncp_units=units, wiring_seed=6).core.wiring
     ncp_total = ncp.synapse_count + ncp.sensory_synapse_count
     assert random.kind == "Random" and random.units == units
-    assert abs(random.synapse_count + random.sensory_synapse_count - ncp_total) <= 2
+    assert random.synapse_count + random.sensory_synapse_count == ncp_total
+    assert random.synapse_count == ncp.synapse_count and random.sensory_synapse_count == ncp.sensory_synapse_count
     assert not (random.adjacency_matrix == other.adjacency_matrix).all()
     assert len(random.layers) == 1  # no inter/command/motor structure
     outputs_seen, _ = make_policy("random-cfc", outputs=outputs, ncp_units=units)(torch.zeros(2, 3, 3, 66, 200))

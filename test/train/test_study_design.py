@@ -76,10 +76,28 @@ def test_the_final_configs_follow_the_protocol(name):
     from liquid_control.train.study.stats import seed_list
 
     assert min(seed_list(episodes)) >= LOCKED_FROM
+    assert len(seed_list(episodes)) == (50 if config.world == "drone" else 10)
+    if config.world == "lane":
+        assert config.setting("evaluation")["distance_m"] == 400 and config.setting("evaluation")["speed"] == 3
+        assert len(config.seeds) == 8  # five against five could never pass Holm over the family (the config says why)
+    assert config.tuning.key()["space"] == {"lr": {"log_uniform": [3.0e-4, 1.0e-2]},
+                                            "weight_decay": {"uniform": [0.0, 1.0e-3]}, "epochs": {"int": [4, 12]},
+                                            "seq_len": {"choice": [16, 24, 32]}}
+    assert config.tuning.validation_seeds == ("900-949" if config.world == "drone" else "900-911")
+    assert config.tuning.training_seed not in config.seeds
+    compared = [c for c in config.conditions if c.compared]
+    assert len(compared) == (7 if config.world == "drone" else 5), "the protocol's headline conditions"
+    assert not any(c.fixed_dt or c.perturbations.get("frame_interval_jitter") for c in compared)
+    if config.world == "drone":
+        assert [c.domain for c in compared[:6]] == [None, "autumn", "winter", "urban", "dusk", "night"]
+    assert config.setting("training").get("head_activation") == ("layernorm" if config.world == "drone" else None)
     arches = {a.name: a for a in config.architectures}
+    assert {"LSTM 64", "GRU 64", "CfC 64 (dense)", "CT-RNN 64", "CNN (no memory)"} <= set(arches)
+    assert {a.tuning_from for a in arches.values()} == {None, f"NCP-CfC {34 if config.world == 'drone' else 19}",
+                                                         "LSTM 64", "CNN (no memory)"}
     units = 34 if config.world == "drone" else 19
     for liquid in (f"NCP-CfC {units}", f"NCP-LTC {units}", f"Random-wired CfC {units}"):
-        assert len(set(arches[liquid].wiring_seeds)) == 3
+        assert arches[liquid].wiring_seeds == (22222, 1, 2)
     for baseline in ("LSTM", "GRU", "CfC"):
         size = f"{baseline} {units}" + (" (dense)" if baseline == "CfC" else "")
         assert arches[size].training["units"] == units
@@ -94,6 +112,29 @@ def test_the_final_configs_follow_the_protocol(name):
     assert len({str(path) for path, _ in tasks.values()}) == len(tasks), "the dt-fixed condition has keys of its own"
 
 
+def test_a_resumed_searcher_replays_its_trials_failed_ones_included_and_goes_on_as_if_never_stopped():
+    """Optuna's TPE searcher (through Ray Tune's OptunaSearch), told the finished trials of a search
+    in their order, proposes what the uninterrupted search proposed next; a failed trial is told as
+    failed; settings it would not have proposed are refused."""
+    pytest.importorskip("optuna")
+    from liquid_control.train.study.tuning import _plain, _searcher
+
+    space = {"lr": {"log_uniform": [3e-4, 1e-2]}, "epochs": {"int": [4, 12]}, "seq_len": {"choice": [16, 24, 32]}}
+    config = StudyConfig.from_dict({**BASE, "tuning": {**TUNING, "trials": 12, "space": space}})
+    losses = [0.5, None, 0.4, 0.3, 0.45, 0.35, 0.6, 0.2, 0.33, 0.31, 0.29, 0.28]  # a failure, and past TPE's start
+    uninterrupted, done = _searcher(config, []), []
+    for index, loss in enumerate(losses):
+        settings = _plain(uninterrupted.suggest(str(index)))
+        uninterrupted.on_trial_complete(str(index), None if loss is None else {"val_loss": loss}, error=loss is None)
+        done.append({"settings": settings, "val_loss": loss, "error": None if loss is not None else "failed"})
+    following = _plain(uninterrupted.suggest("next"))
+    assert _plain(_searcher(config, done).suggest("next")) == following
+    assert _plain(_searcher(config, done[:4]).suggest("next")) == done[4]["settings"]
+    tampered = [{**done[0], "settings": {**done[0]["settings"], "epochs": 99}}]
+    with pytest.raises(ValueError, match="remove its .partial.json"):
+        _searcher(config, tampered)
+
+
 def test_architecture_options_are_checked():
     with pytest.raises(ValueError, match="wiring_seeds are for the wired presets"):
         StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "lstm", "wiring_seeds": [1, 2]}]})
@@ -106,6 +147,13 @@ def test_architecture_options_are_checked():
                                                                           "tuning_from": "a"}]})
     with pytest.raises(ValueError, match="data_fraction must be in"):
         TrainConfig(data_fraction=0).validate()
+    with pytest.raises(ValueError, match="the ncp-cfc preset ignores it"):
+        StudyConfig.from_dict({"architectures": [{"name": "a", "arch": "ncp-cfc", "training": {"units": 34}}]})
+    # --quick keeps two architectures: one whose search is cut searches for itself.
+    quick = StudyConfig.from_dict({**BASE, "tuning": TUNING, "architectures": [
+        {"name": "c", "arch": "cnn"}, {"name": "a 25 %", "arch": "ncp-cfc", "tuning_from": "a",
+                                       "training": {"data_fraction": 0.25}}, {"name": "a", "arch": "ncp-cfc"}]}).quick()
+    assert [a.tuning_from for a in quick.architectures] == [None, None]
 
 
 @pytest.mark.filterwarnings("ignore:the trained network's outputs vary:RuntimeWarning")  # random labels
@@ -155,6 +203,8 @@ def test_a_search_stopped_part_way_resumes_from_its_finished_trials(tmp_path):
     assert "1 of 2 trial(s) to run" in " ".join(said)
     resumed = json.loads(search_file.read_text())
     assert resumed["trials"][0] == search["trials"][0] and len(resumed["trials"]) == 2
+    # The searcher, told the first trial, proposes the second as the uninterrupted search did.
+    assert resumed["trials"][1]["settings"] == search["trials"][1]["settings"]
     assert not list((tmp_path / "tuning").glob("*.partial.json"))
     assert results["tuning"][config.architectures[0].name]["lr"] == resumed["best"]["settings"]["lr"]
     # A finished search is never run again.

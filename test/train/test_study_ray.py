@@ -24,7 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config" / "study_lane.yaml"
 # The lane study with an equal tuning (two trials over the learning rate in --quick), so that the
 # cluster runs Ray Tune trials as well as Ray Core trainings and episodes.
-TUNING = {"trials": 20, "validation_seeds": "900-911", "space": {"lr": {"log_uniform": [3.0e-4, 1.0e-2]}}}
+# One trial at a time wherever it runs, so that the searcher's proposals are the same everywhere.
+TUNING = {"trials": 20, "validation_seeds": "900-911", "jobs": 1, "space": {"lr": {"log_uniform": [3.0e-4, 1.0e-2]}}}
 RAY = Path(sys.executable).parent / "ray"  # the venv's: its workers run this Python, with liquid_control
 # Ray makes a local address reachable by replacing 127.0.0.1 with the machine's network address;
 # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 keeps every Ray address on the loopback (Ray's own switch for
@@ -95,7 +96,7 @@ def cache_files(out: Path) -> dict:
             search = json.loads(path.read_text())
             for trial in [*search["trials"], search["best"]]:
                 del trial["seconds"]
-            files[name] = search
+            files[name] = {**search, "cpus": None}  # where it ran: compared apart
         elif path.name == "card.yaml":
             card = yaml.safe_load(path.read_text())
             del card["provenance"]["created_utc"], card["training"]["wall_time_s"], card["weights"]["sha256"]
@@ -104,6 +105,8 @@ def cache_files(out: Path) -> dict:
             files[name] = card
         elif path.suffix == ".safetensors":
             files[name] = {key: (value.dtype, value.shape, value.tobytes()) for key, value in load_file(path).items()}
+        elif path.parent.name == "evaluations":  # an episode, less how long it took
+            files[name] = {k: v for k, v in json.loads(path.read_text()).items() if k != "wall_s"}
         elif path.is_file() and path.suffix != ".png":  # the training curve's picture is drawn from the card
             files[name] = path.read_bytes()
     return files
@@ -125,8 +128,9 @@ def test_quick_study_on_a_local_ray_head_equals_a_local_run_and_shares_its_cache
         assert search["best"]["val_loss"] == min(t["val_loss"] for t in search["trials"])
         card = yaml.safe_load(next((local / "models").glob(f"{search['arch']}*-s0-*/card.yaml")).read_text())
         assert card["training"]["config"]["lr"] == search["best"]["settings"]["lr"], "the seeds train as tuned"
-    with ray_head() as address:
+    with ray_head(cpus=3) as address:  # one CPU more than this machine's, to tell where the trials ran
         first = study("--seeds", "0", "--ray", address, "--out", str(clustered))
+        assert {json.loads(p.read_text())["cpus"] for p in (clustered / "tuning").glob("*.json")} == {3}
         assert first["work"] == {"models_trained": 2, "models_cached": 0, "evaluations_run": 4, "evaluations_cached": 0}
         assert cache_files(clustered) == cache_files(local), "the cluster's weights, cards and episodes: a local run's"
         # The whole quick study on the cluster, into the local run's cache: seed 0 comes from it.

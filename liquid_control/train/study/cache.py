@@ -19,10 +19,20 @@ from liquid_control.tasks import load_task
 from liquid_control.train.study.config import Architecture, StudyConfig
 from liquid_control.train.study.worlds import study_world
 
-
 # Training settings added after studies were cached: at their defaults they are left out of a
 # model's cache key, so that the models cached before them are found.
-UNKEYED_DEFAULTS = {"head_activation": None, "units": None, "wiring_seed": None, "data_fraction": 1.0}
+UNKEYED_DEFAULTS = {"head_activation": None, "units": None, "wiring_seed": None, "data_fraction": 1.0,
+                    "val_seq_len": None}
+
+
+def keyed_settings(training) -> dict:
+    """A TrainConfig's settings as a cache key sees them: without the threads (they change its
+    numbers by rounding only) and without the settings newer than the key that are at their default."""
+    settings = asdict(training) | {"threads": None}
+    for name, default in UNKEYED_DEFAULTS.items():
+        if settings.get(name, default) == default:
+            settings.pop(name, None)
+    return settings
 
 
 def digest(value: Any) -> str:
@@ -41,6 +51,8 @@ def training_config(config: StudyConfig, architecture: Architecture, seed: int):
     training = {**config.setting("training"), **architecture.training}
     if architecture.wiring_seeds:  # the wirings take turns over the training seeds
         training["wiring_seed"] = architecture.wiring_seeds[seed % len(architecture.wiring_seeds)]
+    if config.tuning is not None:  # trained on all the expert data, validated as the trials were scored
+        training = {"val_fraction": 0.0, "val_seq_len": config.tuning.score_window, **training}
     return TrainConfig.for_task(load_task(config.world), arch=architecture.arch, seed=seed, stride=training["seq_len"],
                                 **training)
 
@@ -63,12 +75,9 @@ def model_plan(config: StudyConfig, out: str | Path) -> dict:
     for seed in config.seeds:
         for architecture in config.architectures:
             training = training_config(config, architecture, seed)
-            # The threads a model trains on change its numbers by rounding only: not part of its key.
-            settings = asdict(training) | {"threads": None}
-            for name, default in UNKEYED_DEFAULTS.items():  # a default keeps the keys from before the setting existed
-                if settings[name] == default:
-                    del settings[name]
-            key = digest([settings, config.world, data])
+            # A tuned study's models validate on the tuning's episodes: they are part of the key.
+            validated = [] if config.tuning is None else [{"validation_seeds": config.tuning.validation_seeds}]
+            key = digest([keyed_settings(training), config.world, data, *validated])
             folder = Path(out) / "models" / f"{slug(architecture.name)}-s{seed}-{key}"
             plan[architecture.name, seed] = (folder, training)
     return plan
@@ -90,6 +99,7 @@ def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict
         for condition in config.conditions:
             for episode_seed in episode_seeds(config):
                 described = asdict(condition) | {"name": None}
+                del described["compared"]  # whether it is tested does not change an episode
                 if not described["fixed_dt"]:  # the default keeps the keys from before the setting existed
                     del described["fixed_dt"]
                 args = (str(folder), config.world, episode_seed, described, evaluation)

@@ -27,6 +27,7 @@ from liquid_control.train.study.worlds import STUDY_WORLDS, study_world
 HEAD_PRECISIONS = ("fp32", "bf16")  # a study's conv-head precision: named, never "auto"
 # Training settings a study may give beyond its world's defaults: what makes an architecture's
 # variant (units, wiring seed, share of the data) and what a tuning searches.
+UNITS_PRESETS = ("lstm", "gru", "cfc", "ctrnn")  # the presets whose size `units` sets
 STUDY_VARIANT_SETTINGS = {"units", "wiring_seed", "data_fraction", "weight_decay", "grad_clip"}
 
 
@@ -47,6 +48,7 @@ class Condition:
     domain: str | None = None  # drone: the scene's domain (None: the training domain)
     start_distance_m: tuple[float, float] | None = None  # drone: the range test (None: the world's 5-20 m)
     fixed_dt: bool = False  # the network's elapsed-time input held at the training period (the dt ablation)
+    compared: bool = True  # in the family of paired comparisons (false: reported, not tested)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,10 @@ class StudyConfig:
         data, evaluation = study_world(self.world).quick(self.data, self.evaluation, self.setting("evaluation"))
         tuning = None if self.tuning is None else self.tuning.narrowed(
             2, ",".join(str(s) for s in seed_list(self.tuning.validation_seeds)[:2]), keep=("lr",))
-        return replace(self, name=f"{self.name} (quick)", architectures=self.architectures[:2], seeds=self.seeds[:2],
+        kept = self.architectures[:2]
+        kept = tuple(replace(a, tuning_from=None) if a.tuning_from not in (None, *(k.name for k in kept)) else a
+                     for a in kept)  # an arm whose search is not kept searches for itself
+        return replace(self, name=f"{self.name} (quick)", architectures=kept, seeds=self.seeds[:2],
                        tuning=tuning,
                        data=data, training={**self.training, "epochs": 1, "batch_size": 4, "seq_len": 8},
                        evaluation=evaluation, conditions=self.conditions[:2],
@@ -175,6 +180,9 @@ def _architecture(values: dict, section) -> Architecture:
         raise ValueError(f"study config: {values['name']}: wiring_seeds are for the wired presets (ncp-*, random-cfc)")
     if "wiring_seed" in (values.get("training") or {}) and wiring_seeds:
         raise ValueError(f"study config: {values['name']}: give wiring_seeds or training wiring_seed, not both")
+    if "units" in (values.get("training") or {}) and values["arch"] not in UNITS_PRESETS:
+        raise ValueError(f"study config: {values['name']}: training units sizes {', '.join(UNITS_PRESETS)}; the "
+                         f"{values['arch']} preset ignores it (an NCP's neurons are ncp_units)")
     tuning_from = values.get("tuning_from")
     return Architecture(str(values["name"]), str(values["arch"]), section("training", values.get("training") or {}),
                         wiring_seeds, None if tuning_from is None else str(tuning_from))
@@ -183,7 +191,7 @@ def _architecture(values: dict, section) -> Architecture:
 def _condition(values: dict, world: str) -> Condition:
     from liquid_control.sim.perturbations import PerturbationConfig
 
-    known = {"name", "perturbations", "camera_rate_hz", "fixed_dt"} | study_world(world).condition_keys
+    known = {"name", "perturbations", "camera_rate_hz", "fixed_dt", "compared"} | study_world(world).condition_keys
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"study config: condition {values.get('name')!r} has unknown settings {sorted(unknown)} "
@@ -193,7 +201,7 @@ def _condition(values: dict, world: str) -> Condition:
     condition = Condition(str(values["name"]), dict(values.get("perturbations") or {}),
                           None if rate is None else float(rate), values.get("domain"),
                           None if distance is None else tuple(float(d) for d in distance),
-                          bool(values.get("fixed_dt", False)))
+                          bool(values.get("fixed_dt", False)), bool(values.get("compared", True)))
     PerturbationConfig.from_dict(condition.perturbations)  # refused here, not an hour into the run
     if rate is not None and not 0 < condition.camera_rate_hz <= 200:
         raise ValueError(f"study config: condition {condition.name!r}: camera_rate_hz must be in (0, 200], got {rate}")

@@ -40,7 +40,7 @@ def write_folder(folder: Path, files: dict[str, bytes]) -> None:
         partial.replace(path)
 
 
-def train_model(episodes: list, name: str, training, description: dict, checkpoint: dict[str, bytes]) -> dict:
+def train_model(data: tuple, name: str, training, description: dict, checkpoint: dict[str, bytes]) -> dict:
     """A Ray task: train one model (resuming from ``checkpoint``, the files of its folder's checkpoint,
     if any) in a temporary folder named as in the cache; returns the finished folder's files."""
     from liquid_control.train.trainer import train
@@ -48,7 +48,9 @@ def train_model(episodes: list, name: str, training, description: dict, checkpoi
     with tempfile.TemporaryDirectory(prefix="study-model-") as temporary:
         folder = Path(temporary) / name  # the card names the model after its folder
         write_folder(folder, checkpoint)
-        train(episodes, folder, training, resume=True, progress=False, data_description=description)
+        episodes, validation = data  # the training episodes, and the tuning's validation episodes or None
+        train(episodes, folder, training, resume=True, progress=False, data_description=description,
+              validation_episodes=validation)
         return folder_files(folder)
 
 
@@ -67,8 +69,8 @@ def run_on_ray(address: str, trainings: list, evaluations: list, episodes: Calla
                say: Callable[[str], None]) -> dict:
     """Train ``trainings`` ((label, folder, TrainConfig), none cached) and run ``evaluations`` ((cache
     path, ``evaluate_model`` arguments), none cached) on the Ray cluster at ``address``, writing each
-    result into the cache as it arrives; ``episodes`` makes the expert data (called only if something
-    trains). Returns the work done, as the study counts it."""
+    result into the cache as it arrives; ``episodes`` makes the expert data, training and validation
+    (called only if something trains). Returns the work done, as the study counts it."""
     if not trainings and not evaluations:
         return {"models_trained": 0, "evaluations_run": 0}  # all cached: the report needs no cluster
     import ray

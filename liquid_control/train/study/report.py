@@ -26,7 +26,11 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
     if not comparisons:
         return []
     rows = [r for r in comparisons["rows"] if r["difference"] != 0 or r["difference_ci95"] != [0.0, 0.0]]
-    lines = ["", f"Paired comparisons, liquid networks against the others ({len(comparisons['rows'])} in all, "
+    left_out = comparisons.get("left_out") or {}
+    outside = "; ".join(f"{what} left out of the family: {', '.join(names)}"
+                        for what, names in left_out.items() if names)
+    lines = ["", f"Paired comparisons, liquid networks against the others ({len(comparisons['rows'])} in all"
+                 + (f"; {outside}" if outside else "") + ", "
                  f"paired by {comparisons['paired_by']}; the {len(comparisons['rows']) - len(rows)} where every "
                  "episode of both scored alike are left out): the difference of the means (A − B) [95 % hierarchical "
                  "bootstrap, seeds of each architecture drawn independently, then the same "
@@ -38,6 +42,34 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
         low, high = r["difference_ci95"]
         lines.append(f"| {r['condition']} | {r['a']} − {r['b']} | {form.format(r['difference'])} [{form.format(low)}, "
                      f"{form.format(high)}] | {r['cliffs_delta']:+.2f} | {r['p']:.2f} | {r['p_holm']:.2f} |")
+    return lines
+
+
+def _tuning_lines(results: dict) -> list[str]:
+    """Each architecture's search: its budget, best validation loss and settings; and the compute."""
+    lines = []
+    tuning = results.get("tuning")
+    if tuning:
+        search = tuning["search"]
+        lines += ["", f"Equal tuning: {search['trials']} trials for each architecture (Ray Tune, Optuna TPE, seed "
+                      f"{search['seed']}) over {', '.join(search['space'])}, each trained with seed "
+                      f"{search['training_seed']} and scored by its validation loss on {search['score_window']}-frame "
+                      f"windows of the expert episodes of seeds {search['validation_seeds']}; an architecture not "
+                      "listed takes the settings of the one it names.", "",
+                  "| architecture | trials (failed) | best validation loss | its settings | trial core-hours |",
+                  "|---|---:|---:|---|---:|"]
+        for name, row in tuning["searches"].items():
+            settings = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                 for k, v in row["best_settings"].items())
+            hours = row["trial_seconds"] * (row.get("threads_per_trial") or 1) / 3600
+            lines.append(f"| {name} | {row['trials']} ({row['failed']}) | {row['best_val_loss']:.4g} | {settings} | "
+                         f"{hours:.2f} |")
+    compute = results.get("compute")
+    if compute:
+        lines += ["", f"Compute, as recorded: tuning {compute['tuning_core_h']:g} core-hours, training "
+                      f"{compute['training_core_h']:g}, closed-loop episodes {compute['episodes_core_h']:g} "
+                      f"({compute['episodes_timed']} of {compute['episodes']} episodes timed; those cached before "
+                      "episodes were timed are not counted)."]
     return lines
 
 
@@ -117,6 +149,7 @@ def report_markdown(results: dict, command: str) -> str:
         lines += ["", what, "", "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
         for name, row in results["results"].items():
             lines.append(f"| {name} | " + " | ".join(cell(row["per_seed"][c]) for c in conditions) + " |")
+    lines += _tuning_lines(results)
     lines += _by_wiring_lines(results, conditions, title, form)
     lines += _comparison_lines(results, form)
     lines += world.detail_table(results, conditions)

@@ -44,7 +44,9 @@ def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evalu
 
     torch.set_num_threads(1)
     rate = condition["camera_rate_hz"] or load_task(world).camera_rate_hz
-    return study_world(world).evaluate(model_dir, seed, condition, evaluation, rate)
+    started = time.perf_counter()
+    result = study_world(world).evaluate(model_dir, seed, condition, evaluation, rate)
+    return {**result, "wall_s": round(time.perf_counter() - started, 2)}  # the study's compute, reported
 
 
 def _architecture_facts(model_dir: Path) -> dict:
@@ -99,17 +101,25 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
     counts = {"models_trained": 0, "models_cached": 0, "evaluations_run": 0, "evaluations_cached": 0}
     made: list = []  # the expert's episodes, made once when something needs them
 
-    def training_episodes() -> list:
-        if not made:
-            say(f"expert data ({config.world}): seeds {data['sim_seeds']}, {jobs} process(es)")
-            made.append(expert_episodes(config, jobs))
-        return made[0]
+    held: dict = {}  # the expert's episodes, made once when something needs them
 
+    def made(name: str, seeds) -> list:
+        if name not in held:
+            say(f"expert data ({config.world}, {name}): seeds {seeds}, {jobs} process(es)")
+            held[name] = expert_episodes(config, jobs, seeds)
+        return held[name]
+
+    def training_episodes() -> list:
+        return made("training", data["sim_seeds"])
+
+    def validation_episodes() -> list | None:  # a tuned study validates on the tuning's episodes
+        return None if config.tuning is None else made("validation", config.tuning.validation_seeds)
+
+    searched = config  # as written: what the searches' keys are made from
     if config.tuning is not None:  # the equal search first: its best settings are what the seeds train with
         from liquid_control.train.study.tuning import tune_study
 
-        config = tune_study(config, out, training_episodes,
-                            lambda: expert_episodes(config, jobs, config.tuning.validation_seeds), ray_address, say)
+        config = tune_study(config, out, training_episodes, validation_episodes, ray_address, say)
     if stop_after == "tuning":
         return {"work": counts, "tuning": {a.name: a.training for a in config.architectures}}
 
@@ -127,7 +137,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
                      for (name, seed), (folder, training) in plan.items() if not (folder / "card.yaml").is_file()]
         evaluations = [] if stop_after == "training" else [task for task in tasks.values() if not task[0].is_file()]
         work = run_on_ray(ray_address, trainings, evaluations,
-                          training_episodes, description, say)
+                          lambda: (training_episodes(), validation_episodes()), description, say)
         counts = {key: counts[key] + work.get(key, 0) for key in counts}
     # Seed by seed: train the seed's models, then run its closed-loop episodes. A run stopped part
     # way (the full studies take several sessions on two cores) leaves whole seeds, trained and
@@ -136,7 +146,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
         to_train = [(f"{name} ({training.arch}), seed {seed}", folder, training)
                     for (name, model_seed), (folder, training) in plan.items()
                     if model_seed == seed and not (folder / "card.yaml").is_file()]
-        episodes = training_episodes() if to_train else None
+        episodes, validation = (training_episodes(), validation_episodes()) if to_train else (None, None)
         # One model at a time on the configured threads: several single-threaded trainings side
         # by side gained no throughput, and each model is finished and cached sooner.
         for name, folder, training in to_train:
@@ -144,7 +154,8 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
             say(f"training {name}" + (" (resuming from its last epoch's checkpoint)" if resumed else ""))
             # A model stopped part way resumes after its last finished epoch (the trainer's
             # checkpoint); a finished one keeps only its model, not the optimiser state.
-            train(episodes, folder, training, resume=True, progress=False, data_description=description)
+            train(episodes, folder, training, resume=True, progress=False, data_description=description,
+                  validation_episodes=validation)
             shutil.rmtree(folder / "checkpoint", ignore_errors=True)
             counts["models_trained"] += 1
 
@@ -202,11 +213,49 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
                "attention_settings": config.setting("attention"),
                "conditions": [asdict(c) for c in config.conditions], "results": table,
                "comparisons": _comparisons(config, runs, held_out),
-               "tuning": None if config.tuning is None else {"search": config.tuning.raw, "best": {
-                   a.name: a.training for a in config.architectures}},
+               "tuning": None if config.tuning is None else _tuning_summary(searched, config, out),
+               "compute": _compute(searched, models, runs, out),
                "work": counts, "wall_time_s": round(time.perf_counter() - started, 1)}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return results
+
+
+def _compute(config: StudyConfig, models: dict, runs: dict, out: Path) -> dict:
+    """The CPU time each stage took, in core-hours, as recorded (``config`` as written, untuned):
+    trials' and trainings' wall time times
+    their threads, episodes' wall time (one thread each; episodes cached before it was recorded are
+    counted as missing)."""
+    cards = [yaml.safe_load((folder / "card.yaml").read_text())["training"] for folder in models.values()]
+    training = sum(float(c.get("wall_time_s") or 0.0) * int(c.get("threads") or 1) for c in cards)
+    timed = [run["wall_s"] for run in runs.values() if "wall_s" in run]
+    tuning = 0.0
+    if config.tuning is not None:
+        from liquid_control.train.study.tuning import tuning_path
+
+        for architecture in config.architectures:
+            if architecture.tuning_from is None:
+                search = json.loads(tuning_path(config, architecture, out).read_text())
+                tuning += sum(t["seconds"] or 0.0 for t in search["trials"]) * (search.get("threads_per_trial") or 1)
+    return {"tuning_core_h": round(tuning / 3600, 2), "training_core_h": round(training / 3600, 2),
+            "episodes_core_h": round(sum(timed) / 3600, 2), "episodes_timed": len(timed), "episodes": len(runs)}
+
+
+def _tuning_summary(config: StudyConfig, tuned: StudyConfig, out: Path) -> dict:
+    """Each search's budget, best validation loss and compute (``config`` as written), and the
+    settings each architecture trained with (``tuned``)."""
+    from liquid_control.train.study.tuning import tuning_path
+
+    searches = {}
+    for architecture in config.architectures:
+        if architecture.tuning_from is None:
+            search = json.loads(tuning_path(config, architecture, out).read_text())
+            searches[architecture.name] = {
+                "trials": len(search["trials"]), "failed": sum(t["error"] is not None for t in search["trials"]),
+                "best_val_loss": search["best"]["val_loss"], "best_settings": search["best"]["settings"],
+                "trial_seconds": round(sum(t["seconds"] or 0.0 for t in search["trials"]), 1),
+                "threads_per_trial": search.get("threads_per_trial")}
+    return {"search": config.tuning.key(), "searches": searches,
+            "settings": {a.name: a.training for a in tuned.architectures}}
 
 
 def _comparisons(config: StudyConfig, runs: dict, held_out: list[int]) -> dict:
@@ -216,9 +265,13 @@ def _comparisons(config: StudyConfig, runs: dict, held_out: list[int]) -> dict:
     values = {(a.name, c.name): [[world.headline_value(runs[(a.name, seed, c.name, episode)]) for episode in held_out]
                                  for seed in config.seeds]
               for a in config.architectures for c in config.conditions}
-    rows = compare_architectures(values, {a.name: a.arch for a in config.architectures},
-                                 [c.name for c in config.conditions])
-    return {"metric": world.headline[0], "paired_by": world.episode_noun, "correction": "holm", "rows": rows}
+    family = {a.name: a.arch for a in config.architectures
+              if a.tuning_from is None and a.training.get("data_fraction", 1.0) == 1.0}
+    rows = compare_architectures(values, family, [c.name for c in config.conditions if c.compared])
+    comparisons = {"metric": world.headline[0], "paired_by": world.episode_noun, "correction": "holm", "rows": rows}
+    left_out = {"architectures": [a.name for a in config.architectures if a.name not in family],
+                "conditions": [c.name for c in config.conditions if not c.compared]}
+    return comparisons | ({"left_out": left_out} if any(left_out.values()) else {})
 
 
 def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[str], None]) -> dict:

@@ -41,16 +41,26 @@ class Tuning:
     trials: int
     validation_seeds: str
     space: tuple[Dimension, ...]
-    seed: int = 0  # the searcher's seed and every trial's training seed
+    seed: int = 0  # the searcher's seed
     jobs: int = 0  # trials at once (0: as many as the CPUs hold at the training's threads)
-    raw: dict = field(default_factory=dict, compare=False)  # as written, for the cache key and the report
+    raw: dict = field(default_factory=dict, compare=False)  # as written, for the report
+    # Every trial trains with this seed, none of the study's own (a final seed must not be the one
+    # its settings were selected on), and is scored on validation windows of this many frames
+    # whatever its own window length, so that the scores compare across window lengths.
+    training_seed: int = 1000
+    score_window: int = 32
+
+    def key(self) -> dict:
+        """What decides a search's trials, for its cache key."""
+        return {**self.raw, "seed": self.seed, "training_seed": self.training_seed, "score_window": self.score_window,
+                "jobs": None}
 
     @classmethod
     def from_dict(cls, values: dict, training_keys) -> "Tuning":
-        unknown = set(values) - {"trials", "validation_seeds", "space", "seed", "jobs"}
+        known = ("trials", "validation_seeds", "space", "seed", "jobs", "training_seed", "score_window")
+        unknown = set(values) - set(known)
         if unknown:
-            raise ValueError(f"study config: unknown tuning settings {sorted(unknown)}; known: trials, "
-                             "validation_seeds, space, seed, jobs")
+            raise ValueError(f"study config: unknown tuning settings {sorted(unknown)}; known: {', '.join(known)}")
         trials = int(values.get("trials", 20))
         if trials < 1:
             raise ValueError(f"study config: tuning trials must be >= 1, got {trials}")
@@ -61,15 +71,18 @@ class Tuning:
         space = tuple(_dimension(name, spec, training_keys) for name, spec in (values.get("space") or {}).items())
         if not space:
             raise ValueError(f"study config: the tuning space is empty; give ranges for some of {TUNABLE}")
+        score_window = int(values.get("score_window", 32))
+        if score_window < 1:
+            raise ValueError(f"study config: tuning score_window must be >= 1 frames, got {score_window}")
         return cls(trials, str(values["validation_seeds"]), space, int(values.get("seed", 0)),
-                   int(values.get("jobs", 0)), dict(values))
+                   int(values.get("jobs", 0)), dict(values), int(values.get("training_seed", 1000)), score_window)
 
     def narrowed(self, trials: int, validation_seeds: str, keep: tuple[str, ...]) -> "Tuning":
         """The same search over fewer trials, validation seeds and settings (``study --quick``)."""
         space = tuple(d for d in self.space if d.setting in keep) or self.space[:1]
         raw = {**self.raw, "trials": trials, "validation_seeds": validation_seeds,
                "space": {d.setting: self.raw["space"][d.setting] for d in space}}
-        return Tuning(trials, validation_seeds, space, self.seed, self.jobs, raw)
+        return Tuning(trials, validation_seeds, space, self.seed, self.jobs, raw, self.training_seed, self.score_window)
 
 
 def _dimension(name: str, spec, training_keys) -> Dimension:

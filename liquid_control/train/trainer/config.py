@@ -40,6 +40,7 @@ class TrainConfig:
     units: int | None = None
     wiring_seed: int | None = None
     data_fraction: float = 1.0
+    val_seq_len: int | None = None  # validation windows' length (None: seq_len); a tuning scores all trials alike
     head_channels: list = field(default_factory=lambda: [24, 36, 48, 64, 64])  # the conv head's five convolutions
     features: int = 32  # conv head outputs = the core's inputs
     augmentation: dict = field(default_factory=dict)  # overrides of data.sequences.Augmentation's settings

@@ -106,7 +106,8 @@ def _train(episodes: list[Episode], out_dir: Path, config: TrainConfig, resume: 
     augmentation = Augmentation.from_dict(config.augmentation) if config.augment else None
     train_set = SequenceDataset(training, spec, config.seq_len, config.stride, config.nominal_dt, augmentation,
                                 config.seed)
-    val_set = (SequenceDataset(validation, spec, config.seq_len, config.seq_len, config.nominal_dt)
+    val_window = config.val_seq_len or config.seq_len
+    val_set = (SequenceDataset(validation, spec, val_window, val_window, config.nominal_dt)
                if validation else None)
     channels, height, width = spec.channels, spec.size[0], spec.size[1]
     label_names = episodes[0].label_names
