@@ -140,6 +140,12 @@ def test_quick_study_on_a_local_ray_head_equals_a_local_run_and_shares_its_cache
     again = study("--out", str(local))
     assert again["work"] == {"models_trained": 0, "models_cached": 4, "evaluations_run": 0, "evaluations_cached": 8}
     assert again["results"] == full["results"]
+    # The report gives each search, and the compute every stage took.
+    from liquid_control.train.study import report_markdown
+
+    report = report_markdown(again, "study")
+    assert "Equal tuning: 2 trials for each architecture" in report and "| NCP-CfC 19 | 2 (0) |" in report
+    assert again["tuning"]["searches"]["NCP-CfC 19"]["trial_seconds"] > 0 and again["compute"]["episodes_timed"] == 8
     for model in (local / "models").iterdir():
         assert (model / "card.yaml").is_file() and (model / "weights.safetensors").is_file()
         assert not (model / "checkpoint").exists()

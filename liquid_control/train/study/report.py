@@ -45,6 +45,11 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
     return lines
 
 
+def _settings_text(settings: dict) -> str:
+    """Training settings in a table cell: 'lr 0.00206, epochs 9'."""
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in settings.items())
+
+
 def _tuning_lines(results: dict) -> list[str]:
     """Each architecture's search: its budget, best validation loss and settings; and the compute."""
     lines = []
@@ -59,8 +64,7 @@ def _tuning_lines(results: dict) -> list[str]:
                   "| architecture | trials (failed) | best validation loss | its settings | trial core-hours |",
                   "|---|---:|---:|---|---:|"]
         for name, row in tuning["searches"].items():
-            settings = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                                 for k, v in row["best_settings"].items())
+            settings = _settings_text(row["best_settings"])
             hours = row["trial_seconds"] * (row.get("threads_per_trial") or 1) / 3600
             lines.append(f"| {name} | {row['trials']} ({row['failed']}) | {row['best_val_loss']:.4g} | {settings} | "
                          f"{hours:.2f} |")
@@ -107,8 +111,7 @@ def report_markdown(results: dict, command: str) -> str:
              "| architecture | preset | parameters | recurrent parameters | synapses | own training settings |",
              "|---|---|---:|---:|---:|---|"]
     for name, row in results["results"].items():
-        own = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                        for k, v in (row.get("training") or {}).items()) or "—"
+        own = _settings_text(row.get("training") or {}) or "—"
         lines.append(f"| {name} | {row['arch']} | {row['parameters']:,} | {row['recurrent_parameters']:,} | "
                      f"{row.get('synapses', '—')} | {own} |")
     seeds = results["seeds"]
