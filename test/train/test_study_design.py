@@ -211,3 +211,27 @@ def test_a_search_stopped_part_way_resumes_from_its_finished_trials(tmp_path):
     said.clear()
     run_study(config, tmp_path, progress=said.append, stop_after="tuning")
     assert not any("tuning" in line for line in said)
+
+
+def test_a_fixed_dt_condition_reaches_the_driver_of_the_studys_episodes():
+    """``fixed_dt: true`` in a study condition changes the episode an NCP-CfC drives under
+    jittered frames (its dt input is held), through the same function the study runs."""
+    from liquid_control.train.study import evaluate_model
+
+    model = str(REPO_ROOT / "models" / "ncp19_lane")
+    jitter = {"perturbations": {"frame_interval_jitter": 3.0}, "camera_rate_hz": None}
+    evaluation = {"distance_m": 15.0, "speed": 3.0}
+    real, fixed = (evaluate_model(model, "lane", 1000, {**jitter, "fixed_dt": held}, evaluation) for held in (0, 1))
+    assert real["mean_abs_lateral_m"] != fixed["mean_abs_lateral_m"]
+    assert min(real["distance_m"], fixed["distance_m"]) >= 15.0 and "wall_s" in real
+
+
+def test_a_locked_config_gives_seeds_only_to_a_stage(tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "liquid_control", "study", str(REPO_ROOT / "config" / "study_lane_final.yaml"),
+               "--seeds", "0", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "give --seeds only with --stop-after" in result.stderr
+    assert not list(tmp_path.iterdir()), "nothing ran"
