@@ -164,10 +164,11 @@ def _search_architecture(config: StudyConfig, architecture: Architecture, out: P
         trainable = tune.with_resources(tune.with_parameters(run_trial, episodes=episodes, validation=validation,
                                                              base=base), {"cpu": threads})
         with tempfile.TemporaryDirectory(prefix="study-tune-") as storage:
+            keeper = _trial_keeper(partial, done, tuning.trials, say)
             tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(
                 num_samples=remaining, max_concurrent_trials=concurrent, search_alg=_searcher(config, done)),
                                run_config=tune.RunConfig(storage_path=storage, name=slug(architecture.name),
-                                                         verbose=0, callbacks=[_trial_keeper(partial, done)]))
+                                                         verbose=0, callbacks=[keeper]))
             with contextlib.redirect_stdout(sys.stderr):  # Ray Tune's tables: stdout is the study's (--json)
                 tuner.fit()
     trials = json.loads(partial.read_text()) if partial.is_file() else done
@@ -184,21 +185,23 @@ def _search_architecture(config: StudyConfig, architecture: Architecture, out: P
     say(f"tuned {architecture.name}: validation loss {best['val_loss']:.4g} with {best['settings']}")
 
 
-def _trial_keeper(path: Path, done: list):
+def _trial_keeper(path: Path, done: list, trials: int, say: Callable[[str], None]):
     """A Ray Tune callback (made here: Ray is an optional extra) keeping the trials in ``path``."""
     from ray.tune import Callback
 
     class KeepTrials(Callback):
         """Append each finished (or failed) trial to the search's partial file as it ends."""
 
-        def __init__(self, path: Path, done: list):
-            self.path, self.trials = path, list(done)
+        def __init__(self):
+            self.trials = list(done)
 
         def _keep(self, trial, error: str | None) -> None:
             result = trial.last_result or {}
             self.trials.append({"settings": _plain(dict(trial.config)), **{k: result.get(k) for k in SCORED},
                                 "error": error})
-            write_json(self.path, self.trials)
+            write_json(path, self.trials)
+            outcome = error or f"validation loss {result['val_loss']:.4g} in {result.get('seconds')} s"
+            say(f"trial {len(self.trials)} of {trials}: {outcome} with {self.trials[-1]['settings']}")
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             self._keep(trial, None if (trial.last_result or {}).get("val_loss") is not None else "no result reported")
@@ -206,7 +209,7 @@ def _trial_keeper(path: Path, done: list):
         def on_trial_error(self, iteration, trials, trial, **info):
             self._keep(trial, str(getattr(trial, "error_msg", None) or "failed").strip().splitlines()[-1])
 
-    return KeepTrials(path, done)
+    return KeepTrials()
 
 
 def _plain(settings: dict) -> dict:
