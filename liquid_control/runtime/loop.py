@@ -265,11 +265,20 @@ class ControlLoop:
                               message="no time passed since the last step: held the last command")
         return PendingStep(now, float(dt), age, self.frame.inputs, self.frame.stamp, reset, self.frame.head_seconds)
 
-    def watchdog(self, now: float, stamps_are_the_clock: bool = False) -> "TickResult | None":
+    def watchdog(self, now: float, stamps_are_the_clock: bool = False,
+                 quiet_since: float | None = None) -> "TickResult | None":
         """For loops stepped on frames: the stop to command when the input has gone stale (or never
         came), else None (the next frame will step). ``stamps_are_the_clock``: the frames' stamps
         come from the clock ``now`` is read from (a simulator's /clock), so a frame newer than
-        ``now`` is one whose /clock message has not arrived yet, not another host's clock."""
+        ``now`` is one whose /clock message has not arrived yet, not another host's clock.
+
+        ``quiet_since`` (on that clock): when the last good frame arrived, or the watchdog first ran.
+        A lock-step simulator's /clock reaches the node before the frame it goes with (the frame goes
+        through perception), and every command steps its world; so on its clock the input counts as
+        stale only once input_timeout_s has passed since then, and a frame on its way is not
+        overtaken by an extra stop (an old frame arriving is answered by its own tick)."""
+        if quiet_since is not None and now - quiet_since <= self.config.input_timeout_s:
+            return None
         if self.frame is not None:
             age = now - self.frame.stamp
             earliest = -math.inf if stamps_are_the_clock else -self.config.max_future_s

@@ -173,3 +173,18 @@ def test_start_up_failures_exit_2_with_their_cause(tmp_path, models, parameters,
                                PARAMS_FILE, parameters)
     assert node_process.wait(60) == 2, node_process.output()
     assert message in node_process.output(), node_process.output()
+
+
+def test_on_sim_time_one_command_per_instant_of_the_clock(native):
+    """A lock-step simulator steps its world on every command it receives: a second command at an
+    instant already answered (a frame delivered twice, a start-up backlog) would leave every later
+    command a frame late for good. The node holds, sends nothing more, and counts it."""
+    native.step(_frame(4))
+    commands = len(native.commands)
+    message = native.send_frame(_frame(5))  # a new instant of the clock: one answer
+    native.spin_until(lambda: len(native.commands) > commands, "the answer to the frame",
+                      resend=lambda: native.images.publish(message), resend_every=0.3)
+    native.spin_until(lambda: int(native.latest_diagnostics().get("commands_same_instant", 0)) >= 1,
+                      "a second answer at the same instant, counted and not sent",
+                      resend=lambda: native.images.publish(message), resend_every=0.3)
+    assert len(native.commands) == commands + 1, native.commands[commands:]

@@ -46,6 +46,14 @@ def test_s1_the_frame_watchdog_commands_stops_once_frames_stop(policy):
     assert loop.watchdog(1.5).status == "future_input"
     loop.on_frame(frame(2), 2.0)
     assert loop.watchdog(2.31, stamps_are_the_clock=True).status == "stale_input"
+    # On that clock, the stop waits input_timeout_s after the last frame's arrival (or the first
+    # watchdog tick): a lock-step simulator's /clock overtakes the frame it goes with, and every
+    # extra command steps its world. A frame that arrived stale is answered by its own tick.
+    assert loop.watchdog(2.31, stamps_are_the_clock=True, quiet_since=2.1) is None
+    assert loop.watchdog(2.41, stamps_are_the_clock=True, quiet_since=2.1).status == "stale_input"
+    fresh = loop_of(policy, input_timeout_s=0.3)
+    assert fresh.watchdog(5.0, stamps_are_the_clock=True, quiet_since=5.0) is None, "no frame yet, none due"
+    assert fresh.watchdog(5.31, stamps_are_the_clock=True, quiet_since=5.0).status == "no_input"
 
 
 # S2 ------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from liquid_control.runtime.rolling_stats import RollingStats
 from liquid_control.runtime.shadow import ShadowAgreement
 
 COUNTERS = ("frames", "invalid_frames", "ticks", "commands", "faults", "resets",
+            # on a simulator's clock, a second command at an instant already answered is not sent (node.py)
+            "commands_same_instant",
             # what the view topics computed (only while someone subscribes to them)
             "view_attention_maps", "view_neuron_arrays", "view_wiring_images")
 

@@ -43,7 +43,7 @@ from .messages import COMMAND_BUILDERS, camera_pixels, command_values, frame_ima
 from .model import load_control_loop, reason
 from .reconfigure import plan_change, refusal_for_model
 from .settings import SETTINGS, check_startup, command_type, control_period
-from .tick_sources import TickSources
+from .tick_sources import OneAnswerPerInstant, TickSources
 from .view_topics import ViewTopics
 
 NODE_NAME = "controller_node"
@@ -79,6 +79,8 @@ class ControllerNode(LifecycleNode):
         self.loop: ControlLoop | None = None
         self.card: dict = {}
         self._active = False
+        self._quiet_since: float | None = None  # sim clock: the last good frame's arrival (or the first watchdog tick)
+        self._answers = OneAnswerPerInstant()
         self._subscription = None
         self.stats = ControllerStats()
         self._view = ViewTopics(self, self.stats.counts)
@@ -203,6 +205,8 @@ class ControllerNode(LifecycleNode):
         """``sim_time``: use_sim_time's new value while it is being set (the parameter still has the old one)."""
         with self._tick_lock:
             self._active = True
+            self._quiet_since = None
+            self._answers = OneAnswerPerInstant()
         self._ticks.start(self.values, self._sim_time if sim_time is None else bool(sim_time))
         self._view.start(self.values)
 
@@ -275,6 +279,7 @@ class ControllerNode(LifecycleNode):
                         else:
                             problem = "the model was swapped while this frame was being processed"
         if not problem:
+            self._quiet_since = self._now()
             self._view.note_frame(image, raw, message.encoding)
             if frame.head_seconds is not None:
                 self.stats.head_latency.add(frame.head_seconds)
@@ -296,12 +301,15 @@ class ControllerNode(LifecycleNode):
         with self._tick_lock:
             if not self._active:
                 return
+            now, sim_time = self._now(), self._sim_time
+            if self._quiet_since is None:
+                self._quiet_since = now
             with self._lock:
-                result = self.loop.watchdog(self._now(),
-                                            stamps_are_the_clock=self._sim_time)
+                result = self.loop.watchdog(now, stamps_are_the_clock=sim_time,
+                                            quiet_since=self._quiet_since if sim_time else None)
             if result is not None:
                 self._report(result)
-                self._publish_command(result.twist)
+                self._send_answer(now, result.twist)
 
     def _tick(self, at_least: float) -> None:
         now = max(self._now(), at_least)
@@ -315,7 +323,7 @@ class ControllerNode(LifecycleNode):
         self._report(result)
         if self._shadow is not None and result.status == "ok":  # counted before anyone can see it published
             self._shadow.shadow(now, twist_values(result.twist, self._shadow.fields))
-        self._publish_command(result.twist)
+        self._send_answer(now, result.twist)
         if result.outputs is not None:
             self._output_publisher.publish(Float32MultiArray(data=[float(v) for v in result.outputs]))
         if result.status == "ok":
@@ -340,6 +348,13 @@ class ControllerNode(LifecycleNode):
     def _say(self, kind: str, log, text: str) -> None:
         if self._warnings.allows(kind):
             log(text)
+
+    def _send_answer(self, now: float, twist: Twist) -> None:
+        """Publish a tick's command; on a simulator's clock, at most one per instant (``OneAnswerPerInstant``)."""
+        if self._sim_time and not self._answers.allows(now, twist.is_stop()):
+            self.stats.counts["commands_same_instant"] += 1
+            return
+        self._publish_command(twist)
 
     def _publish_command(self, twist: Twist) -> None:
         stamp = self.get_clock().now().to_msg() if COMMAND_TOPICS[self._command_type].stamped else None
