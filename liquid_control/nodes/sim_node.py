@@ -241,7 +241,9 @@ class SimNode(Node):
     def close(self) -> str:
         """Release the renderer; returns a one-line account of the run for the caller to log."""
         self._world.close()
-        return f'stopped in episode {self._episode}; episode ends: {self._stop_reasons_text()}'
+        timeouts = (f'; lock-step timeouts (steps without an answer): {self._lockstep_timeouts}'
+                    if self._lockstep else '')
+        return f'stopped in episode {self._episode}; episode ends: {self._stop_reasons_text()}{timeouts}'
 
     def create_command_inputs(self, commands) -> str:
         """Subscribe to the world's commands; returns what the log says of them. A world flown
