@@ -25,6 +25,15 @@ def cmd_study(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    if args.pack:
+        if args.seeds:
+            print("error: --pack works on the whole study (it keeps the first seed's weights): drop --seeds",
+                  file=sys.stderr)
+            return 2
+        from liquid_control.train.study.packing import pack_study
+
+        print(json.dumps(pack_study(config, args.out)))
+        return 0
     if args.ray and importlib.util.find_spec("ray") is None:
         print("error: study --ray needs Ray on this machine and the cluster's: pip install 'liquid_control[ray]'",
               file=sys.stderr)
@@ -36,7 +45,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     try:
         results = run_study(config, args.out, jobs=args.jobs, progress=progress, ray_address=args.ray,
                             stop_after=args.stop_after)
-    except (ConnectionError, ModuleNotFoundError) as error:  # --ray: no cluster there; a search without Ray
+    # --ray: no cluster there; a search without Ray; a model whose weights --pack removed
+    except (ConnectionError, ModuleNotFoundError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.stop_after:  # a stage of a long study: what was done, no report
@@ -75,6 +85,10 @@ def add_parser(verbs) -> None:
     sty.add_argument("--stop-after", choices=("tuning", "training"),
                      help="end after the equal tuning, or after training every model (no episode is run and "
                      "nothing is reported): a long study's stages on different days or machines, from one cache")
+    sty.add_argument("--pack", action="store_true",
+                     help="run nothing: pack each finished model's episodes into one file and remove the weights of "
+                     "every model but the first seed's, so that a finished study's cache fits in a repository "
+                     "(the report reads a packed cache as it was; docs/study.md)")
     sty.add_argument("--report", metavar="PATH.md", help="write the Markdown report here")
     sty.add_argument("--plot", metavar="PATH.png", help="draw the headline figure (lane departures per km, drone "
                      "success rate) per condition and architecture")

@@ -193,13 +193,14 @@ def test_the_kept_caches_are_found_under_their_keys(name):
     """Every model of a kept study cache is found under the key the code computes now: a new
     training setting at its default must not change the keys (and orphan hours of training)."""
     from liquid_control.train.study import evaluation_tasks, model_plan
+    from liquid_control.train.study.packing import is_cached
 
     config = StudyConfig.load(REPO_ROOT / "config" / name)
     plan = model_plan(config, REPO_ROOT / CACHES[name])
     missing = [str(folder) for folder, _ in plan.values() if not (folder / "card.yaml").is_file()]
     assert not missing, f"{len(missing)} of {len(plan)} models not under their keys: {missing[:3]}"
     tasks = evaluation_tasks(config, {key: folder for key, (folder, _) in plan.items()}, REPO_ROOT / CACHES[name])
-    assert all(path.is_file() for path, _ in tasks.values()), "every episode of the study is cached"
+    assert all(is_cached(path) for path, _ in tasks.values()), "every episode of the study is cached"
 
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "config").glob("study_*.yaml")), ids=lambda p: p.name)

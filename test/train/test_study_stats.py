@@ -108,14 +108,14 @@ def test_the_docs_results_are_what_the_kept_caches_give(name):
     """Every interval and comparison in docs/study*_results.json, recomputed from the kept episodes
     (the tables of docs/study.md are made from these files)."""
     from liquid_control.train.study.cache import episode_seeds, evaluation_tasks, model_plan
+    from liquid_control.train.study.packing import cached_episode
     from liquid_control.train.study.run import _comparisons
     from liquid_control.train.study.worlds import study_world
 
     cache, kept = RESULTS[name]
     config = StudyConfig.load(REPO_ROOT / "config" / name)
     models = {key: folder for key, (folder, _) in model_plan(config, REPO_ROOT / cache).items()}
-    runs = {key: json.loads(path.read_text())
-            for key, (path, _) in evaluation_tasks(config, models, REPO_ROOT / cache).items()}
+    runs = {key: cached_episode(path) for key, (path, _) in evaluation_tasks(config, models, REPO_ROOT / cache).items()}
     held_out = episode_seeds(config)
     results = json.loads((REPO_ROOT / kept).read_text())
     world = study_world(config.world)

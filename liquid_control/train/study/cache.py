@@ -108,6 +108,11 @@ def evaluation_tasks(config: StudyConfig, models: dict, out: str | Path) -> dict
     return tasks
 
 
+def analysis_path(config: StudyConfig, model: Path, out: str | Path) -> Path:
+    """Where a model's attention analysis is cached (by the model and the config's attention settings)."""
+    return Path(out) / "analyses" / f"{model.name}-{digest([config.world, config.setting('attention')])}.json"
+
+
 def check_cached_precision(plan: dict) -> None:
     """Refuse a cached model whose card says its conv head trained in another precision than the
     config's (one trained before the study named its precision, on a machine that chose otherwise)."""

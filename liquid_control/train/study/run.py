@@ -22,8 +22,8 @@ import yaml
 
 from liquid_control.tasks import load_task
 from liquid_control.train.study.cache import (
+    analysis_path,
     check_cached_precision,
-    digest,
     episode_seeds,
     evaluation_tasks,
     model_plan,
@@ -32,6 +32,7 @@ from liquid_control.train.study.cache import (
 )
 from liquid_control.train.study.comparisons import compare_architectures
 from liquid_control.train.study.config import Architecture, StudyConfig
+from liquid_control.train.study.packing import cached_episode, is_cached, require_weights
 from liquid_control.train.study.stats import seed_list, summarise_analyses
 from liquid_control.train.study.worlds import study_world
 
@@ -99,8 +100,6 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
     data = config.setting("data")
     started = time.perf_counter()
     counts = {"models_trained": 0, "models_cached": 0, "evaluations_run": 0, "evaluations_cached": 0}
-    made: list = []  # the expert's episodes, made once when something needs them
-
     held: dict = {}  # the expert's episodes, made once when something needs them
 
     def made(name: str, seeds) -> list:
@@ -128,14 +127,15 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
     tasks = evaluation_tasks(config, models, out)
     check_cached_precision(plan)
     counts["models_cached"] = sum((folder / "card.yaml").is_file() for folder in models.values())
-    counts["evaluations_cached"] = sum(path.is_file() for path, _ in tasks.values())
+    counts["evaluations_cached"] = sum(is_cached(path) for path, _ in tasks.values())
     description = {"study": config.name, "world": config.world, **data}
     if ray_address:  # the cluster fills the cache; the seed-by-seed pass below then finds it all there
         from liquid_control.train.study.ray_runner import run_on_ray
 
         trainings = [(f"{name} ({training.arch}), seed {seed}", folder, training)
                      for (name, seed), (folder, training) in plan.items() if not (folder / "card.yaml").is_file()]
-        evaluations = [] if stop_after == "training" else [task for task in tasks.values() if not task[0].is_file()]
+        evaluations = [] if stop_after == "training" else [task for task in tasks.values() if not is_cached(task[0])]
+        require_weights(Path(args[0]) for _, args in evaluations)
         work = run_on_ray(ray_address, trainings, evaluations,
                           lambda: (training_episodes(), validation_episodes()), description, say)
         counts = {key: counts[key] + work.get(key, 0) for key in counts}
@@ -160,9 +160,10 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
             counts["models_trained"] += 1
 
         pending = {key: value for key, value in tasks.items()
-                   if key[1] == seed and not value[0].is_file() and stop_after != "training"}
+                   if key[1] == seed and not is_cached(value[0]) and stop_after != "training"}
         if pending:
-            done = sum(path.is_file() for path, _ in tasks.values())
+            require_weights(Path(args[0]) for _, args in pending.values())
+            done = sum(is_cached(path) for path, _ in tasks.values())
             say(f"seed {seed}: {len(pending)} closed-loop episodes to run ({done} of the study's {len(tasks)} "
                 f"cached), {jobs} process(es)")
             if jobs > 1:
@@ -179,8 +180,8 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
         return {"work": counts}
     evaluation = config.setting("evaluation")
     held_out = episode_seeds(config)
-    analyses = _analyses(config, models, out / "analyses", say)
-    runs = {key: json.loads(path.read_text()) for key, (path, _) in tasks.items()}
+    analyses = _analyses(config, models, out, say)
+    runs = {key: cached_episode(path) for key, (path, _) in tasks.items()}
     world = study_world(config.world)
     table = {}
     for architecture in config.architectures:
@@ -274,7 +275,7 @@ def _comparisons(config: StudyConfig, runs: dict, held_out: list[int]) -> dict:
     return comparisons | ({"left_out": left_out} if any(left_out.values()) else {})
 
 
-def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[str], None]) -> dict:
+def _analyses(config: StudyConfig, models: dict, out: Path, say: Callable[[str], None]) -> dict:
     """Attention stability, compactness and output spread of every model, over the frames of one
     expert episode of a held-out track (scene), clean and with pixel noise; cached like the
     evaluations. A cached analysis from before the output spread was measured is redone (same key:
@@ -285,9 +286,10 @@ def _analyses(config: StudyConfig, models: dict, folder: Path, say: Callable[[st
     sequence = None
     results = {}
     for (name, seed), model in models.items():
-        path = folder / f"{model.name}-{digest([config.world, settings])}.json"
+        path = analysis_path(config, model, out)
         cached = json.loads(path.read_text()) if path.is_file() else None
         if cached is None or "output_spread" not in cached:
+            require_weights([model])
             if sequence is None:
                 sequence = expert_sequence(config.world, int(settings["track"]), int(settings["frames"]),
                                            config.setting("data").get("speed", 3.0))
