@@ -77,10 +77,11 @@ test:
 	$(MAKE) --no-print-directory test-jazzy || status=1; \
 	exit $$status
 
-# pytest exits 5 when it collected no test; a run that tests nothing must not pass.
+# pytest exits 5 when it collected no test; a run that tests nothing must not pass. The slowest
+# tests are listed at the end of each lane, for whoever keeps the suite's time in check.
 define run_pytest
 	@status=0; \
-	$(1) -m pytest -p no:cacheprovider $(PYTEST_ARGS) $(2) || status=$$?; \
+	$(1) -m pytest -p no:cacheprovider --durations=15 $(PYTEST_ARGS) $(2) || status=$$?; \
 	if [ $$status -eq 5 ]; then \
 		echo "make: pytest collected no tests (exit 5); failing, since nothing was checked." >&2; \
 		exit 1; \
