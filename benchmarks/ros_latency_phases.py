@@ -21,7 +21,7 @@ from ros_latency_figures import (
     pair_in_order,
     perception_figures,
 )
-from ros_latency_probe import NAMESPACE, Probe
+from ros_latency_probe import NAMESPACE, Probe, command_key
 from ros_latency_roles import role_command
 
 PERCEPTION = "liquid_control.nodes.perception_node"
@@ -152,7 +152,7 @@ class Benchmark:
         perception = self._start_perception()
         controller = self.start("controller_node", node_command(CONTROLLER, NAMESPACE, self._pipeline_parameters()))
         processes = [perception, controller]
-        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
+        commands = self.probe.answers(Twist, "cmd_vel", command_key, QoSProfile(depth=10))
         try:
             if "controller" in self.args.phases:
                 publisher = node.create_publisher(Image, "image_preprocessed", qos_profile_sensor_data)
@@ -181,7 +181,7 @@ class Benchmark:
         from sensor_msgs.msg import Image
 
         node = self.probe.node
-        commands = self.probe.answers(Twist, "cmd_vel", (lambda m: None), QoSProfile(depth=10))
+        commands = self.probe.answers(Twist, "cmd_vel", command_key, QoSProfile(depth=10))
         publisher = node.create_publisher(Image, "image_raw", qos_profile_sensor_data)
         try:
             for size in self.args.sizes:

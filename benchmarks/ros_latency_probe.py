@@ -13,6 +13,14 @@ from ros_harness import STARTUP_S, ProbeNode, busy_fraction, cpu_times, load_ave
 
 NAMESPACE = "/ros_latency_bench"
 DIAGNOSTICS = f"{NAMESPACE}/diagnostics"
+SKIP = object()  # an answer key meaning: not an answer (see Probe.record)
+
+
+def command_key(message):
+    """cmd_vel as an answer to a frame: the frame-trigger watchdog's stops (all zero, at the control
+    rate once no fresh frame comes, as after each stream) answer no frame and are skipped."""
+    moving = any((message.linear.x, message.linear.y, message.linear.z, message.angular.z))
+    return None if moving else SKIP
 
 
 class Probe(ProbeNode):
@@ -37,8 +45,11 @@ class Probe(ProbeNode):
         return served_subscription(self.node, message_type, topic, self.record(key), qos)
 
     def record(self, key):
+        """A callback keeping (arrival time, key(message)) of each answer; a message whose key is SKIP is no answer."""
         def callback(message):
-            self.received.append((time.perf_counter(), key(message)))
+            value = key(message)
+            if value is not SKIP:
+                self.received.append((time.perf_counter(), value))
         return callback
 
     def spin_to(self, due: float) -> None:
