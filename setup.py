@@ -128,7 +128,7 @@ setup(
             # A headless Foxglove WebSocket client for the live view's tests.
             'websockets',
             # `study --ray` against a real local Ray head and equal tuning (test/train/test_study_ray.py,
-            # test/train/test_study_tuning.py), as in the 'ray' extra.
+            # test/train/test_study_design.py), as in the 'ray' extra.
             'ray[tune]',
             'optuna',
         ],

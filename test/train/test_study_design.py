@@ -116,7 +116,6 @@ def test_a_resumed_searcher_replays_its_trials_failed_ones_included_and_goes_on_
     """Optuna's TPE searcher (through Ray Tune's OptunaSearch), told the finished trials of a search
     in their order, proposes what the uninterrupted search proposed next; a failed trial is told as
     failed; settings it would not have proposed are refused."""
-    pytest.importorskip("optuna")
     from liquid_control.train.study.tuning import _plain, _searcher
 
     space = {"lr": {"log_uniform": [3e-4, 1e-2]}, "epochs": {"int": [4, 12]}, "seq_len": {"choice": [16, 24, 32]}}
