@@ -188,3 +188,14 @@ def test_on_sim_time_one_command_per_instant_of_the_clock(native):
                       "a second answer at the same instant, counted and not sent",
                       resend=lambda: native.images.publish(message), resend_every=0.3)
     assert len(native.commands) == commands + 1, native.commands[commands:]
+
+
+def test_one_answer_per_instant_lets_a_stop_after_a_moving_command_through():
+    from liquid_control.nodes.controller.one_answer_per_instant import OneAnswerPerInstant
+
+    answers = OneAnswerPerInstant()
+    assert answers.allows(1.0, stop=False)
+    assert not answers.allows(1.0, stop=False), "a second moving command at the same instant"
+    assert answers.allows(1.0, stop=True), "a stop after a moving command: safety first"
+    assert not answers.allows(1.0, stop=True) and not answers.allows(1.0, stop=False)
+    assert answers.allows(1.1, stop=False) and answers.allows(0.5, stop=False), "a new instant, or time went back"

@@ -41,9 +41,10 @@ from liquid_control.runtime.shadow import ShadowAgreement, twist_values
 from .diagnostics import ControllerStats, configured_text, diagnostic_values, status_level, threads_text
 from .messages import COMMAND_BUILDERS, camera_pixels, command_values, frame_image, frame_step_time, stamp_seconds
 from .model import load_control_loop, reason
+from .one_answer_per_instant import OneAnswerPerInstant
 from .reconfigure import plan_change, refusal_for_model
 from .settings import SETTINGS, check_startup, command_type, control_period
-from .tick_sources import OneAnswerPerInstant, TickSources
+from .tick_sources import TickSources
 from .view_topics import ViewTopics
 
 NODE_NAME = "controller_node"

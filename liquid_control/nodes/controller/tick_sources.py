@@ -1,7 +1,6 @@
 """What makes controller_node tick, started and stopped together: the control timer (with dedicated threads,
 a deadline thread on the wall clock or a served timer on the sim clock), the frame-trigger watchdog, and the
-thread that serves the frames (the view's timers are view_topics.py's); and, on a simulator's clock, the
-rule of one command per instant.
+thread that serves the frames (the view's timers are view_topics.py's).
 
 The node keeps what a tick does; this module keeps which timer or thread calls it.
 """
@@ -92,22 +91,3 @@ class TickSources:
         self.stop_control_thread()
         self.close_frames_thread()
 
-
-class OneAnswerPerInstant:
-    """On a simulator's clock, which commands go out: at most one per instant of that clock.
-
-    A lock-step simulator steps its world on every command it receives. A second command at an
-    instant already answered (a frame delivered twice, a start-up backlog of frames) would step it
-    once more, and every later command would then arrive a frame late, for good. A stop that
-    follows a moving command at the same instant still goes out: safety first.
-    """
-
-    def __init__(self):
-        self._last: tuple[float, bool] | None = None  # (instant, was a stop) of the last command sent
-
-    def allows(self, now: float, stop: bool) -> bool:
-        """Whether a command at ``now`` (a stop or not) goes out; if it does, it is remembered."""
-        if self._last is not None and self._last[0] == now and not (stop and not self._last[1]):
-            return False
-        self._last = (now, stop)
-        return True
