@@ -5,7 +5,8 @@ and the task's camera topic, transport (``compressed``) and command type (``twis
 the recording's clock (``use_sim_time``; the controller steps on each frame), plays the bag's
 camera and command topics with ``bag play --clock`` and returns the controller's shadow figures
 from its last /diagnostics: per commanded field the error p50/p95, the share within the tolerance
-and the sign agreement with the recorded commands. ``eval --closed-replay`` is its command: the
+and the sign agreement with the recorded commands. A controller that publishes on /cmd_vel would
+be compared with itself, so the replay fails if it does. ``eval --closed-replay`` is its command: the
 same nodes, timing and command shaping that will drive the robot, before they do.
 """
 
@@ -82,6 +83,10 @@ def shadow_replay(model: str, bag: str, task, timeout_s: float = 900.0, startup_
         # The last frames' steps reach /diagnostics with its next message: wait for two more.
         count = len(reports)
         spin_until(lambda: len(reports) >= count + 2, "the controller's report", 30.0)
+        # Paired with its own commands, the controller would agree perfectly: the report is void.
+        drivers = [info.node_name for info in node.get_publishers_info_by_topic("/cmd_vel")]
+        if "controller_node" in drivers:
+            raise RuntimeError(f"controller_node publishes on /cmd_vel in shadow mode; see {log_path}")
         return {key: value for key, value in reports[-1].items()
                 if key.startswith("shadow") or key in ("model", "output", "frames", "ticks")}
     finally:
