@@ -53,3 +53,4 @@ def test_demo_through_the_ros_nodes(tmp_path):
     assert report["distance_m"] >= 40 and report["departures"] == 0 and report["stop_reason"] == "distance reached"
     for key in ("trajectory_png", "frames_png", "video"):
         assert Path(report[key]).stat().st_size > 1000
+    assert "view" not in report, "without --mcap or --live the demo relays no view"

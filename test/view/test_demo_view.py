@@ -66,12 +66,6 @@ def test_a_viewer_sees_the_nodes_of_a_live_demo(tmp_path):
         check_relayed(topic, decoded(topic, channel["schemaName"], channel["schemaEncoding"], schema, payload))
 
 
-def test_without_the_view_options_the_demo_writes_no_view(tmp_path):
-    result = run_cli("demo", "--distance", "3", "--out", str(tmp_path / "demo"), "--json", timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "view" not in json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def test_an_ackermann_demo_shows_its_commands_as_the_twists_they_drive(tmp_path):
     """With --command-type ackermann the relay reads AckermannDriveStamped on drive and shows each as the
     twist it drives (the yaw rate from the controller's wheelbase)."""
