@@ -1,7 +1,7 @@
 """The study pipeline in miniature (``study --quick``): two architectures trained on the same tiny
-data with two seeds, each driven (flown) under two conditions, attention and compactness measured,
-the report written; a second run finds everything cached; a bad config is refused before anything
-runs."""
+data with two seeds (a stage of its own with ``--stop-after training``), each driven (flown) under
+two conditions, attention and compactness measured, the report written; a second run finds
+everything cached; a bad config is refused before anything runs."""
 
 import json
 import re
@@ -32,11 +32,17 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
     out, report = tmp_path / "study", tmp_path / "study.md"
     plot, saliency = tmp_path / "study.png", tmp_path / "saliency.png"
     config = StudyConfig.load(CONFIG).quick()
+    # A long study runs in stages: first every training and no episode.
+    staged = study("--out", str(out), "--stop-after", "training")
+    assert staged.stdout.startswith("stopped after training: ") and "training" in staged.stderr
+    assert json.loads(staged.stdout.split(": ", 1)[1]) == {"models_trained": 4, "models_cached": 0,
+                                                           "evaluations_run": 0, "evaluations_cached": 0}
+    assert not list((out / "evaluations").iterdir()) and not (out / "results.json").exists()
     # The first seed alone (as a session that can finish only part of a study reports on it).
-    first = study("--out", str(out), "--seeds", str(config.seeds[0]), "--report", str(tmp_path / "first.md"))
+    study("--out", str(out), "--seeds", str(config.seeds[0]), "--report", str(tmp_path / "first.md"))
     partial = json.loads((out / "results.json").read_text())
     assert partial["seeds"] == [config.seeds[0]]
-    assert partial["work"]["models_trained"] == 2 and partial["work"]["evaluations_run"] == 2 * len(config.conditions)
+    assert partial["work"]["models_cached"] == 2 and partial["work"]["evaluations_run"] == 2 * len(config.conditions)
     assert all(len(row["validation_loss"]) == 1 for row in partial["results"].values())
     assert f"--seeds {config.seeds[0]}" in (tmp_path / "first.md").read_text()
     # The whole study: the first seed's work is reused; it trains and drives the second seed.
@@ -44,9 +50,9 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
                  "--saliency", str(saliency))
     results = json.loads((out / "results.json").read_text())
     assert list(results["results"]) == [a.name for a in config.architectures] and len(results["results"]) == 2
-    assert results["work"] == {"models_trained": 2, "models_cached": 2, "evaluations_run": 2 * len(config.conditions),
+    assert results["work"] == {"models_trained": 0, "models_cached": 4, "evaluations_run": 2 * len(config.conditions),
                                "evaluations_cached": 2 * len(config.conditions)}
-    assert "training" in first.stderr and "closed-loop episodes to run" in full.stderr
+    assert "closed-loop episodes to run" in full.stderr
     bad = subprocess.run([sys.executable, "-m", "liquid_control", "study", str(CONFIG), "--seeds", "7", "--out",
                           str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--seeds must name some of the config's training seeds [0, 1, 2]" in bad.stderr

@@ -234,16 +234,3 @@ def test_a_locked_config_gives_seeds_only_to_a_stage(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "give --seeds only with --stop-after" in result.stderr
     assert not list(tmp_path.iterdir()), "nothing ran"
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_stop_after_training_trains_every_model_and_runs_no_episode(tmp_path):
-    from liquid_control.train.study import run_study
-
-    config = StudyConfig.load(REPO_ROOT / "config" / "study_lane.yaml").quick()
-    staged = run_study(config, tmp_path, stop_after="training")
-    assert staged["work"]["models_trained"] == 4 and staged["work"]["evaluations_run"] == 0
-    assert not list((tmp_path / "evaluations").iterdir()) and not (tmp_path / "results.json").exists()
-    finished = run_study(config, tmp_path)
-    assert finished["work"]["models_trained"] == 0 and finished["work"]["evaluations_run"] == 8
