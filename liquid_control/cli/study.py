@@ -15,6 +15,11 @@ def cmd_study(args: argparse.Namespace) -> int:
     config = StudyConfig.load(args.config)
     if args.quick:
         config = config.quick()
+    elif args.rehearse:
+        for condition in config.rehearsal_leaves_out():
+            print(f"... rehearsal: leaving out {condition.name!r}, in the locked {condition.domain} domain",
+                  file=sys.stderr)
+        config = config.rehearsal()
     if config.locked and args.seeds and not args.stop_after:
         print("error: a locked config's report covers all its seeds at once (docs/study_protocol.md): give --seeds "
               "only with --stop-after, to split its training", file=sys.stderr)
@@ -53,6 +58,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         print(json.dumps(results) if args.json else f"stopped after {args.stop_after}: {json.dumps(results['work'])}")
         return 0
     command = " ".join(["python -m liquid_control study", args.config, *(["--quick"] if args.quick else []),
+                        *(["--rehearse"] if args.rehearse else []),
                         *([f"--seeds {args.seeds}"] if args.seeds else []), f"--jobs {args.jobs}",
                         f"--out {args.out}"])
     text = report_markdown(results, command)
@@ -71,8 +77,13 @@ def add_parser(verbs) -> None:
     sty = verbs.add_parser("study", help="train architectures x seeds on the same data and compare them closed loop "
                                          "under perturbations (a config file; cached, resumable)")
     sty.add_argument("config", help="study config (YAML), e.g. config/study_lane.yaml")
-    sty.add_argument("--quick", action="store_true",
-                     help="the whole pipeline in miniature (minutes): a check, not results")
+    size = sty.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="the whole pipeline in miniature (minutes): a check, not results")
+    size.add_argument("--rehearse", action="store_true",
+                      help="every architecture, condition and comparison in miniature, on development tracks or "
+                      "scenes (a locked config too, leaving out its locked domain): its whole pipeline and report "
+                      "tried before the one run; a check, not results")
     sty.add_argument("--seeds", metavar="LIST", help="only these of the config's training seeds, e.g. 0 or 0-1 or 0,2: "
                      "runs them (seed by seed, as a full run does) and reports on them alone; the cache is the full "
                      "study's, so a later full run reuses their work")

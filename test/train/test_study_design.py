@@ -10,6 +10,7 @@ import pytest
 from liquid_control.data.episodes import Episode
 from liquid_control.nets import load_model
 from liquid_control.train.study import StudyConfig, evaluation_tasks, model_plan
+from liquid_control.train.study.cache import episode_seeds
 from liquid_control.train.study.locked_split import LOCKED_DOMAINS, LOCKED_FROM
 from liquid_control.train.study.tuning_config import Tuning, training_keys
 from liquid_control.train.trainer import TrainConfig, train
@@ -62,6 +63,21 @@ def test_the_locked_split_is_evaluated_only_by_a_locked_config_and_never_with_qu
     final = StudyConfig.from_dict({**BASE, "locked": True, "evaluation": locked_tracks})
     with pytest.raises(ValueError, match="this config is locked"):
         final.quick()
+
+
+@pytest.mark.parametrize("name", ["study_lane_final.yaml", "study_drone_final.yaml"])
+def test_a_rehearsal_keeps_every_arm_and_condition_but_none_of_the_locked_split(name):
+    """``study --rehearse``: the final config's whole design in miniature, on development seeds."""
+    final = StudyConfig.load(REPO_ROOT / "config" / name)
+    rehearsal = final.rehearsal()
+    assert rehearsal.architectures == final.architectures and not rehearsal.locked
+    assert rehearsal.seeds == final.seeds[:5] and rehearsal.training["epochs"] == 1
+    left_out = final.rehearsal_leaves_out()
+    assert rehearsal.conditions == tuple(c for c in final.conditions if c not in left_out)
+    assert {c.domain for c in left_out} == ({"night"} if final.world == "drone" else set())
+    seeds = episode_seeds(rehearsal)
+    assert len(seeds) == 1 and seeds[0] < LOCKED_FROM
+    assert rehearsal.tuning.trials == 2 and rehearsal.tuning.space == final.tuning.space[:1]
 
 
 @pytest.mark.parametrize("name", ["study_lane_final.yaml", "study_drone_final.yaml"])

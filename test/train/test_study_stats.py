@@ -103,6 +103,41 @@ RESULTS = {"study_lane.yaml": ("study/lane", "docs/study_results.json"),
            "study_drone_norm.yaml": ("study/drone_norm", "docs/study_drone_norm_results.json")}
 
 
+def test_the_elapsed_time_effect_is_paired_within_model_and_episode():
+    """Each fixed_dt condition meets its twin; a core whose every episode changes by one unit gives
+    exactly that difference, and one whose episodes do not change gives none and says so."""
+    from types import SimpleNamespace
+
+    from liquid_control.train.study.config import Architecture, Condition
+    from liquid_control.train.study.elapsed_time import dt_twins, elapsed_time_effects
+    from liquid_control.train.study.report import _elapsed_time_lines
+
+    jitter = {"frame_interval_jitter": 3.0}
+    conditions = (Condition("clean"), Condition("jitter", jitter), Condition("jitter, dt held", jitter, fixed_dt=True,
+                                                                             compared=False),
+                  Condition("noise, dt held", {"noise_std": 40.0}, fixed_dt=True))  # no twin: not paired
+    assert dt_twins(conditions) == [("jitter", "jitter, dt held")]
+    config = SimpleNamespace(conditions=conditions, seeds=(0, 1, 2, 3, 4),
+                             architectures=(Architecture("liquid", "ncp-cfc"), Architecture("lstm", "lstm")))
+    rng = np.random.default_rng(0)
+    runs = {}
+    for seed in config.seeds:
+        for episode in (7, 8):
+            base = float(rng.normal())  # the episode's difficulty, shared by both conditions
+            for condition in ("jitter", "jitter, dt held"):
+                uses_dt = 1.0 if condition == "jitter" else 0.0
+                runs["liquid", seed, condition, episode] = {"score": base + uses_dt, "wall_s": rng.random()}
+                runs["lstm", seed, condition, episode] = {"score": base, "wall_s": rng.random()}
+    liquid, lstm = elapsed_time_effects(config, runs, [7, 8], lambda episode: episode["score"])
+    assert liquid["difference"] == 1.0 and liquid["difference_ci95"] == [1.0, 1.0]
+    assert liquid["episodes_changed"] == liquid["episodes"] == 10
+    assert lstm["difference"] == 0.0 and lstm["difference_ci95"] == [0.0, 0.0]
+    assert lstm["episodes_changed"] == 0, "how long an episode took is not a change"
+    lines = _elapsed_time_lines({"elapsed_time": [liquid, lstm]}, "{:.2f}")
+    assert "| liquid | jitter | jitter, dt held | 1.00 [1.00, 1.00] | 10 of 10 |" in lines
+    assert "| lstm | jitter | jitter, dt held | 0.00 [0.00, 0.00] | 0 of 10 |" in lines
+
+
 @pytest.mark.parametrize("name", sorted(RESULTS))
 def test_the_docs_results_are_what_the_kept_caches_give(name):
     """Every interval and comparison in docs/study*_results.json, recomputed from the kept episodes

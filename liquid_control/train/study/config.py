@@ -14,7 +14,7 @@ import yaml
 
 from liquid_control.nets.policy import PRESETS, preset_head_activation
 from liquid_control.tasks import TaskError
-from liquid_control.train.study.locked_split import refuse_locked
+from liquid_control.train.study.locked_split import LOCKED_DOMAINS, refuse_locked
 from liquid_control.train.study.stats import seed_list
 from liquid_control.train.study.tuning_config import Tuning, training_keys
 from liquid_control.train.study.worlds import STUDY_WORLDS, study_world
@@ -29,6 +29,7 @@ HEAD_PRECISIONS = ("fp32", "bf16")  # a study's conv-head precision: named, neve
 # variant (units, wiring seed, share of the data) and what a tuning searches.
 UNITS_PRESETS = ("lstm", "gru", "cfc", "ctrnn")  # the presets whose size `units` sets
 STUDY_VARIANT_SETTINGS = {"units", "wiring_seed", "data_fraction", "weight_decay", "grad_clip"}
+MINIATURE_TRAINING = {"epochs": 1, "batch_size": 4, "seq_len": 8}  # --quick and --rehearse: a check, not results
 
 
 @dataclass(frozen=True)
@@ -158,16 +159,42 @@ class StudyConfig:
                              "evaluation of the locked test split; try its settings with --quick on a copy without "
                              "`locked` and with development tracks or scenes")
         data, evaluation = study_world(self.world).quick(self.data, self.evaluation, self.setting("evaluation"))
-        tuning = None if self.tuning is None else self.tuning.narrowed(
-            2, ",".join(str(s) for s in seed_list(self.tuning.validation_seeds)[:2]), keep=("lr",))
+        tuning = self._miniature_tuning()
         kept = self.architectures[:2]
         kept = tuple(replace(a, tuning_from=None) if a.tuning_from not in (None, *(k.name for k in kept)) else a
                      for a in kept)  # an arm whose search is not kept searches for itself
         return replace(self, name=f"{self.name} (quick)", architectures=kept, seeds=self.seeds[:2],
                        tuning=tuning,
-                       data=data, training={**self.training, "epochs": 1, "batch_size": 4, "seq_len": 8},
+                       data=data, training={**self.training, **MINIATURE_TRAINING},
                        evaluation=evaluation, conditions=self.conditions[:2],
                        attention={**self.attention, "frames": 12})
+
+    def rehearsal(self) -> "StudyConfig":
+        """Every architecture, condition and comparison of the study, in miniature (``study
+        --rehearse``): the quick study's training and search, four expert episodes, up to five
+        seeds, and one development track or scene. It tries a locked config's whole pipeline and
+        report before its one run, so it evaluates none of the locked split: it flies none of the
+        conditions in a locked domain (``rehearsal_leaves_out`` names them)."""
+        world = study_world(self.world)
+        development = world.defaults["evaluation"]
+        data, evaluation = world.quick(self.data, development, development)
+        tuning = self._miniature_tuning()
+        rehearsal = replace(self, name=f"{self.name} (rehearsal)", locked=False, seeds=self.seeds[:5], tuning=tuning,
+                            data={**data, "sim_seeds": "0-3"},  # four episodes: a quarter, a half and all differ
+                            training={**self.training, **MINIATURE_TRAINING}, evaluation=evaluation,
+                            conditions=tuple(c for c in self.conditions if c not in self.rehearsal_leaves_out()),
+                            attention={**self.attention, "frames": 12})
+        rehearsal.check_locked_split()  # an unlocked config: none of the split may be left in it
+        return rehearsal
+
+    def _miniature_tuning(self) -> Tuning | None:
+        """The search in miniature: two trials over the learning rate, scored on two validation episodes."""
+        return None if self.tuning is None else self.tuning.narrowed(
+            2, ",".join(str(s) for s in seed_list(self.tuning.validation_seeds)[:2]), keep=("lr",))
+
+    def rehearsal_leaves_out(self) -> tuple[Condition, ...]:
+        """The conditions a rehearsal cannot fly: those in a domain of the locked test split."""
+        return tuple(c for c in self.conditions if c.domain in LOCKED_DOMAINS)
 
 
 def _architecture(values: dict, section) -> Architecture:

@@ -45,6 +45,23 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
     return lines
 
 
+def _elapsed_time_lines(results: dict, form: str) -> list[str]:
+    """What the elapsed-time input buys (``elapsed_time``): real dt minus dt held, per architecture."""
+    rows = results.get("elapsed_time")
+    if not rows:
+        return []
+    lines = ["", "What the elapsed-time input buys: each model driven in the same episodes with the real time "
+                 "between frames and with its dt input held at the training period; the difference (real − held) "
+                 "[95 % hierarchical bootstrap of the paired differences], and the episodes that changed at all "
+                 "(for the LSTM, GRU and CNN, which ignore the elapsed time, it must be none).", "",
+             "| architecture | real | held | real − held [95 %] | episodes changed |", "|---|---|---|---|---:|"]
+    for r in rows:
+        low, high = r["difference_ci95"]
+        lines.append(f"| {r['architecture']} | {r['real']} | {r['fixed']} | {form.format(r['difference'])} "
+                     f"[{form.format(low)}, {form.format(high)}] | {r['episodes_changed']} of {r['episodes']} |")
+    return lines
+
+
 def _settings_text(settings: dict) -> str:
     """Training settings in a table cell: 'lr 0.00206, epochs 9'."""
     return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in settings.items())
@@ -155,6 +172,7 @@ def report_markdown(results: dict, command: str) -> str:
     lines += _tuning_lines(results)
     lines += _by_wiring_lines(results, conditions, title, form)
     lines += _comparison_lines(results, form)
+    lines += _elapsed_time_lines(results, form)
     lines += world.detail_table(results, conditions)
     lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "
                   f"{settings.get('track')} (mean over seeds, with their range (min–max) under "

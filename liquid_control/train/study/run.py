@@ -32,6 +32,7 @@ from liquid_control.train.study.cache import (
 )
 from liquid_control.train.study.comparisons import compare_architectures
 from liquid_control.train.study.config import Architecture, StudyConfig
+from liquid_control.train.study.elapsed_time import elapsed_time_effects
 from liquid_control.train.study.packing import cached_episode, is_cached, require_weights
 from liquid_control.train.study.stats import seed_list, summarise_analyses
 from liquid_control.train.study.worlds import study_world
@@ -214,6 +215,7 @@ def run_study(config: StudyConfig, out: str | Path, jobs: int = 1,
                "attention_settings": config.setting("attention"),
                "conditions": [asdict(c) for c in config.conditions], "results": table,
                "comparisons": _comparisons(config, runs, held_out),
+               "elapsed_time": elapsed_time_effects(config, runs, held_out, world.headline_value),
                "tuning": None if config.tuning is None else _tuning_summary(searched, config, out),
                "compute": _compute(searched, models, runs, out),
                "work": counts, "wall_time_s": round(time.perf_counter() - started, 1)}
