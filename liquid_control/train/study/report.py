@@ -27,7 +27,7 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
         return []
     rows = [r for r in comparisons["rows"] if r["difference"] != 0 or r["difference_ci95"] != [0.0, 0.0]]
     left_out = comparisons.get("left_out") or {}
-    outside = "; ".join(f"{what} left out of the family: {', '.join(names)}"
+    outside = "; ".join(f"{what} left out of the family: {', '.join(f'“{n}”' for n in names)}"
                         for what, names in left_out.items() if names)
     lines = ["", f"Paired comparisons, liquid networks against the others ({len(comparisons['rows'])} in all"
                  + (f"; {outside}" if outside else "") + ", "
@@ -200,7 +200,9 @@ def plot_study(results: dict, path: str | Path) -> None:
     conditions = [c["name"] for c in results["conditions"]]
     names = list(results["results"])
     width = 0.8 / max(len(names), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.0 * len(conditions) + 2), 3.8))
+    many = len(names) > 10  # more than the default colour cycle has: tab20's, and the legend beside the plot
+    fig, ax = plt.subplots(figsize=(max(6, 1.0 * len(conditions) + 2) + (3 if many else 0), 3.8))
+    colours = plt.get_cmap("tab20").colors if many else plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, name in enumerate(names):
         rows = [results["results"][name]["conditions"][c] for c in conditions]
         means = np.array([r[key] for r in rows])
@@ -208,10 +210,13 @@ def plot_study(results: dict, path: str | Path) -> None:
         low = np.maximum(means - np.array([r[f"{key}_ci95"][0] for r in rows]), 0.0)
         high = np.maximum(np.array([r[f"{key}_ci95"][1] for r in rows]) - means, 0.0)
         ax.bar(np.arange(len(conditions)) + (i - (len(names) - 1) / 2) * width, means, width, yerr=[low, high],
-               capsize=2, label=name)
+               capsize=2, label=name, color=colours[i % len(colours)])
     ax.set_xticks(np.arange(len(conditions)), conditions, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel(title.split(",")[0].lower())
-    ax.legend(fontsize=7, ncol=2)
+    if many:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=7, ncol=2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
