@@ -37,7 +37,11 @@ def cmd_study(args: argparse.Namespace) -> int:
             return 2
         from liquid_control.train.study.packing import pack_study
 
-        print(json.dumps(pack_study(config, args.out)))
+        try:
+            print(json.dumps(pack_study(config, args.out)))
+        except FileNotFoundError as error:  # a search not run yet: nothing of the study is finished
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         return 0
     if args.ray and importlib.util.find_spec("ray") is None:
         print("error: study --ray needs Ray on this machine and the cluster's: pip install 'liquid_control[ray]'",

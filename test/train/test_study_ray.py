@@ -150,6 +150,10 @@ def test_quick_study_on_a_local_ray_head_equals_a_local_run_and_shares_its_cache
         assert (model / "card.yaml").is_file() and (model / "weights.safetensors").is_file()
         assert not (model / "checkpoint").exists()
     assert not list(local.rglob("*.tmp")), "every cache file written whole"
+    # A tuned study packs: its models are found under their tuned settings; the report is the same.
+    assert study("--out", str(local), "--pack") == {"models_packed": 4, "episode_files_removed": 8,
+                                                    "weights_removed": 2, "models_unfinished": 0}
+    assert study("--out", str(local))["results"] == again["results"]
 
 
 def test_an_address_where_no_ray_head_answers_is_refused_before_any_work(tmp_path):

@@ -69,8 +69,12 @@ def require_weights(folders) -> None:
 
 def pack_study(config: StudyConfig, out: str | Path) -> dict:
     """Pack the episodes of every model whose episodes are all cached, and prune the weights of
-    those (but the first seed's) whose analysis is cached too; returns what it did."""
+    those (but the first seed's) whose analysis is cached too; returns what it did. A tuned study's
+    models are found under their tuned settings, as the study finds them."""
+    from liquid_control.train.study.tuning import tuned_config
+
     out = Path(out)
+    config = tuned_config(config, out)  # raises FileNotFoundError while a search is missing
     plan = model_plan(config, out)
     models = {key: folder for key, (folder, _) in plan.items()}
     by_model = defaultdict(list)
