@@ -172,12 +172,14 @@ class StudyConfig:
     def rehearsal(self) -> "StudyConfig":
         """Every architecture, condition and comparison of the study, in miniature (``study
         --rehearse``): the quick study's training and search, four expert episodes, up to five
-        seeds, and one development track or scene. It tries a locked config's whole pipeline and
-        report before its one run, so it evaluates none of the locked split: it flies none of the
-        conditions in a locked domain (``rehearsal_leaves_out`` names them)."""
+        seeds, and one track or scene (a development one for a locked config). It tries a locked
+        config's whole pipeline and report before its one run, so it evaluates none of the locked
+        split: it flies none of the conditions in a locked domain (``rehearsal_leaves_out`` names
+        them)."""
         world = study_world(self.world)
-        development = world.defaults["evaluation"]
-        data, evaluation = world.quick(self.data, development, development)
+        # A locked config's tracks or scenes are the split: the world's development ones instead.
+        development = world.defaults["evaluation"] if self.locked else self.setting("evaluation")
+        data, evaluation = world.quick(self.data, development if self.locked else self.evaluation, development)
         tuning = self._miniature_tuning()
         rehearsal = replace(self, name=f"{self.name} (rehearsal)", locked=False, seeds=self.seeds[:5], tuning=tuning,
                             data={**data, "sim_seeds": "0-3"},  # four episodes: a quarter, a half and all differ
