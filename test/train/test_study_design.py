@@ -80,6 +80,23 @@ def test_a_rehearsal_keeps_every_arm_and_condition_but_none_of_the_locked_split(
     assert rehearsal.tuning.trials == 2 and rehearsal.tuning.space == final.tuning.space[:1]
 
 
+def test_the_rehearsal_says_what_it_leaves_out_and_a_tuned_study_packs_only_once_searched(tmp_path):
+    import subprocess
+    import sys
+
+    def study(*args):
+        return subprocess.run([sys.executable, "-m", "liquid_control", "study",
+                               str(REPO_ROOT / "config" / "study_drone_final.yaml"), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    both = study("--rehearse", "--quick", "--out", str(tmp_path))
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    packed = study("--rehearse", "--pack", "--out", str(tmp_path))
+    assert "rehearsal: leaving out 'night', in the locked night domain" in packed.stderr
+    assert packed.returncode == 2 and "NCP-CfC 34 has not been tuned yet" in packed.stderr
+    assert not (tmp_path / "evaluations" / "packed").exists()
+
+
 @pytest.mark.parametrize("name", ["study_lane_final.yaml", "study_drone_final.yaml"])
 def test_the_final_configs_follow_the_protocol(name):
     """docs/study_protocol.md: locked split, equal tuning for all, >= 5 (lane) / 10 (drone) seeds,
