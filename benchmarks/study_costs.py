@@ -2,11 +2,15 @@
 every runtime backend, and the training time the study's model cards recorded.
 
     .venv/bin/python benchmarks/study_costs.py [--quick] [--out docs/bench/study_costs.json]
+    .venv/bin/python benchmarks/study_costs.py --study config/study_drone_final.yaml study/drone_final
 
 For every architecture of config/study_lane.yaml (cache study/lane), config/study_drone.yaml
-(study/drone) and config/study_drone_norm.yaml (study/drone_norm), the cached models are found as
-the study finds them (``model_plan``). Parameters and FLOPs come from one seed's model
-(``liquid_control.train.study.costs``; every seed has the same shapes). Latency: one policy step
+(study/drone) and config/study_drone_norm.yaml (study/drone_norm), or of the studies given with
+``--study CONFIG CACHE`` (``--rehearse``: their rehearsals, ``study --rehearse``), the cached
+models are found as the study finds them (``model_plan``). A packed cache (``study --pack``) keeps
+the first seed's weights only: the other seeds' shapes are then not compared. Parameters and
+FLOPs come from one seed's model (``liquid_control.train.study.costs``; every seed has the same
+shapes). Latency: one policy step
 (conv head on a frame + core) and the core alone (``step_features``), batch 1, one thread, each
 backend built by the runtime's own engines and warmed up, backends interleaved round by round so
 that load from other processes hits them alike; p50 and p99 over every step. Prints one JSON object.
@@ -35,6 +39,7 @@ from liquid_control.runtime.engines import ENGINES, BackendUnavailable
 from liquid_control.train.study.cache import model_plan
 from liquid_control.train.study.config import StudyConfig
 from liquid_control.train.study.costs import parameter_counts, policy_step_flops
+from liquid_control.train.study.packing import WEIGHTS
 from liquid_control.train.study.tuning import tuned_config
 
 STUDIES = (("config/study_lane.yaml", "study/lane"), ("config/study_drone.yaml", "study/drone"),
@@ -151,8 +156,10 @@ def training(folders: list[Path]) -> dict:
             "head_precision": sorted({str(c.get("head_precision")) for c in cards})}
 
 
-def study_costs(config_path: str, cache: str, rounds: int, steps: int, core_steps: int, say) -> dict:
-    config = tuned_config(StudyConfig.load(config_path), cache)  # a tuned study's models are keyed by their settings
+def study_costs(config_path: str, cache: str, rounds: int, steps: int, core_steps: int, say,
+                rehearse: bool = False) -> dict:
+    config = StudyConfig.load(config_path)
+    config = tuned_config(config.rehearsal() if rehearse else config, cache)  # keyed by their tuned settings
     plan = model_plan(config, cache)
     rows = []
     for architecture in config.architectures:
@@ -164,10 +171,12 @@ def study_costs(config_path: str, cache: str, rounds: int, steps: int, core_step
         say(f"{config.name}: {architecture.name}")
         module, _ = load_model(folders[0], device="cpu")
         counts = parameter_counts(module)
-        others = {json.dumps(parameter_counts(load_model(f, device="cpu")[0])) for f in folders[1:]}
+        weighed = [f for f in folders[1:] if (f / WEIGHTS).is_file()]  # a packed cache: the first seed's only
+        others = {json.dumps(parameter_counts(load_model(f, device="cpu")[0])) for f in weighed}
         rows.append({"name": architecture.name, "arch": architecture.arch,
                      "models": [str(folder) for folder in folders],
                      "parameters": counts, "parameters_same_every_seed": others <= {json.dumps(counts)},
+                     "seeds_with_weights": 1 + len(weighed),
                      "flops": policy_step_flops(module, DT),
                      "load_average_before_latency": [round(x, 2) for x in os.getloadavg()],
                      "latency": latency(module, rounds, steps, core_steps), "training": training(folders)})
@@ -219,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--core-steps", type=int, default=200, help="core-only steps per backend per round")
     parser.add_argument("--note", default="", help="what else the machine ran meanwhile (kept in the JSON)")
     parser.add_argument("--table", metavar="JSON", help="print the markdown tables of an earlier run's JSON and stop")
+    parser.add_argument("--study", nargs=2, action="append", metavar=("CONFIG", "CACHE"),
+                        help="a study config and its --out cache (repeatable; default: the development studies)")
+    parser.add_argument("--rehearse", action="store_true", help="the --study configs' rehearsals (study --rehearse)")
     args = parser.parse_args(argv)
     if args.table:
         print(table(json.loads(Path(args.table).read_text())))
@@ -228,14 +240,17 @@ def main(argv: list[str] | None = None) -> int:
     say = lambda message: print(f"... {message}", file=sys.stderr, flush=True)  # noqa: E731
     started = time.perf_counter()
     result = {
-        "command": "python benchmarks/study_costs.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python benchmarks/study_costs.py", *(["--quick"] if args.quick else []),
+                             *(f"--study {config} {cache}" for config, cache in args.study or []),
+                             *(["--rehearse"] if args.rehearse else [])]),
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpu": cpu(), "threads": 1, "batch": 1, "dt_s": DT, "python": platform.python_version(),
                     "torch": torch.__version__, "onnxruntime": _version("onnxruntime"), "numba": _version("numba"),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()], "load_note": args.note},
         "latency_protocol": {"rounds": rounds, "policy_steps_per_round": steps, "core_steps_per_round": core_steps,
                              "warm_up": "engine.warm_up, then 20 policy and 200 core steps discarded"},
-        "studies": [study_costs(config, cache, rounds, steps, core_steps, say) for config, cache in STUDIES],
+        "studies": [study_costs(config, cache, rounds, steps, core_steps, say, args.rehearse)
+                    for config, cache in args.study or STUDIES],
     }
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["seconds"] = round(time.perf_counter() - started, 1)
