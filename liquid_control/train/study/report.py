@@ -39,10 +39,15 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
                  "that p Holm-corrected over all the comparisons.", "",
              "| condition | A − B | difference [95 %] | Cliff's δ | p | p, Holm |", "|---|---|---|---:|---:|---:|"]
     for r in rows:
-        low, high = r["difference_ci95"]
-        lines.append(f"| {r['condition']} | {r['a']} − {r['b']} | {form.format(r['difference'])} [{form.format(low)}, "
-                     f"{form.format(high)}] | {r['cliffs_delta']:+.2f} | {r['p']:.2f} | {r['p_holm']:.2f} |")
+        lines.append(f"| {r['condition']} | {r['a']} − {r['b']} | {_difference(r, form)} | {r['cliffs_delta']:+.2f} | "
+                     f"{r['p']:.2f} | {r['p_holm']:.2f} |")
     return lines
+
+
+def _difference(row: dict, form: str) -> str:
+    """A row's difference with its 95 % interval: '-0.20 [-0.60, 0.00]'."""
+    low, high = row["difference_ci95"]
+    return f"{form.format(row['difference'])} [{form.format(low)}, {form.format(high)}]"
 
 
 def _elapsed_time_lines(results: dict, form: str) -> list[str]:
@@ -56,9 +61,8 @@ def _elapsed_time_lines(results: dict, form: str) -> list[str]:
                  "(for the LSTM, GRU and CNN, which ignore the elapsed time, it must be none).", "",
              "| architecture | real | held | real − held [95 %] | episodes changed |", "|---|---|---|---|---:|"]
     for r in rows:
-        low, high = r["difference_ci95"]
-        lines.append(f"| {r['architecture']} | {r['real']} | {r['fixed']} | {form.format(r['difference'])} "
-                     f"[{form.format(low)}, {form.format(high)}] | {r['episodes_changed']} of {r['episodes']} |")
+        lines.append(f"| {r['architecture']} | {r['real']} | {r['fixed']} | {_difference(r, form)} | "
+                     f"{r['episodes_changed']} of {r['episodes']} |")
     return lines
 
 
