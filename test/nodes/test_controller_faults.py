@@ -216,3 +216,47 @@ def test_ctrl_c_stops_the_robot_at_once_when_nothing_else_wakes_the_node(tmp_pat
     finally:
         probe.close()
         node.interrupt()
+
+
+# controller_node's main, with a Ctrl-C that lands in a finalizer as the Jazzy lane once saw it
+# (rclpy's Future.__del__ during garbage collection): Python prints the KeyboardInterrupt raised
+# there and drops it. The signal handler runs here by hand, from a finalizer on the main thread,
+# on the executor's 20th spin (about 2 s in, the node configured and active).
+_INTERRUPT_IN_A_FINALIZER = """
+import signal, sys
+from rclpy.executors import SingleThreadedExecutor
+from liquid_control.nodes.controller import main as controller
+
+class Finalised:
+    def __del__(self):
+        controller._interrupt(signal.SIGINT, None)
+
+spin_once, spins = SingleThreadedExecutor.spin_once, []
+def spin_once_counted(self, *args, **kwargs):
+    spins.append(1)
+    if len(spins) == 20:
+        Finalised()
+    return spin_once(self, *args, **kwargs)
+
+SingleThreadedExecutor.spin_once = spin_once_counted
+sys.exit(controller.main(sys.argv))
+"""
+
+
+def test_a_ctrl_c_dropped_in_a_finalizer_still_ends_the_node(tmp_path):
+    import subprocess
+    import sys
+
+    log = tmp_path / "controller.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-c", _INTERRUPT_IN_A_FINALIZER, "--ros-args", "--params-file",
+                                    str(PARAMS_FILE), "-p", f"model_path:={MODEL}"],
+                                   stdout=output, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+    try:
+        code = process.wait(STARTUP_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        pytest.fail(f"the node went on after its Ctrl-C was dropped:\n{log.read_text()[-3000:]}")
+    assert code == 0, log.read_text()[-3000:]
+    assert "Exception ignored" in log.read_text() and "KeyboardInterrupt" in log.read_text(), "dropped, as meant"

@@ -30,9 +30,11 @@ FINAL_STOP_ACK_S = 1.0
 
 
 def _interrupt(signum, frame):
-    # Ctrl-C and SIGTERM end the node alike: with a final stop command. The flag matters when
-    # the KeyboardInterrupt lands inside rclpy's C++ (taking a message): pybind11 turns it into a
-    # RuntimeError, which is then a requested stop too, not a crash.
+    # Ctrl-C and SIGTERM end the node alike: with a final stop command. The flag matters twice.
+    # When the KeyboardInterrupt lands inside rclpy's C++ (taking a message), pybind11 turns it
+    # into a RuntimeError, which is then a requested stop too, not a crash. When it lands in a
+    # finalizer (rclpy's Future.__del__ during garbage collection), Python prints it and drops it;
+    # the spin loop then sees the flag within SIGNAL_POLL_S.
     _STOP_REQUESTED.set()
     raise KeyboardInterrupt
 
@@ -48,7 +50,7 @@ def main(args=None) -> int:
         node = ControllerNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok():
+        while rclpy.ok() and not _STOP_REQUESTED.is_set():
             executor.spin_once(timeout_sec=SIGNAL_POLL_S)
     except ParameterError as error:
         print(f"{NODE_NAME}: {error}", file=sys.stderr)
