@@ -41,10 +41,21 @@ def test_seeds_that_disagree_widen_the_interval_against_the_pooled_one():
     assert 0.8 < (high - low) / (pooled_high - pooled_low) < 2.0
 
 
-def test_constant_results_give_a_point_and_unequal_seeds_are_refused():
+def test_constant_results_give_a_point_and_a_paired_comparison_refuses_unequal_seeds():
     assert hierarchical_bootstrap_ci([[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]) == [2.0, 2.0]
     with pytest.raises(ValueError, match="same number of episodes"):
-        hierarchical_bootstrap_ci([[1.0, 2.0], [1.0]])
+        paired_difference_ci([[1.0, 2.0], [1.0]], [[1.0, 2.0], [1.0, 2.0]])
+
+
+def test_seeds_with_different_counts_weigh_by_their_count_and_empty_ones_drop_out():
+    """A drone's time to target exists only for the flights that reached it. One seed with a single
+    10 s flight, one with nine of 0 s: the pooled mean is 1 s; each round draws the two seeds as
+    (a, a), (b, b) or a mix, whose means are 10, 0 and 1 (not 5: a seed weighs by its count)."""
+    assert hierarchical_bootstrap_ci([[2.0, 2.0, 2.0], [2.0], []]) == [2.0, 2.0]
+    assert hierarchical_bootstrap_ci([[10.0], [0.0] * 9]) == [0.0, 10.0]
+    uneven = [[1.0, 2.0, 3.0], [], [4.0], [2.5, 2.0]]
+    assert hierarchical_bootstrap_ci(uneven) == hierarchical_bootstrap_ci([g for g in uneven if g])
+    assert all(np.isnan(hierarchical_bootstrap_ci([[], []])))
 
 
 def test_fewer_than_five_values_give_their_range_not_an_interval():
@@ -112,6 +123,8 @@ def test_the_elapsed_time_effect_is_paired_within_model_and_episode():
     from liquid_control.train.study.elapsed_time import dt_twins, elapsed_time_effects
     from liquid_control.train.study.report import _elapsed_time_lines
 
+    # The secondary metric (a time to target) falls by 0.5 with the real elapsed time for the liquid
+    # core; one of its held flights has none (it failed), so that episode has no pair.
     jitter = {"frame_interval_jitter": 3.0}
     conditions = (Condition("clean"), Condition("jitter", jitter), Condition("jitter, dt held", jitter, fixed_dt=True,
                                                                              compared=False),
@@ -126,16 +139,50 @@ def test_the_elapsed_time_effect_is_paired_within_model_and_episode():
             base = float(rng.normal())  # the episode's difficulty, shared by both conditions
             for condition in ("jitter", "jitter, dt held"):
                 uses_dt = 1.0 if condition == "jitter" else 0.0
-                runs["liquid", seed, condition, episode] = {"score": base + uses_dt, "wall_s": rng.random()}
-                runs["lstm", seed, condition, episode] = {"score": base, "wall_s": rng.random()}
-    liquid, lstm = elapsed_time_effects(config, runs, [7, 8], lambda episode: episode["score"])
+                time = None if (seed, episode, uses_dt) == (0, 7, 0.0) else 10.0 + base - 0.5 * uses_dt
+                runs["liquid", seed, condition, episode] = {"seed": seed, "score": base + uses_dt, "time": time,
+                                                            "wall_s": rng.random()}
+                runs["lstm", seed, condition, episode] = {"seed": seed, "score": base, "time": 10.0 + base,
+                                                          "wall_s": rng.random()}
+    liquid, lstm = elapsed_time_effects(config, runs, [7, 8], lambda episode: episode["score"],
+                                        lambda episode: episode["time"])
     assert liquid["difference"] == 1.0 and liquid["difference_ci95"] == [1.0, 1.0]
+    assert liquid["secondary_difference"] == -0.5 and liquid["secondary_difference_ci95"] == [-0.5, -0.5]
+    assert liquid["secondary_pairs"] == 9
     assert liquid["episodes_changed"] == liquid["episodes"] == 10
     assert lstm["difference"] == 0.0 and lstm["difference_ci95"] == [0.0, 0.0]
+    assert lstm["secondary_difference"] == 0.0 and lstm["secondary_pairs"] == 10
     assert lstm["episodes_changed"] == 0, "how long an episode took is not a change"
-    lines = _elapsed_time_lines({"elapsed_time": [liquid, lstm]}, "{:.2f}")
-    assert "| liquid | jitter | jitter, dt held | 1.00 [1.00, 1.00] | 10 of 10 |" in lines
-    assert "| lstm | jitter | jitter, dt held | 0.00 [0.00, 0.00] | 0 of 10 |" in lines
+    secondary = ("time", "Time to target, s", "{:.1f}")
+    lines = _elapsed_time_lines({"elapsed_time": [liquid, lstm]}, "{:.2f}", secondary)
+    assert "| liquid | jitter | jitter, dt held | 1.00 [1.00, 1.00] | -0.5 [-0.5, -0.5] (9) | 10 of 10 |" in lines
+    assert "| lstm | jitter | jitter, dt held | 0.00 [0.00, 0.00] | 0.0 [0.0, 0.0] (10) | 0 of 10 |" in lines
+    # Under five pairs the secondary difference gets their range, as any figure of so few values.
+    _, few = elapsed_time_effects(config, runs, [7, 8], lambda episode: episode["score"],
+                                  lambda episode: episode["time"] if episode["seed"] == 1 else None)
+    assert few["secondary_pairs"] == 2 and few["secondary_difference_ci95"] is None
+    assert "| lstm | jitter | jitter, dt held | 0.00 [0.00, 0.00] | 0.0 (0.0–0.0) (2) | 0 of 10 |" in \
+        _elapsed_time_lines({"elapsed_time": [few]}, "{:.2f}", secondary)
+
+
+def test_the_time_to_target_counts_the_successful_flights_and_few_give_a_range():
+    from liquid_control.train.study.worlds import study_world
+
+    def flight(success, time):
+        return {"success": success, "collision": not success, "time_to_target_s": time if success else None,
+                "final_distance_m": 0.0 if success else 3.0, "stop_reason": "target" if success else "collision"}
+
+    drone = study_world("drone")
+    many = drone.aggregate([[flight(True, 4.0), flight(True, 6.0), flight(False, None)],
+                            [flight(True, 5.0), flight(True, 5.0), flight(True, 5.0)]])
+    assert many["success_rate"] == round(5 / 6, 4) and many["mean_time_to_target_s"] == 5.0
+    low, high = many["mean_time_to_target_s_ci95"]
+    assert 4.0 <= low < 5.0 < high <= 6.0
+    few = drone.aggregate([[flight(True, 4.0), flight(False, None)], [flight(True, 7.0), flight(False, None)]])
+    assert few["mean_time_to_target_s"] == 5.5 and few["mean_time_to_target_s_range"] == [4.0, 7.0]
+    assert "mean_time_to_target_s_ci95" not in few
+    none = drone.aggregate([[flight(False, None)]])
+    assert none["mean_time_to_target_s"] is None and none["mean_time_to_target_s_range"] is None
 
 
 @pytest.mark.parametrize("name", sorted(RESULTS))

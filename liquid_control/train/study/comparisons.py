@@ -22,7 +22,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from liquid_control.train.study.stats import ROUNDS, per_seed_array, percentile_interval
+from liquid_control.train.study.stats import ROUNDS, percentile_interval
+
+
+def per_seed_array(groups) -> np.ndarray:
+    """Episode values per seed (a list of equal-length lists) as a seeds x episodes array."""
+    try:
+        array = np.asarray([np.asarray(g, dtype=np.float64) for g in groups], dtype=np.float64)
+    except ValueError:
+        array = None
+    if array is None or array.ndim != 2:
+        raise ValueError("paired comparison: every seed needs the same number of episodes")
+    return array
 
 
 def paired_difference_ci(a, b, rounds: int = ROUNDS, seed: int = 0) -> list[float]:

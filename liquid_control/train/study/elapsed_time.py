@@ -1,12 +1,16 @@
-"""What the elapsed-time input buys: each architecture's headline metric under the same camera
-condition with the real time between frames and with its dt input held at the training period.
+"""What the elapsed-time input buys: each architecture's headline and secondary metrics under the
+same camera condition with the real time between frames and with its dt input held at the
+training period.
 
 A study's condition with ``fixed_dt: true`` is paired with its twin: the condition that differs
 from it in nothing else (perturbations, camera rate, domain, start distance). Each model drives
 the same episodes in both, so the difference (real minus fixed) is paired within model and
 episode, and its interval is the hierarchical bootstrap of those differences (seeds, then episodes
-within a seed). ``episodes_changed`` counts the episodes whose whole record differs at all: for a
-core that ignores the elapsed time (LSTM, GRU, the CNN) it must be 0, a check of the harness
+within a seed). The protocol's secondary metric is compared the same way over the episodes where
+both conditions have it (a drone's time to target: the flights that reached it both times), finer
+than a success that flips or not; over fewer than five pairs it gets their range.
+``episodes_changed`` counts the episodes whose whole record differs at all: for a core that
+ignores the elapsed time (LSTM, GRU, the CNN) it must be 0, a check of the harness
 (docs/study_protocol.md, "Elapsed time").
 """
 
@@ -16,7 +20,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from liquid_control.train.study.stats import hierarchical_bootstrap_ci
+from liquid_control.train.study.stats import FEWEST_FOR_AN_INTERVAL, hierarchical_bootstrap_ci
 
 # What names a condition's twin: everything but these.
 _NOT_THE_CONDITION = ("name", "fixed_dt", "compared")
@@ -39,19 +43,30 @@ def _record(episode: dict) -> dict:
     return {k: v for k, v in episode.items() if k != "wall_s"}  # how long it took is not what happened
 
 
-def elapsed_time_effects(config, runs: dict, held_out: list[int], headline_value) -> list[dict]:
+def elapsed_time_effects(config, runs: dict, held_out: list[int], headline_value, secondary_value) -> list[dict]:
     """One row per architecture and (real, fixed) pair of the study's conditions: the mean difference
-    of the headline metric, its 95 % hierarchical interval, and how many episodes changed at all.
-    ``runs``: (architecture, seed, condition, episode seed) -> the episode's record."""
+    of the headline metric and of the secondary one, their 95 % hierarchical intervals, the pairs
+    the secondary has, and how many episodes changed at all. ``runs``: (architecture, seed,
+    condition, episode seed) -> the episode's record; ``secondary_value`` gives None where an
+    episode has no secondary value."""
     rows = []
     for real, fixed in dt_twins(config.conditions):
         for architecture in config.architectures:
             pairs = [[(runs[architecture.name, seed, real, episode], runs[architecture.name, seed, fixed, episode])
                       for episode in held_out] for seed in config.seeds]
             differences = [[headline_value(a) - headline_value(b) for a, b in seed_pairs] for seed_pairs in pairs]
+            secondary = [[secondary_value(a) - secondary_value(b) for a, b in seed_pairs
+                          if secondary_value(a) is not None and secondary_value(b) is not None] for seed_pairs in pairs]
+            pooled = [d for seed_differences in secondary for d in seed_differences]
             rows.append({"architecture": architecture.name, "real": real, "fixed": fixed,
                          "difference": round(float(np.mean(differences)), 4),
                          "difference_ci95": hierarchical_bootstrap_ci(differences),
+                         "secondary_difference": round(float(np.mean(pooled)), 4) if pooled else None,
+                         "secondary_difference_ci95": (hierarchical_bootstrap_ci(secondary)
+                                                       if len(pooled) >= FEWEST_FOR_AN_INTERVAL else None),
+                         "secondary_difference_range": ([round(min(pooled), 4), round(max(pooled), 4)]
+                                                        if 0 < len(pooled) < FEWEST_FOR_AN_INTERVAL else None),
+                         "secondary_pairs": len(pooled),
                          "episodes_changed": sum(_record(a) != _record(b) for seed_pairs in pairs
                                                  for a, b in seed_pairs),
                          "episodes": sum(len(seed_pairs) for seed_pairs in pairs)})

@@ -50,19 +50,27 @@ def _difference(row: dict, form: str) -> str:
     return f"{form.format(row['difference'])} [{form.format(low)}, {form.format(high)}]"
 
 
-def _elapsed_time_lines(results: dict, form: str) -> list[str]:
-    """What the elapsed-time input buys (``elapsed_time``): real dt minus dt held, per architecture."""
+def _elapsed_time_lines(results: dict, form: str, secondary: tuple[str, str, str]) -> list[str]:
+    """What the elapsed-time input buys (``elapsed_time``): real dt minus dt held, per architecture,
+    on the headline metric and on the secondary one (``secondary``: the world's (key, what, format))."""
     rows = results.get("elapsed_time")
     if not rows:
         return []
+    _, what, secondary_form = secondary
     lines = ["", "What the elapsed-time input buys: each model driven in the same episodes with the real time "
                  "between frames and with its dt input held at the training period; the difference (real − held) "
-                 "[95 % hierarchical bootstrap of the paired differences], and the episodes that changed at all "
-                 "(for the LSTM, GRU and CNN, which ignore the elapsed time, it must be none).", "",
-             "| architecture | real | held | real − held [95 %] | episodes changed |", "|---|---|---|---|---:|"]
+                 "[95 % hierarchical bootstrap of the paired differences] of the headline metric and of the "
+                 f"secondary one ({what[0].lower() + what[1:]}, over the episodes that have it in both; their range "
+                 f"under {FEWEST_FOR_AN_INTERVAL} pairs), and the "
+                 "episodes that changed at all (for the LSTM, GRU and CNN, which ignore the elapsed time, it must be "
+                 "none).", "",
+             "| architecture | real | held | real − held [95 %] | secondary: real − held [95 %] (pairs) | "
+             "episodes changed |", "|---|---|---|---|---|---:|"]
     for r in rows:
+        secondary_cell = ("—" if r["secondary_difference"] is None else
+                          f"{_cell(r, 'secondary_difference', secondary_form)} ({r['secondary_pairs']})")
         lines.append(f"| {r['architecture']} | {r['real']} | {r['fixed']} | {_difference(r, form)} | "
-                     f"{r['episodes_changed']} of {r['episodes']} |")
+                     f"{secondary_cell} | {r['episodes_changed']} of {r['episodes']} |")
     return lines
 
 
@@ -176,7 +184,7 @@ def report_markdown(results: dict, command: str) -> str:
     lines += _tuning_lines(results)
     lines += _by_wiring_lines(results, conditions, title, form)
     lines += _comparison_lines(results, form)
-    lines += _elapsed_time_lines(results, form)
+    lines += _elapsed_time_lines(results, form, world.secondary)
     lines += world.detail_table(results, conditions)
     lines += ["", f"Attention and compactness over {settings.get('frames')} frames of the expert's episode "
                   f"{settings.get('track')} (mean over seeds, with their range (min–max) under "

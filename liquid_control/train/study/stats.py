@@ -19,27 +19,21 @@ def percentile_interval(samples: np.ndarray) -> list[float]:
     return [round(float(np.percentile(samples, 2.5)), 4), round(float(np.percentile(samples, 97.5)), 4)]
 
 
-def per_seed_array(groups) -> np.ndarray:
-    """Episode values per seed (a list of equal-length lists) as a seeds x episodes array."""
-    try:
-        array = np.asarray([np.asarray(g, dtype=np.float64) for g in groups], dtype=np.float64)
-    except ValueError:
-        array = None
-    if array is None or array.ndim != 2:
-        raise ValueError("hierarchical bootstrap: every seed needs the same number of episodes")
-    return array
-
-
 def hierarchical_bootstrap_ci(groups, rounds: int = ROUNDS, seed: int = 0) -> list[float]:
-    """95 % percentile interval of the mean of seeds x episodes, resampling seeds with replacement,
-    then episodes with replacement within each drawn seed (``groups``: one list of episode values per
-    training seed, all of one length). Each round's statistic is the mean over the drawn values.
+    """95 % percentile interval of the mean of episode values grouped by training seed (``groups``: one
+    list of values per seed), resampling seeds with replacement, then episodes with replacement within
+    each drawn seed. Each round's statistic is the mean over the drawn values.
 
     When seeds agree it is wider than a pooled bootstrap (episodes' spread enters twice: in the seeds'
     means and again within each drawn seed), on the safe side; when they disagree it is much wider.
+    Seeds may hold different numbers of values (time to target exists only for the flights that
+    reached it): a seed then weighs by its count, as in the pooled mean, and a seed with none drops out.
     Written by hand: scipy.stats.bootstrap resamples one level (it would treat the pooled episodes
     as independent, which they are not: episodes of one seed share its model)."""
-    array = per_seed_array(groups)
+    values = [np.asarray(g, dtype=np.float64).ravel() for g in groups]
+    if len({v.size for v in values}) > 1:
+        return _unequal_seeds_ci([v for v in values if v.size], rounds, seed)
+    array = np.asarray(values, dtype=np.float64)
     if array.size == 0:
         return [math.nan, math.nan]
     seeds, episodes = array.shape
@@ -47,6 +41,22 @@ def hierarchical_bootstrap_ci(groups, rounds: int = ROUNDS, seed: int = 0) -> li
     drawn_seeds = rng.integers(seeds, size=(rounds, seeds, 1))
     drawn_episodes = rng.integers(episodes, size=(rounds, seeds, episodes))
     return percentile_interval(array[drawn_seeds, drawn_episodes].mean(axis=(1, 2)))
+
+
+def _unequal_seeds_ci(values: list[np.ndarray], rounds: int, seed: int) -> list[float]:
+    """``hierarchical_bootstrap_ci`` for seeds with different numbers of values (none empty): each
+    drawn seed's values are padded to the longest and the padding masked out of the mean."""
+    counts = np.array([v.size for v in values])
+    padded = np.zeros((len(values), counts.max()))
+    for i, v in enumerate(values):
+        padded[i, :v.size] = v
+    rng = np.random.default_rng(seed)
+    drawn_seeds = rng.integers(len(values), size=(rounds, len(values)))
+    drawn_counts = counts[drawn_seeds][..., None]  # rounds x seeds x 1
+    drawn_episodes = (rng.random((rounds, len(values), counts.max())) * drawn_counts).astype(int)
+    kept = np.arange(counts.max()) < drawn_counts
+    totals = (padded[drawn_seeds[..., None], drawn_episodes] * kept).sum(axis=(1, 2))
+    return percentile_interval(totals / drawn_counts.sum(axis=(1, 2)))
 
 
 def seed_span(values, rounds: int = ROUNDS, seed: int = 0) -> tuple[str, list[float]]:

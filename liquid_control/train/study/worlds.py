@@ -2,9 +2,9 @@
 
 A ``StudyWorld`` holds a world's study defaults (the recipes of the shipped models), the
 condition settings it knows, how one closed-loop episode runs and what it reports, how episodes
-are summed per condition and per seed, the report's headline and its world-specific tables, and
-the study's miniature (``quick``). The rest of the study looks the world up and never branches on its
-name: a third simulated world is one more ``StudyWorld`` here.
+are summed per condition and per seed, the report's headline and secondary metrics and its
+world-specific tables, and the study's miniature (``quick``). The rest of the study looks the
+world up and never branches on its name: a third simulated world is one more ``StudyWorld`` here.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from liquid_control.train.study.stats import hierarchical_bootstrap_ci, seed_list
+from liquid_control.train.study.stats import FEWEST_FOR_AN_INTERVAL, hierarchical_bootstrap_ci, seed_list, span_of
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class StudyWorld:
     evaluate: Callable[[str, int, dict, dict, float], dict]  # (model, seed, condition, evaluation, rate) -> report
     aggregate: Callable[[list[list[dict]]], dict]  # one condition's episodes, a list per seed -> its row
     headline_value: Callable[[dict], float]  # one episode's value of the headline (what comparisons compare)
+    secondary: tuple[str, str, str]  # the protocol's secondary metric: (key in a condition's row, what, format)
+    secondary_value: Callable[[dict], float | None]  # one episode's value of it; None where it has none
     per_seed: Callable[[list[dict]], dict]  # one model's episodes of one condition, summed
     where: Callable[[dict], str]  # evaluation settings -> how each model is evaluated, in words
     per_seed_table: Callable[[dict, list], tuple[str, Callable]]  # (evaluation, seeds) -> (caption, cell of runs)
@@ -122,6 +124,8 @@ LANE = StudyWorld(
     evaluate=_lane_evaluate,
     aggregate=_lane_aggregate,
     headline_value=_departures_per_km,
+    secondary=("mean_abs_lateral_m", "Mean |lateral error|, m", "{:.3f}"),
+    secondary_value=lambda drive: drive["mean_abs_lateral_m"],
     per_seed=_lane_per_seed,
     where=lambda evaluation: (f"each model driven {evaluation['distance_m']:g} m on held-out tracks "
                               f"{evaluation['tracks']}"),
@@ -150,17 +154,32 @@ def _drone_evaluate(model_dir: str, seed: int, condition: dict, evaluation: dict
     return {key: report[key] for key in keys}
 
 
+def _time_to_target(flight: dict) -> float | None:
+    """The drone's secondary metric: seconds to the target, for a flight that reached it."""
+    return flight["time_to_target_s"] if flight["success"] else None
+
+
+def _time_span(times: list[list[float]]) -> dict:
+    """The time to target's 95 % hierarchical interval, or its range over fewer than
+    ``FEWEST_FOR_AN_INTERVAL`` successful flights (an interval of one flight would be a point)."""
+    pooled = sum(times, [])
+    if len(pooled) < FEWEST_FOR_AN_INTERVAL:
+        return {"mean_time_to_target_s_range": [round(min(pooled), 3), round(max(pooled), 3)] if pooled else None}
+    return {"mean_time_to_target_s_ci95": hierarchical_bootstrap_ci(times)}
+
+
 def _drone_aggregate(per_seed: list[list[dict]]) -> dict:
     flights = [f for seed in per_seed for f in seed]
     successes = [[float(bool(f["success"])) for f in seed] for seed in per_seed]
-    times = [f["time_to_target_s"] for f in flights if f["success"]]
+    times = [[_time_to_target(f) for f in seed if f["success"]] for seed in per_seed]
     reasons: dict[str, int] = {}
     for flight in flights:
         reasons[flight["stop_reason"]] = reasons.get(flight["stop_reason"], 0) + 1
     return {"success_rate": round(float(np.mean(successes)), 4),
             "success_rate_ci95": hierarchical_bootstrap_ci(successes),
             "collision_rate": round(float(np.mean([bool(f["collision"]) for f in flights])), 4),
-            "mean_time_to_target_s": round(float(np.mean(times)), 3) if times else None,
+            "mean_time_to_target_s": round(float(np.mean(sum(times, []))), 3) if any(times) else None,
+            **_time_span(times),
             "mean_final_distance_m": round(float(np.mean([f["final_distance_m"] for f in flights])), 3),
             "stop_reasons": dict(sorted(reasons.items())), "flights": len(flights)}
 
@@ -172,14 +191,24 @@ def _drone_per_seed_table(evaluation: dict, seeds: list) -> tuple[str, Callable]
 
 
 def _drone_detail_table(results: dict, conditions: list) -> list[str]:
-    lines = ["", "Collisions, % of flights / mean time to target of the successful flights, s:", "",
+    lines = ["", "Collisions, % of flights / mean time to target of the successful flights, s [95 % hierarchical "
+                 "bootstrap: seeds, then a seed's successful flights; a seed weighs by its count], or (their range) "
+                 f"under {FEWEST_FOR_AN_INTERVAL} successful flights:", "",
              "| architecture | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
     for name, row in results["results"].items():
-        cells = [f"{row['conditions'][c]['collision_rate']:.0%} / "
-                 + ("—" if row['conditions'][c]['mean_time_to_target_s'] is None
-                    else f"{row['conditions'][c]['mean_time_to_target_s']:.1f}") for c in conditions]
+        cells = [f"{row['conditions'][c]['collision_rate']:.0%} / {_time_cell(row['conditions'][c])}"
+                 for c in conditions]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _time_cell(row: dict) -> str:
+    """'12.3 [11.0, 14.1]', '6.7 (6.7–6.7)' over few flights, or '—' where no flight reached the target."""
+    if row["mean_time_to_target_s"] is None:
+        return "—"
+    kind, (low, high) = span_of(row, "mean_time_to_target_s")
+    return f"{row['mean_time_to_target_s']:.1f} " + (f"({low:.1f}–{high:.1f})" if kind == "range"
+                                                     else f"[{low:.1f}, {high:.1f}]")
 
 
 DRONE = StudyWorld(
@@ -199,6 +228,8 @@ DRONE = StudyWorld(
     evaluate=_drone_evaluate,
     aggregate=_drone_aggregate,
     headline_value=lambda flight: float(bool(flight["success"])),
+    secondary=("mean_time_to_target_s", "Time to target of the successful flights, s", "{:.1f}"),
+    secondary_value=_time_to_target,
     per_seed=lambda flights: {"successes": int(sum(bool(f["success"]) for f in flights)), "flights": len(flights)},
     where=lambda evaluation: f"each model flown once in each held-out scene {evaluation['scenes']}",
     per_seed_table=_drone_per_seed_table,
