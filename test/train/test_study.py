@@ -57,7 +57,9 @@ def test_quick_study_trains_evaluates_reports_and_then_resumes_from_its_cache(tm
                           str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--seeds must name some of the config's training seeds [0, 1, 2]" in bad.stderr
     for row in results["results"].values():
-        assert row["parameters"] > row["recurrent_parameters"] > 0
+        assert row["parameters"] > row["recurrent_parameters"] >= row["recurrent_parameters_wired"] > 0
+        # counted as the cost table counts them: an NCP's masked weights by synapse, a dense core's all
+        assert (row["recurrent_parameters_wired"] < row["recurrent_parameters"]) == (row["arch"].startswith("ncp"))
         assert len(row["validation_loss"]) == 2 and all(loss > 0 for loss in row["validation_loss"])
         for condition in config.conditions:
             cell = row["conditions"][condition.name]

@@ -137,12 +137,15 @@ def report_markdown(results: dict, command: str) -> str:
              f"seeds drawn with replacement, then {world.episode_noun} with replacement within each drawn seed); a "
              f"figure with one value per seed and fewer than {FEWEST_FOR_AN_INTERVAL} seeds gets its range (min–max) "
              "instead.", "",
-             "| architecture | preset | parameters | recurrent parameters | synapses | own training settings |",
+             "Parameters: recurrent is the core without its output map, (wired) counts an NCP's masked weights "
+             "by their synapses only; the total includes the conv head.", "",
+             "| architecture | preset | parameters | recurrent parameters (wired) | synapses | own training settings |",
              "|---|---|---:|---:|---:|---|"]
     for name, row in results["results"].items():
         own = _settings_text(row.get("training") or {}) or "—"
-        lines.append(f"| {name} | {row['arch']} | {row['parameters']:,} | {row['recurrent_parameters']:,} | "
-                     f"{row.get('synapses', '—')} | {own} |")
+        recurrent, wired = row["recurrent_parameters"], row["recurrent_parameters_wired"]
+        lines.append(f"| {name} | {row['arch']} | {row['parameters']:,} | {recurrent:,}"
+                     + (f" ({wired:,})" if wired != recurrent else "") + f" | {row.get('synapses', '—')} | {own} |")
     seeds = results["seeds"]
     loss = next(iter(results["results"].values())).get("loss") or "as the cards define it"
     lines += ["", f"Validation loss at the end of training, per seed (the expert's held-out episodes; the cards' "

@@ -52,11 +52,15 @@ def evaluate_model(model_dir: str, world: str, seed: int, condition: dict, evalu
 
 
 def _architecture_facts(model_dir: Path) -> dict:
+    """Parameters as the cost table counts them (``costs.parameter_counts``): recurrent is the core
+    without its output map (none for the CNN), wired counts an NCP's masked weights by synapse."""
     from liquid_control.nets import load_model
+    from liquid_control.train.study.costs import parameter_counts
 
     policy, card = load_model(model_dir)
-    facts = {"parameters": int(card["weights"]["parameters"]),
-             "recurrent_parameters": int(sum(p.numel() for p in policy.core.parameters()))}
+    counts = parameter_counts(policy)
+    facts = {"parameters": int(card["weights"]["parameters"]), "recurrent_parameters": counts["recurrent"],
+             "recurrent_parameters_wired": counts["recurrent_wired"]}
     wiring = getattr(policy.core, "wiring", None)
     if wiring is not None and getattr(wiring, "kind", "") != "FullyConnected":
         facts["synapses"] = int(wiring.synapse_count + wiring.sensory_synapse_count)
