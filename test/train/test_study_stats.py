@@ -207,3 +207,11 @@ def test_the_docs_results_are_what_the_kept_caches_give(name):
                                    for seed in config.seeds])
             assert results["results"][architecture.name]["conditions"][condition.name] == row
     assert results["comparisons"] == _comparisons(config, runs, held_out)
+    # The comparisons in which every episode scored alike are listed below the report's table, not
+    # left out: what the report says of them (δ 0, p 1) holds for each.
+    from liquid_control.train.study.report import _alike, _comparison_lines
+
+    alike = [r for r in results["comparisons"]["rows"] if _alike(r)]
+    assert alike and all((r["cliffs_delta"], r["p"], r["p_holm"]) == (0.0, 1.0, 1.0) for r in alike)
+    listed = _comparison_lines(results, "{:.3g}")[-1]
+    assert listed.startswith("Alike in every episode") and all(f"{r['a']} − {r['b']}" in listed for r in alike)

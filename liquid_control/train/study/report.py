@@ -25,14 +25,15 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
     comparisons = results.get("comparisons")
     if not comparisons:
         return []
-    rows = [r for r in comparisons["rows"] if r["difference"] != 0 or r["difference_ci95"] != [0.0, 0.0]]
+    rows = [r for r in comparisons["rows"] if not _alike(r)]
     left_out = comparisons.get("left_out") or {}
     outside = "; ".join(f"{what} left out of the family: {', '.join(f'“{n}”' for n in names)}"
                         for what, names in left_out.items() if names)
     lines = ["", f"Paired comparisons, liquid networks against the others ({len(comparisons['rows'])} in all"
                  + (f"; {outside}" if outside else "") + ", "
                  f"paired by {comparisons['paired_by']}; the {len(comparisons['rows']) - len(rows)} where every "
-                 "episode of both scored alike are left out): the difference of the means (A − B) [95 % hierarchical "
+                 "episode of both scored alike are listed below the table): the difference of the means (A − B) "
+                 "[95 % hierarchical "
                  "bootstrap, seeds of each architecture drawn independently, then the same "
                  f"{comparisons['paired_by']} for both], Cliff's delta over the models' means, the two-sided p of an "
                  "exact permutation test exchanging the models' architecture labels (the seed is the unit), and "
@@ -41,7 +42,19 @@ def _comparison_lines(results: dict, form: str) -> list[str]:
     for r in rows:
         lines.append(f"| {r['condition']} | {r['a']} − {r['b']} | {_difference(r, form)} | {r['cliffs_delta']:+.2f} | "
                      f"{r['p']:.2f} | {r['p_holm']:.2f} |")
+    alike: dict[str, list[str]] = {}
+    for r in comparisons["rows"]:
+        if _alike(r):
+            alike.setdefault(r["condition"], []).append(f"{r['a']} − {r['b']}")
+    if alike:
+        lines += ["", "Alike in every episode (difference 0 [0, 0], Cliff's δ 0, p 1, p Holm 1): "
+                      + "; ".join(f"{condition}: {', '.join(pairs)}" for condition, pairs in alike.items()) + "."]
     return lines
+
+
+def _alike(row: dict) -> bool:
+    """A comparison in which every episode of both architectures scored the same: nothing to tabulate."""
+    return row["difference"] == 0 and row["difference_ci95"] == [0.0, 0.0]
 
 
 def _difference(row: dict, form: str) -> str:
