@@ -12,7 +12,7 @@ from scipy import stats
 
 from liquid_control.train.study import StudyConfig, compare_architectures, hierarchical_bootstrap_ci
 from liquid_control.train.study.comparisons import cliffs_delta, compare, holm, paired_difference_ci
-from liquid_control.train.study.stats import seed_span
+from liquid_control.train.study.stats import hierarchical_span, seed_span
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +62,11 @@ def test_fewer_than_five_values_give_their_range_not_an_interval():
     assert seed_span([0.941, 0.960, 0.889]) == ("range", [0.889, 0.96])
     kind, (low, high) = seed_span([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     assert kind == "ci95" and 0.1 < low < 0.35 < high < 0.6
+    # Grouped by seed, the count that matters is the values in all, not the seeds.
+    assert hierarchical_span([[1.23456], [], [2.0, 0.5]], digits=3) == ("range", [0.5, 2.0])
+    assert hierarchical_span([[1.23456], [2.0, 0.5], [7.0, 7.0]]) == ("ci95", hierarchical_bootstrap_ci(
+        [[1.23456], [2.0, 0.5], [7.0, 7.0]]))
+    assert hierarchical_span([[], []]) is None
 
 
 def test_pairing_by_episode_removes_the_episodes_difficulty():

@@ -20,7 +20,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from liquid_control.train.study.stats import FEWEST_FOR_AN_INTERVAL, hierarchical_bootstrap_ci
+from liquid_control.train.study.stats import hierarchical_bootstrap_ci, hierarchical_span
 
 # What names a condition's twin: everything but these.
 _NOT_THE_CONDITION = ("name", "fixed_dt", "compared")
@@ -43,6 +43,11 @@ def _record(episode: dict) -> dict:
     return {k: v for k, v in episode.items() if k != "wall_s"}  # how long it took is not what happened
 
 
+def _both_spans(key: str, span: tuple[str, list[float]] | None) -> dict:
+    """``key``_ci95 and ``key``_range, the one ``span`` gives set and the other None."""
+    return {f"{key}_{kind}": span[1] if span and span[0] == kind else None for kind in ("ci95", "range")}
+
+
 def elapsed_time_effects(config, runs: dict, held_out: list[int], headline_value, secondary_value) -> list[dict]:
     """One row per architecture and (real, fixed) pair of the study's conditions: the mean difference
     of the headline metric and of the secondary one, their 95 % hierarchical intervals, the pairs
@@ -62,10 +67,7 @@ def elapsed_time_effects(config, runs: dict, held_out: list[int], headline_value
                          "difference": round(float(np.mean(differences)), 4),
                          "difference_ci95": hierarchical_bootstrap_ci(differences),
                          "secondary_difference": round(float(np.mean(pooled)), 4) if pooled else None,
-                         "secondary_difference_ci95": (hierarchical_bootstrap_ci(secondary)
-                                                       if len(pooled) >= FEWEST_FOR_AN_INTERVAL else None),
-                         "secondary_difference_range": ([round(min(pooled), 4), round(max(pooled), 4)]
-                                                        if 0 < len(pooled) < FEWEST_FOR_AN_INTERVAL else None),
+                         **_both_spans("secondary_difference", hierarchical_span(secondary)),
                          "secondary_pairs": len(pooled),
                          "episodes_changed": sum(_record(a) != _record(b) for seed_pairs in pairs
                                                  for a, b in seed_pairs),

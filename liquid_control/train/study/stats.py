@@ -59,6 +59,18 @@ def _unequal_seeds_ci(values: list[np.ndarray], rounds: int, seed: int) -> list[
     return percentile_interval(totals / drawn_counts.sum(axis=(1, 2)))
 
 
+def hierarchical_span(groups, digits: int = 4) -> tuple[str, list[float]] | None:
+    """Episode values grouped by training seed -> ("ci95", their ``hierarchical_bootstrap_ci``), or
+    ("range", [min, max]) over fewer than ``FEWEST_FOR_AN_INTERVAL`` values in all (an interval of
+    one flight would be a point), or None when there are none."""
+    pooled = [float(v) for group in groups for v in group]
+    if not pooled:
+        return None
+    if len(pooled) < FEWEST_FOR_AN_INTERVAL:
+        return "range", [round(min(pooled), digits), round(max(pooled), digits)]
+    return "ci95", hierarchical_bootstrap_ci(groups)
+
+
 def seed_span(values, rounds: int = ROUNDS, seed: int = 0) -> tuple[str, list[float]]:
     """One value per seed -> ("range", [min, max]) under ``FEWEST_FOR_AN_INTERVAL`` values (a 95 %
     bootstrap interval of three values is their min and max, and says less than it seems), else

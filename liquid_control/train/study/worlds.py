@@ -14,7 +14,13 @@ from typing import Callable
 
 import numpy as np
 
-from liquid_control.train.study.stats import FEWEST_FOR_AN_INTERVAL, hierarchical_bootstrap_ci, seed_list, span_of
+from liquid_control.train.study.stats import (
+    FEWEST_FOR_AN_INTERVAL,
+    hierarchical_bootstrap_ci,
+    hierarchical_span,
+    seed_list,
+    span_of,
+)
 
 
 @dataclass(frozen=True)
@@ -160,12 +166,9 @@ def _time_to_target(flight: dict) -> float | None:
 
 
 def _time_span(times: list[list[float]]) -> dict:
-    """The time to target's 95 % hierarchical interval, or its range over fewer than
-    ``FEWEST_FOR_AN_INTERVAL`` successful flights (an interval of one flight would be a point)."""
-    pooled = sum(times, [])
-    if len(pooled) < FEWEST_FOR_AN_INTERVAL:
-        return {"mean_time_to_target_s_range": [round(min(pooled), 3), round(max(pooled), 3)] if pooled else None}
-    return {"mean_time_to_target_s_ci95": hierarchical_bootstrap_ci(times)}
+    """The time to target's 95 % hierarchical interval, or its range over few successful flights."""
+    kind, span = hierarchical_span(times, digits=3) or ("range", None)
+    return {f"mean_time_to_target_s_{kind}": span}
 
 
 def _drone_aggregate(per_seed: list[list[dict]]) -> dict:
