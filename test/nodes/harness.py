@@ -34,6 +34,27 @@ def ros_time(seconds: float):
     return Time(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)
 
 
+def run_to_exit(command: list[str], env: dict, timeout_s: float = 60.0, **popen) -> subprocess.CompletedProcess:
+    """Run a process that must end by itself (a node refusing its parameters) and return its result,
+    as ``subprocess.run(..., capture_output=True, text=True)`` would. One still running after
+    ``timeout_s`` hangs: it gets SIGABRT, on which Python's faulthandler (PYTHONFAULTHANDLER) prints
+    every thread's stack, and the test fails with those stacks, so that a rare hang says where."""
+    process = subprocess.Popen(command, env={**env, "PYTHONFAULTHANDLER": "1"}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, **popen)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        try:
+            stdout, stderr = process.communicate(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+        pytest.fail(f"{' '.join(command)} still ran after {timeout_s} s; its output, then its threads' stacks:\n"
+                    f"{stdout[-2000:]}{stderr[-8000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 class NodeProcess:
     def __init__(self, module: str, env: dict, log_path: Path, params_file: Path | None = None, parameters=(),
                  namespace: str = "", remaps=()):

@@ -152,9 +152,8 @@ def test_the_lane_sim_drives_the_car_with_ackermann_commands(tmp_path):
     ("drone_sim_node", ["command_type:=ackermann"], "command_type must be one of twist, twist_stamped, got"),
 ])
 def test_a_sim_node_refuses_a_command_type_it_cannot_take(ros_env, module, parameters, named):
-    node = subprocess.run([sys.executable, "-m", f"liquid_control.nodes.{module}", "--ros-args",
-                           *[arg for parameter in parameters for arg in ("-p", parameter)]],
-                          env=ros_env, capture_output=True, text=True, timeout=60)
+    node = harness.run_to_exit([sys.executable, "-m", f"liquid_control.nodes.{module}", "--ros-args",
+                                *[arg for parameter in parameters for arg in ("-p", parameter)]], ros_env)
     output = (node.stdout + node.stderr).strip()
     assert node.returncode == 2 and named in output and len(output.splitlines()) == 1, output
 
@@ -166,9 +165,8 @@ def test_without_ackermann_msgs_only_command_type_ackermann_is_refused(ros_env):
                               "liquid_control.nodes.lane_sim_node, liquid_control.cli.program"],
                              env=ros_env, capture_output=True, text=True, timeout=60)
     assert imports.returncode == 0, imports.stderr
-    node = subprocess.run([sys.executable, "-c", hide + "from liquid_control.nodes.lane_sim_node import main; "
-                           "sys.exit(main())", "--ros-args", "-p", "command_type:=ackermann"],
-                          env=ros_env, capture_output=True, text=True, timeout=60)
+    node = harness.run_to_exit([sys.executable, "-c", hide + "from liquid_control.nodes.lane_sim_node import main; "
+                                "sys.exit(main())", "--ros-args", "-p", "command_type:=ackermann"], ros_env)
     output = (node.stdout + node.stderr).strip()
     assert node.returncode == 2 and "needs the ackermann_msgs message package" in output, output
     assert len(output.splitlines()) == 1, output

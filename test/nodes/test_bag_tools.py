@@ -21,6 +21,8 @@ import rclpy  # noqa: F401  (the ros extra must be installed: fail loudly, never
 from liquid_control.cli import main as cli_main  # noqa: E402
 from liquid_control.data.bags import BagReader, BagWriter, offered_qos, standard_typestore  # noqa: E402
 
+from . import harness
+
 pytestmark = [
     pytest.mark.ros,
     # rclpy loads message type support through rosidl_parser, whose lark imports sre_parse.
@@ -349,8 +351,7 @@ def test_loop_plays_again_until_stopped(tmp_path, ros_env, drive_bag):
 ])
 def test_bag_recorder_node_refuses_bad_parameters_with_one_line(tmp_path, ros_env, arguments, message):
     arguments = [a.replace('OUT', str(tmp_path / 'bag')) for a in arguments]
-    result = subprocess.run([sys.executable, '-m', 'liquid_control.nodes.bag_recorder', *arguments], env=ros_env,
-                            capture_output=True, text=True, timeout=60)
+    result = harness.run_to_exit([sys.executable, '-m', 'liquid_control.nodes.bag_recorder', *arguments], ros_env)
     assert result.returncode == 2, result.stdout + result.stderr
     assert message.replace('OUT', str(tmp_path / 'bag')) in result.stderr
     assert 'Traceback' not in result.stderr

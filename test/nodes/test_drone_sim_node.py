@@ -8,7 +8,6 @@ check what is the drone's: the body-frame velocity command flies it, a stale com
 """
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -148,8 +147,8 @@ def test_body_frame_velocity_commands_fly_it(drone):
     ('physics_dt:=0.007', 'physics_dt=0.007'),
 ])
 def test_invalid_parameter_stops_the_node_with_one_line(ros_env, parameter, named):
-    node = subprocess.run([sys.executable, '-m', MODULE, '--ros-args', '--params-file', str(PARAMS_FILE),
-                           '-p', parameter], env=ros_env, capture_output=True, text=True, timeout=60)
+    node = harness.run_to_exit([sys.executable, '-m', MODULE, '--ros-args', '--params-file', str(PARAMS_FILE),
+                                '-p', parameter], ros_env)
     output = (node.stdout + node.stderr).strip()
     assert node.returncode != 0, output
     assert named in output and 'Traceback' not in output

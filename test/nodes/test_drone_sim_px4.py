@@ -9,7 +9,6 @@ stops, and a disarmed vehicle that does not fly. The rules in detail: test/sim/t
 """
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -215,7 +214,7 @@ def test_a_disarmed_vehicle_does_not_fly(disarmed):
 
 
 def test_an_unknown_flight_controller_is_refused(tmp_path):
-    result = subprocess.run([sys.executable, '-m', MODULE, '--ros-args', '-p', 'flight_controller:=ardupilot'],
-                            env=dict(os.environ), capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    result = harness.run_to_exit([sys.executable, '-m', MODULE, '--ros-args', '-p', 'flight_controller:=ardupilot'],
+                                 dict(os.environ), cwd=REPO_ROOT)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "parameter 'flight_controller' must be one of none, px4" in result.stdout + result.stderr

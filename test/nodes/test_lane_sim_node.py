@@ -13,7 +13,6 @@ topic names in this test process's ROS domain.
 """
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -265,8 +264,7 @@ class TestRealtimeTwistStamped:
     ('mode:=fast', "parameter 'mode' must be one of lockstep, realtime"),
 ])
 def test_invalid_parameter_stops_the_node_with_one_line(ros_env, parameter, named):
-    node = subprocess.run(NODE + ['--ros-args', '--params-file', str(PARAMS_FILE), '-p', parameter],
-                          env=ros_env, capture_output=True, text=True, timeout=60)
+    node = harness.run_to_exit(NODE + ['--ros-args', '--params-file', str(PARAMS_FILE), '-p', parameter], ros_env)
     output = (node.stdout + node.stderr).strip()
     assert node.returncode != 0, output
     assert named in output and 'Traceback' not in output

@@ -1,7 +1,6 @@
 """The sim nodes' perturbations.* parameters: every PerturbationConfig field has one, the new
 blackout and jitter settings reach the simulator, and bad values stop the node with one line."""
 
-import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -15,6 +14,8 @@ from liquid_control.nodes.camera_perturbations import (
 )
 from liquid_control.nodes.settings import ParameterError
 from liquid_control.sim.perturbations import PerturbationConfig
+
+from . import harness
 
 pytestmark = [
     pytest.mark.ros,
@@ -55,7 +56,7 @@ def test_a_bad_setting_stops_the_lane_sim_node_with_one_line(ros_env, parameters
                '--params-file', str(REPO_ROOT / 'config' / 'lane_sim.yaml')]
     for parameter in parameters:
         command += ['-p', parameter]
-    node = subprocess.run(command, env=ros_env, capture_output=True, text=True, timeout=60)
+    node = harness.run_to_exit(command, ros_env)
     output = (node.stdout + node.stderr).strip()
     assert node.returncode != 0, output
     assert named in output and 'Traceback' not in output

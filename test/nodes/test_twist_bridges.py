@@ -8,7 +8,6 @@ would show here as silence.
 """
 import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -123,8 +122,8 @@ def test_a_stale_policy_becomes_zero_velocity_then_the_stream_stops(bridges):
 
 
 def test_unknown_autopilot_stops_the_node_with_one_line(ros_env):
-    result = subprocess.run([sys.executable, '-m', MODULE, '--ros-args', '-p', 'autopilot:=betaflight'],
-                            env=ros_env, capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    result = harness.run_to_exit([sys.executable, '-m', MODULE, '--ros-args', '-p', 'autopilot:=betaflight'], ros_env,
+                                 cwd=REPO_ROOT)
     assert result.returncode == 2
     assert "parameter 'autopilot' must be one of mavros, mavros_local, ardupilot, got 'betaflight'" in result.stderr
 
