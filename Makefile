@@ -16,6 +16,9 @@ JAZZY_TESTS ?= test/nodes test/launching test/test_ros_environment.py test/test_
 	test/train/test_shipped_drone_model.py::test_drone_demo_through_the_ros_nodes \
 	test/view/test_demo_view.py test/view/test_layout.py test/train/test_px4_demo.py
 PYTEST_ARGS ?=
+# The suite runs on two pytest-xdist workers, one test file at a time each (test/conftest.py gives
+# each worker its own ROS domain and starts the slow files first). PYTEST_WORKERS=0 runs it in one.
+PYTEST_WORKERS ?= 2
 
 VENV_PYTHON := $(VENV)/bin/python
 PIP := $(VENV_PYTHON) -m pip
@@ -81,7 +84,7 @@ test:
 # tests are listed at the end of each lane, for whoever keeps the suite's time in check.
 define run_pytest
 	@status=0; \
-	$(1) -m pytest -p no:cacheprovider --durations=15 $(PYTEST_ARGS) $(2) || status=$$?; \
+	$(1) -m pytest -p no:cacheprovider --durations=15 -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS) $(2) || status=$$?; \
 	if [ $$status -eq 5 ]; then \
 		echo "make: pytest collected no tests (exit 5); failing, since nothing was checked." >&2; \
 		exit 1; \

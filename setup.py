@@ -113,6 +113,8 @@ setup(
         'test': [
             'pytest',
             'pytest-timeout',
+            # `make test` runs the suite on two workers (Makefile: PYTEST_WORKERS).
+            'pytest-xdist',
             # The reference implementation our cells are checked against (parity tests).
             'ncps==1.0.1',
             # Writes MCAP files the way other tools do, for the bag reader's tests.
