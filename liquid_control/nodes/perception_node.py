@@ -165,12 +165,12 @@ class PerceptionNode(Node):
 
     def __init__(self, **node_options):
         super().__init__(NODE_NAME, **node_options)
+        self._frames_thread = None  # set first: a node that refuses its parameters is destroyed too
         values = declare_settings(self, SETTINGS)
         self._spec, source = preprocess_spec(values)
         self._stats = FrameStatistics()
         self._warnings = LogThrottle(WARN_THROTTLE_S)
         self._stats_lock = threading.Lock()  # frames thread counts, the diagnostics timer reads and resets
-        self._frames_thread = None
         group = None
         missing = serving_available() if values['dedicated_thread'] else ''
         if missing:

@@ -9,6 +9,7 @@ start-up with a message instead of a traceback.
 from __future__ import annotations
 
 import re
+import traceback
 from dataclasses import dataclass
 from typing import Callable
 
@@ -90,6 +91,22 @@ def declare_settings(node: Node, settings) -> dict:
     return values
 
 
+def destroy_refused_node(error: BaseException) -> str | None:
+    """Destroy the node whose constructor raised ``error`` (found in its traceback); its name, or None.
+
+    A node that refuses its parameters raises from ``__init__``, so its caller never holds it. Left
+    alone, its rcl node and DDS entities would outlive ``rclpy.shutdown()`` and be torn down at
+    interpreter exit, in no set order; rclpy wants nodes destroyed before the context is shut down.
+    """
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        refused = frame.f_locals.get('self')
+        if isinstance(refused, Node):  # the outermost constructor: the node itself, not a part it builds
+            name = refused.get_name()
+            refused.destroy_node()
+            return name
+    return None
+
+
 def run_node(make_node: Callable[[], Node], name: str, finish: Callable[[Node], str] | None = None, args=None) -> int:
     """``main()`` of a node: init, spin until Ctrl-C, clean up; exit code 0, or 2 for a bad parameter.
 
@@ -108,6 +125,7 @@ def run_node(make_node: Callable[[], Node], name: str, finish: Callable[[Node], 
         rclpy.spin(node)
     except ParameterError as error:
         get_logger(name).fatal(str(error))
+        destroy_refused_node(error)  # before the shutdown below, as a node that ran is
         return EXIT_BAD_PARAMETER
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

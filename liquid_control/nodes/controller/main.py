@@ -14,7 +14,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
-from liquid_control.nodes.settings import EXIT_BAD_PARAMETER, ParameterError
+from liquid_control.nodes.settings import EXIT_BAD_PARAMETER, ParameterError, destroy_refused_node
 
 from .node import NODE_NAME, ControllerNode
 
@@ -54,6 +54,7 @@ def main(args=None) -> int:
             executor.spin_once(timeout_sec=SIGNAL_POLL_S)
     except ParameterError as error:
         print(f"{NODE_NAME}: {error}", file=sys.stderr)
+        destroy_refused_node(error)  # before the shutdown below, as a node that ran is
         return EXIT_BAD_PARAMETER
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -165,9 +165,10 @@ class ControllerNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def destroy_node(self) -> None:
-        """Stop the dedicated threads before rclpy destroys the entities they wait on."""
-        self._view.stop()
-        self._ticks.destroy_threads()
+        """Stop the dedicated threads, if started, before rclpy destroys the entities they wait on."""
+        if hasattr(self, "_view"):  # not when the node refused its parameters
+            self._view.stop()
+            self._ticks.destroy_threads()
         super().destroy_node()
 
     def _release(self) -> None:
