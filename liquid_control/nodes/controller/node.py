@@ -2,10 +2,9 @@
 
 subscribes  image_preprocessed (or image_raw with input:=camera, preprocessed here); in shadow mode cmd_vel
 publishes   cmd_vel (Twist, or TwistStamped), or drive (AckermannDriveStamped), as command_type says (in shadow
-            mode ~/shadow/cmd_vel or ~/shadow/drive, listening to the other),
-            ~/policy_output (the network's raw outputs), /diagnostics, and the view (view_topics.py, while
-            subscribed): ~/saliency and ~/saliency/overlay (publish_saliency), ~/neurons, ~/neurons/names,
-            ~/wiring/image
+            mode ~/shadow/cmd_vel or ~/shadow/drive, listening to the other), ~/policy_output (the network's
+            raw outputs), /diagnostics, and the view (view_topics.py, while subscribed): ~/saliency and
+            ~/saliency/overlay (publish_saliency), ~/neurons, ~/neurons/names, ~/wiring/image
 service     ~/reset (clear the network's hidden state)
 
 configure loads the model (``model_path``) and activate starts the control timer; deactivate publishes a stop.
