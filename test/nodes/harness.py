@@ -26,6 +26,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 15.0
 
 
+def wait_for(condition, what: str, timeout: float = 10.0) -> None:
+    """Poll ``condition`` (no spinning) until it holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
 def ros_time(seconds: float):
     """builtin_interfaces/Time for a time in seconds (a stamp or a /clock value)."""
     from builtin_interfaces.msg import Time

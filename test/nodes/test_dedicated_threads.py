@@ -13,6 +13,8 @@ from std_msgs.msg import Header
 
 from liquid_control.nodes.dedicated_threads import DeadlineThread, ServingThread, set_realtime_priority
 
+from .harness import wait_for
+
 pytestmark = [pytest.mark.ros,
               pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")]
 
@@ -33,14 +35,6 @@ def node():
     executor.shutdown()
     node.destroy_node()
     rclpy.try_shutdown(context=context)
-
-
-def wait_for(condition, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def test_subscriptions_and_timers_run_in_the_serving_thread_only(node):

@@ -6,8 +6,6 @@ process with a parameter it refuses, and checks that its entities leave the ROS 
 destroyed: its parameter services, which every rclpy node has. (A lifecycle node's own name stays on
 the graph until Python collects it: rclpy's lifecycle state machine holds the rcl node until then.)
 """
-import time
-
 import pytest
 import rclpy
 from rclpy.context import Context
@@ -20,6 +18,8 @@ from liquid_control.nodes.lane_sim_node import LaneSimNode
 from liquid_control.nodes.perception_node import PerceptionNode
 from liquid_control.nodes.settings import ParameterError, destroy_refused_node
 
+from .harness import wait_for
+
 pytestmark = [pytest.mark.ros,
               pytest.mark.filterwarnings("ignore:module 'sre_(parse|constants)' is deprecated:DeprecationWarning")]
 
@@ -30,13 +30,6 @@ def context():
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
     yield context
     rclpy.try_shutdown(context=context)
-
-
-def wait_for(condition, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f'timed out waiting for {what}'
-        time.sleep(0.01)
 
 
 def serves_parameters(observer, name: str) -> bool:
