@@ -125,7 +125,8 @@ def run_node(make_node: Callable[[], Node], name: str, finish: Callable[[Node], 
         rclpy.spin(node)
     except ParameterError as error:
         get_logger(name).fatal(str(error))
-        destroy_refused_node(error)  # before the shutdown below, as a node that ran is
+        if node is None:  # refused in its constructor: destroyed here, before the shutdown below
+            destroy_refused_node(error)
         return EXIT_BAD_PARAMETER
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

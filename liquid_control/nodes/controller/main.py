@@ -54,7 +54,8 @@ def main(args=None) -> int:
             executor.spin_once(timeout_sec=SIGNAL_POLL_S)
     except ParameterError as error:
         print(f"{NODE_NAME}: {error}", file=sys.stderr)
-        destroy_refused_node(error)  # before the shutdown below, as a node that ran is
+        if node is None:  # refused in its constructor: destroyed here, before the shutdown below
+            destroy_refused_node(error)
         return EXIT_BAD_PARAMETER
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
